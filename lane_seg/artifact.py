@@ -1,0 +1,74 @@
+"""The model artifact contract (ARCHITECTURE.md, Contract 2).
+
+A deployable ONNX file carries everything the runtime needs as `metadata_props` (string
+key/values): architecture, preprocessing, output kind, threshold, precision, data identity and
+the metrics measured at export. Checkpoints (`.pt`) carry the same `ModelInfo` as a plain dict,
+so `torch.load(..., weights_only=True)` can read them.
+
+Graph I/O: input "image" float32 [N, 3, H, W] (already preprocessed, see lane_seg.preprocess),
+output "logits" float32 [N, 1, H, W]; probability = sigmoid(logits), lane where p > threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lane_seg.errors import LaneSegError
+from lane_seg.preprocess import PROB_THRESHOLD, PreprocessConfig
+
+ARTIFACT_FORMAT = "lane_seg.model/1"
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+PRECISIONS = ("fp32", "int8", "int8-trt", "fp16")
+
+
+@dataclass
+class ModelInfo:
+    arch: str
+    model_config: dict[str, Any] = field(default_factory=dict)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    precision: str = "fp32"
+    threshold: float = PROB_THRESHOLD
+    output: str = "logit"
+    train_data: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        """Flat string map for ONNX metadata_props (and checkpoint dicts)."""
+        return {
+            "format": ARTIFACT_FORMAT,
+            "arch": self.arch,
+            "model_config": json.dumps(self.model_config, sort_keys=True),
+            **self.preprocess.to_metadata(),
+            "precision": self.precision,
+            "threshold": f"{self.threshold:g}",
+            "output": self.output,
+            "train_data": self.train_data,
+            "calibration": json.dumps(self.calibration, sort_keys=True),
+            "metrics": json.dumps(self.metrics, sort_keys=True),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], source: str = "model") -> ModelInfo:
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise LaneSegError(
+                f"{source} has no lane_seg metadata (format {meta.get('format')!r}); export it "
+                "with `lane-seg export` or `lane-seg quantize`"
+            )
+        try:
+            return cls(
+                arch=meta["arch"],
+                model_config=json.loads(meta.get("model_config", "{}")),
+                preprocess=PreprocessConfig.from_metadata(meta),
+                precision=meta.get("precision", "fp32"),
+                threshold=float(meta.get("threshold", PROB_THRESHOLD)),
+                output=meta.get("output", "logit"),
+                train_data=meta.get("train_data", ""),
+                calibration=json.loads(meta.get("calibration", "{}")),
+                metrics=json.loads(meta.get("metrics", "{}")),
+            )
+        except (KeyError, ValueError) as exc:
+            raise LaneSegError(f"{source} has malformed lane_seg metadata: {exc}") from exc

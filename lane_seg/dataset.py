@@ -1,0 +1,310 @@
+"""The dataset on disk (ARCHITECTURE.md, Contract 1), shared by every data source.
+
+    <root>/dataset.json   format, classes, counts, created_by, generator parameters
+    <root>/meta.jsonl     one JSON object per sample
+    <root>/images/<id>.png|jpg, <root>/masks/<id>.png (0 background, 255 lane marking)
+
+Writes are atomic (temporary name, then rename) and a sample's files are complete before its
+meta line is appended, so a run killed at any point leaves only whole samples; re-opening the
+writer resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lane_seg.errors import LaneSegError
+
+FORMAT = "lane_seg/1"
+CLASSES = ["background", "lane_marking"]
+SPLITS = ("train", "val", "test")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def encode_image(image_rgb: np.ndarray, ext: str = ".png", jpeg_quality: int = 95) -> bytes:
+    """Encode an HxWx3 uint8 RGB image (PNG lossless, or JPEG) to bytes."""
+    if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+        raise ValueError(f"expected HxWx3 uint8 RGB, got {image_rgb.dtype} {image_rgb.shape}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext == ".jpg" else []
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"could not encode image as {ext}")
+    return buf.tobytes()
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """Encode an HxW mask as 8-bit PNG with values exactly 0 or 255."""
+    if mask.ndim != 2:
+        raise ValueError(f"expected an HxW mask, got shape {mask.shape}")
+    binary = np.where(mask > 127, 255, 0).astype(np.uint8)
+    ok, buf = cv2.imencode(".png", binary)
+    if not ok:
+        raise ValueError("could not encode mask")
+    return buf.tobytes()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB; a clear error if it is missing or corrupt."""
+    data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if image is None:
+        raise LaneSegError(f"cannot read image {path}: missing or not a valid image file")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Read a mask file as HxW uint8 with values 0 or 255."""
+    data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data is not None and data.size else None
+    if mask is None:
+        raise LaneSegError(f"cannot read mask {path}: missing or not a valid image file")
+    return np.where(mask > 127, 255, 0).astype(np.uint8)
+
+
+@dataclass
+class Sample:
+    """One row of meta.jsonl, with paths resolved against the dataset root."""
+
+    root: Path
+    meta: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.meta["id"]
+
+    @property
+    def split(self) -> str:
+        return self.meta["split"]
+
+    @property
+    def image_path(self) -> Path:
+        return self.root / self.meta["image"]
+
+    @property
+    def mask_path(self) -> Path:
+        return self.root / self.meta["mask"]
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """(RGB image, mask) as uint8 arrays."""
+        return read_image(self.image_path), read_mask(self.mask_path)
+
+
+def _read_meta_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Parse meta.jsonl; returns the rows and the byte length of the valid prefix.
+
+    A run killed while appending can leave a partial last line; it is not part of the dataset.
+    """
+    rows: list[dict[str, Any]] = []
+    valid = 0
+    if not path.exists():
+        return rows, valid
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            valid += len(line)
+    return rows, valid
+
+
+@dataclass
+class Dataset:
+    root: Path
+    info: dict[str, Any]
+    samples: list[Sample] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sample]:
+        return [s for s in self.samples if s.split == name]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples)
+
+
+def load_dataset(root: str | Path) -> Dataset:
+    """Open a dataset written in Contract 1 format."""
+    root = Path(root)
+    info_path = root / "dataset.json"
+    if not info_path.is_file():
+        raise LaneSegError(
+            f"{root} is not a lane_seg dataset (no dataset.json); create one with "
+            "`lane-seg collect --out DIR` or `lane-seg import`"
+        )
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LaneSegError(f"{info_path} is not valid JSON: {exc}") from exc
+    if info.get("format") != FORMAT:
+        raise LaneSegError(f"{root}: format {info.get('format')!r}, expected {FORMAT!r}")
+    rows, _ = _read_meta_lines(root / "meta.jsonl")
+    return Dataset(root, info, [Sample(root, row) for row in rows])
+
+
+class DatasetWriter:
+    """Appends samples to a dataset directory, resuming an earlier run in the same directory.
+
+    `params` identify how the data was generated (backend, seed, config); re-opening a directory
+    that was made with different params is refused rather than silently mixing two datasets.
+    """
+
+    def __init__(self, root: str | Path, created_by: str, params: dict[str, Any] | None = None):
+        self.root = Path(root)
+        self.created_by = created_by
+        self.params = params or {}
+        (self.root / "images").mkdir(parents=True, exist_ok=True)
+        (self.root / "masks").mkdir(parents=True, exist_ok=True)
+        self._check_params()
+        meta_path = self.root / "meta.jsonl"
+        rows, valid = _read_meta_lines(meta_path)
+        if meta_path.exists() and meta_path.stat().st_size != valid:
+            os.truncate(meta_path, valid)  # drop a line cut short by a killed run
+        self.rows: dict[str, dict[str, Any]] = {row["id"]: row for row in rows}
+        self._meta = open(meta_path, "ab")  # noqa: SIM115 (closed in close())
+        self._write_info()
+
+    def _check_params(self) -> None:
+        info_path = self.root / "dataset.json"
+        if not info_path.exists() or not self.params:
+            return
+        old = json.loads(info_path.read_text()).get("params", {})
+        if old and old != self.params:
+            changed = sorted(
+                k for k in set(old) | set(self.params) if old.get(k) != self.params.get(k)
+            )
+            raise LaneSegError(
+                f"{self.root} was written with different settings ({', '.join(changed)}); "
+                "use a new --out directory, or the same settings to resume"
+            )
+
+    def __contains__(self, sample_id: str) -> bool:
+        return sample_id in self.rows
+
+    def add(
+        self,
+        sample_id: str,
+        split: str,
+        source: str,
+        image: bytes,
+        mask: bytes,
+        image_ext: str = ".png",
+        **meta: Any,
+    ) -> dict[str, Any]:
+        """Store one sample from already-encoded image and mask bytes; returns its meta row."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if "/" in sample_id or sample_id.startswith("."):
+            raise ValueError(f"invalid sample id {sample_id!r}")
+        image_rel = f"images/{sample_id}{image_ext}"
+        mask_rel = f"masks/{sample_id}.png"
+        atomic_write(self.root / image_rel, image)
+        atomic_write(self.root / mask_rel, mask)
+        row = {
+            "id": sample_id,
+            "split": split,
+            "source": source,
+            "image": image_rel,
+            "mask": mask_rel,
+            "image_sha256": sha256_bytes(image),
+            "mask_sha256": sha256_bytes(mask),
+            **meta,
+        }
+        self._meta.write((json.dumps(row, sort_keys=True) + "\n").encode())
+        self._meta.flush()
+        os.fsync(self._meta.fileno())
+        self.rows[sample_id] = row
+        return row
+
+    def _write_info(self) -> None:
+        counts = Counter(row["split"] for row in self.rows.values())
+        info = {
+            "format": FORMAT,
+            "classes": CLASSES,
+            "counts": {split: counts.get(split, 0) for split in SPLITS},
+            "created_by": self.created_by,
+            "params": self.params,
+        }
+        atomic_write(self.root / "dataset.json", (json.dumps(info, indent=2) + "\n").encode())
+
+    def close(self) -> None:
+        self._meta.close()
+        self._write_info()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupt or self.problems)
+
+
+def verify_dataset(root: str | Path) -> VerifyReport:
+    """Recompute every checksum; report missing files, corrupt files and bad meta rows."""
+    dataset = load_dataset(root)
+    report = VerifyReport()
+    seen: set[str] = set()
+    for sample in dataset:
+        report.checked += 1
+        if sample.id in seen:
+            report.problems.append(f"{sample.id}: duplicate id in meta.jsonl")
+        seen.add(sample.id)
+        if sample.split not in SPLITS:
+            report.problems.append(f"{sample.id}: unknown split {sample.split!r}")
+        for key, path in (("image", sample.image_path), ("mask", sample.mask_path)):
+            if not path.is_file():
+                report.missing.append(f"{sample.id}: {key} {path} is missing")
+            elif sha256_file(path) != sample.meta.get(f"{key}_sha256"):
+                report.corrupt.append(f"{sample.id}: {key} {path} fails its sha256 check")
+    counts = Counter(s.split for s in dataset)
+    recorded = dataset.info.get("counts", {})
+    if any(recorded.get(split, 0) != counts.get(split, 0) for split in SPLITS):
+        report.problems.append(
+            f"dataset.json counts {recorded} differ from meta.jsonl {dict(counts)}"
+        )
+    return report

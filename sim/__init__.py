@@ -1,0 +1,1 @@
+"""Data sources and closed loop: built-in road simulator, CARLA (installed as lane_seg.sim)."""

@@ -1,0 +1,1 @@
+"""Offline training, evaluation, quantization and export (installed as lane_seg.training)."""
