@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "lane_seg.models_cli",
     "lane_seg.export_cli",
     "lane_seg.training.train_cli",
+    "lane_seg.training.eval_cli",
 ]
 
 

@@ -45,6 +45,8 @@ class DataSection:
     train_split: str = "train"
     val_split: str = "val"
     val_limit: int = 0  # 0 = every val sample
+    crop_height: int = 0  # train on random crops of the input-size frame (0 = whole frame)
+    crop_width: int = 0
     cache: bool = True  # keep input-size frames in memory after the first read
     workers: int = 0
 
@@ -87,6 +89,11 @@ class TrainConfig:
     loss: LossSection = field(default_factory=LossSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
+
+    @property
+    def crop(self) -> tuple[int, int] | None:
+        d = self.data
+        return (d.crop_height, d.crop_width) if d.crop_height and d.crop_width else None
 
     @property
     def preprocess(self) -> PreprocessConfig:
@@ -161,6 +168,11 @@ def _validate(cfg: TrainConfig, where: str) -> None:
         raise LaneSegError(f"{where}: train.ema must be in [0, 1)")
     if o.lr <= 0 or not 0 <= o.min_lr_ratio <= 1:
         raise LaneSegError(f"{where}: optim.lr must be > 0 and min_lr_ratio in [0, 1]")
+    d = cfg.data
+    if (d.crop_height or d.crop_width) and not (
+        0 < d.crop_height <= d.height and 0 < d.crop_width <= d.width
+    ):
+        raise LaneSegError(f"{where}: data.crop_height/crop_width must fit inside height/width")
     try:
         cfg.preprocess  # noqa: B018 (validates resize mode)
     except ValueError as exc:

@@ -125,7 +125,7 @@ class Run:
         if cfg.data.val_limit:
             val_samples = val_samples[: cfg.data.val_limit]
         self.train_set = SegmentationSet(
-            train_samples, pre, cfg.augment, seed=t.seed, cache=cfg.data.cache
+            train_samples, pre, cfg.augment, seed=t.seed, cache=cfg.data.cache, crop=cfg.crop
         )
         self.val_set = SegmentationSet(val_samples, pre, None, cache=cfg.data.cache)
         per_epoch = t.steps_per_epoch * t.batch_size * ctx.world_size
@@ -148,6 +148,8 @@ class Run:
 
         self.model = build_model(cfg.model.name, **cfg.model.options)
         check_input_size(self.model, pre.height, pre.width)
+        if cfg.crop:
+            check_input_size(self.model, *cfg.crop)
         self.complexity = complexity(self.model, pre.height, pre.width)
         self.model.to(ctx.device)
         self.ema = ModelEMA(self.model, t.ema) if t.ema else None
