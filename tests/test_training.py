@@ -226,3 +226,17 @@ def test_torchrun_entry_point(lines, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "tr" / "last.pt").is_file()
+
+
+def test_train_cli_and_resume_flag(lines, tmp_path):
+    from lane_seg.cli import main
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(lines, tmp_path / "cli", epochs=2)))
+    args = ["train", "--config", str(cfg_path), "--no-progress"]
+    assert main([*args, "--stop-after", "1"]) == 0
+    assert len(_epoch_rows(tmp_path / "cli")) == 1
+    assert main(args) == 2  # refuses to overwrite the paused run
+    assert main([*args, "--resume"]) == 0
+    assert [r["epoch"] for r in _epoch_rows(tmp_path / "cli")] == ["1", "2"]
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2

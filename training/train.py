@@ -118,7 +118,7 @@ class Run:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        seed_everything(t.seed + ctx.rank)
+        seed_everything(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         pre = cfg.preprocess
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
@@ -171,6 +171,7 @@ class Run:
             else self.model
         )
         self.epoch, self.step, self.best_iou = 0, 0, -1.0
+        self.last_iou = "-"  # shown in the progress bar
         self.elapsed = 0.0
         self.n_train = len(train_samples)
 
@@ -298,7 +299,7 @@ class Run:
                 steps_log.writerow([self.epoch + 1, self.step, f"{lr:.6g}", f"{value:.6f}"])
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", val_iou=self.last_iou)
         if bar is not None:
             bar.close()
         mean = torch.tensor([total, count], dtype=torch.float64, device=self.ctx.device)
@@ -443,6 +444,7 @@ def train(
             improved = ctx.is_main and metrics.get("val_lane_iou", -1.0) > run.best_iou
             if improved:
                 run.best_iou = metrics["val_lane_iou"]
+            run.last_iou = f"{metrics.get('val_lane_iou', float('nan')):.3f}"
             ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
             run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
             if ctx.is_main:
