@@ -221,8 +221,9 @@ def gallery(
                 tile, (480, round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA
             )
             text = f"{tag} {r.frame.id}  IoU {r.scores['lane_iou']:.3f}"
-            cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3)
-            cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+            cv2.rectangle(tile, (0, 0), (tw + 12, th + 12), (0, 0, 0), -1)
+            cv2.putText(tile, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
             tiles.append(tile)
     h = max(t.shape[0] for t in tiles)
     tiles = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in tiles]
