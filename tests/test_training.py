@@ -240,3 +240,19 @@ def test_train_cli_and_resume_flag(lines, tmp_path):
     assert main([*args, "--resume"]) == 0
     assert [r["epoch"] for r in _epoch_rows(tmp_path / "cli")] == ["1", "2"]
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_init_from_loads_weights_and_checks_architecture(lines, tmp_path):
+    first = tmp_path / "first"
+    train(config_from_dict(tiny_config(lines, first, epochs=1)), progress=False)
+    cfg = config_from_dict(tiny_config(lines, tmp_path / "ft", epochs=1))
+    cfg.train.init_from = str(first / "last.pt")
+    from lane_seg.training.train import DistContext, Run
+
+    run = Run(cfg, DistContext(), progress=False)
+    start = load_checkpoint(first / "last.pt")["state_dict"]
+    for name, tensor in run.model.state_dict().items():
+        assert torch.equal(tensor, start[name]), name
+    cfg.model.options = {"base": 8, "depth": 2}
+    with pytest.raises(LaneSegError, match="init_from"):
+        Run(cfg, DistContext(), progress=False)

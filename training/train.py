@@ -150,6 +150,8 @@ class Run:
         check_input_size(self.model, pre.height, pre.width)
         if cfg.crop:
             check_input_size(self.model, *cfg.crop)
+        if t.init_from:
+            self._init_from(Path(t.init_from))
         self.complexity = complexity(self.model, pre.height, pre.width)
         self.model.to(ctx.device)
         self.ema = ModelEMA(self.model, t.ema) if t.ema else None
@@ -176,6 +178,17 @@ class Run:
         self.n_train = len(train_samples)
 
     # ---- checkpoints -------------------------------------------------------------------
+
+    def _init_from(self, path: Path) -> None:
+        """Fine-tuning: the deployable weights of another run, same architecture and options."""
+        ckpt = load_checkpoint(path)
+        info = ModelInfo.from_metadata(ckpt["info"], source=str(path))
+        if (info.arch, info.model_config) != (self.cfg.model.name, self.cfg.model.options):
+            raise LaneSegError(
+                f"train.init_from {path} holds {info.arch} {info.model_config}, the config "
+                f"builds {self.cfg.model.name} {self.cfg.model.options}"
+            )
+        self.model.load_state_dict(ckpt["state_dict"])
 
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.ema else self.model
