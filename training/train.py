@@ -106,7 +106,8 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def _train_data_identity(cfg: TrainConfig, n_train: int) -> str:
     parts = [f"{s.root} (weight {s.weight:g})" for s in cfg.data.sources]
-    return f"{'; '.join(parts)}; split {cfg.data.train_split}, {n_train} samples"
+    text = f"{'; '.join(parts)}; split {cfg.data.train_split}, {n_train} samples"
+    return text + (f"; fine-tuned from {cfg.train.init_from}" if cfg.train.init_from else "")
 
 
 class Run:
