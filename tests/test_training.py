@@ -256,3 +256,12 @@ def test_init_from_loads_weights_and_checks_architecture(lines, tmp_path):
     cfg.model.options = {"base": 8, "depth": 2}
     with pytest.raises(LaneSegError, match="init_from"):
         Run(cfg, DistContext(), progress=False)
+
+
+def test_two_sources_with_weights_train_end_to_end(lines, tmp_path):
+    other = make_line_dataset(tmp_path / "other", n_train=8, n_val=2, seed=5)
+    raw = tiny_config(lines, tmp_path / "mix", epochs=1, steps_per_epoch=3)
+    raw["data"]["sources"] = [{"root": str(lines), "weight": 3.0}, {"root": str(other)}]
+    run = train(config_from_dict(raw), progress=False)
+    assert run.step == 3 and len(run.val_set) == 4 + 2
+    assert "weight 3" in load_checkpoint(tmp_path / "mix" / "last.pt")["info"]["train_data"]

@@ -254,7 +254,8 @@ def run_eval(
     predictor = load_predictor(model)
     frames = find_frames(data, split, masks)
     results, summary = evaluate(predictor, frames, progress)
-    summary |= {"model": str(model), "data": str(data), "split": split if masks is None else ""}
+    is_dataset = masks is None and (data / "dataset.json").is_file()
+    summary |= {"model": str(model), "data": str(data), "split": split if is_dataset else ""}
     out.mkdir(parents=True, exist_ok=True)
     write_per_image_csv(results, out / "per_image.csv")
     _atomic_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
