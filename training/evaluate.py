@@ -206,8 +206,9 @@ def gallery(
 ) -> None:
     """Worst `per_side` frames (top rows) and best `per_side` (bottom rows) by lane IoU."""
     ranked = sorted(results, key=lambda r: r.scores["lane_iou"])
+    per_side = max(1, min(per_side, len(ranked) // 2))  # no frame shown twice
     worst = ranked[:per_side]
-    best = ranked[-per_side:][::-1] if len(ranked) > per_side else []
+    best = ranked[len(ranked) - per_side :][::-1] if len(ranked) > 1 else []
     tiles = []
     cfg = predictor.info.preprocess
     for tag, group in (("worst", worst), ("best", best)):
