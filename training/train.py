@@ -459,9 +459,7 @@ def train(
             if improved:
                 run.best_iou = metrics["val_lane_iou"]
             run.last_iou = f"{metrics.get('val_lane_iou', float('nan')):.3f}"
-            ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
-            run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
-            if ctx.is_main:
+            if ctx.is_main:  # logs first: a resume drops rows past the checkpoint it loads
                 lr = run.optimizer.param_groups[0]["lr"]
                 row = {"epoch": run.epoch, "step": run.step, "lr": f"{lr:.6g}"}
                 row |= {
@@ -473,6 +471,9 @@ def train(
                 csv.DictWriter(epochs_f, fieldnames=EPOCH_FIELDS).writerow(row)
                 epochs_f.flush()
                 steps_f.flush()
+            ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
+            run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
+            if ctx.is_main:
                 plot_curves(out / "epochs.csv", out / "curves.png")
                 print(
                     f"epoch {run.epoch}: train loss {train_loss:.4f}, val loss "
