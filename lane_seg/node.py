@@ -48,7 +48,14 @@ from sensor_msgs.msg import CompressedImage, Image
 from lane_seg.engines import ENGINE_NAMES, load_engine
 from lane_seg.errors import LaneSegError
 from lane_seg.node_stats import NodeStats
-from lane_seg.ros_image import MAX_PIXELS, BadImage, bgr8_fields, message_to_rgb, mono8_fields
+from lane_seg.ros_image import (
+    MAX_PIXELS,
+    BadImage,
+    bgr8_fields,
+    message_to_rgb,
+    mono8_fields,
+    quiet_opencv,
+)
 from lane_seg.segmenter import Segmenter, overlay_bgr
 
 NODE_NAME = "seg_node"
@@ -108,6 +115,7 @@ class SegNode(Node):
     ) -> None:
         super().__init__(node_name, **kwargs)
         self.stats = NodeStats()
+        quiet_opencv()  # bad frames are counted and logged here, rate-limited
         self._declare_static_parameters()
         p = self._static_params()
         engine = load_engine(p["model"], p["engine"], p["threads"])  # LaneSegError: fail now

@@ -10,6 +10,7 @@ count those and keep going.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import cv2
@@ -47,7 +48,7 @@ def check_size(height: int, width: int, max_pixels: int = MAX_PIXELS) -> None:
 
 def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """sensor_msgs/Image -> RGB uint8 HxWx3 (a new array; the message is not kept)."""
-    encoding = str(msg.encoding).lower()
+    encoding = str(msg.encoding)
     if encoding not in ENCODINGS:
         raise BadImage(f"unsupported encoding {msg.encoding!r} (use {', '.join(ENCODINGS)})")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -117,6 +118,8 @@ def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not buf:
         raise BadImage("empty compressed data")
     size = _png_size(buf) or _jpeg_size(buf)
+    if size is None and buf.startswith(b"\xff\xd8"):
+        raise BadImage("undecodable JPEG: no frame header (truncated or corrupt)")
     if size is None:
         raise BadImage("data is neither a JPEG nor a PNG (bad header)")
     check_size(*size, max_pixels)
@@ -157,3 +160,9 @@ def bgr8_fields(image_bgr: np.ndarray) -> dict:
         "step": width * 3,
         "data": np.ascontiguousarray(image_bgr, dtype=np.uint8).reshape(-1),
     }
+
+
+def quiet_opencv() -> None:
+    """Silence OpenCV's own decoder messages: callers report bad frames themselves, once."""
+    with contextlib.suppress(AttributeError):  # old OpenCV builds without cv2.utils.logging
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

@@ -103,3 +103,59 @@ def stripes_rgb(height: int, width: int, period: int = 32, seed: int = 0) -> np.
     cols = (np.arange(width) % period) < period // 2
     img[:, cols] = rng.integers(200, 250, size=(height, int(cols.sum()), 3), dtype=np.uint8)
     return img
+
+
+def bad_image_fields(rng: np.random.Generator, max_pixels: int = 4096 * 4096) -> dict:
+    """Field values of one malformed sensor_msgs/Image, of a randomly chosen kind.
+
+    Every kind is something `lane_seg.ros_image.image_to_rgb` must refuse: unknown encoding,
+    step shorter than a row, truncated or oversized data, zero size, size above `max_pixels`.
+    """
+    h, w = int(rng.integers(1, 48)), int(rng.integers(1, 48))
+    enc = str(rng.choice(["rgb8", "bgr8", "rgba8", "bgra8", "mono8"]))
+    ch = {"mono8": 1, "rgb8": 3, "bgr8": 3}.get(enc, 4)
+    step = w * ch
+    data = rng.integers(0, 256, size=step * h, dtype=np.uint8).tobytes()
+    kind = int(rng.integers(0, 7))
+    if kind == 0:
+        enc = str(rng.choice(["16UC1", "yuv422", "bayer_rggb8", "RGB8", "", "32FC1", "nv12"]))
+    elif kind == 1:
+        step = int(rng.integers(0, step))  # shorter than one row
+    elif kind == 2:
+        data = data[: int(rng.integers(0, len(data)))]  # truncated
+    elif kind == 3:
+        data = data + b"\0" * int(rng.integers(1, 64))  # more bytes than step * height
+    elif kind == 4:
+        h, w, step, data = (0, w, step, b"") if rng.integers(0, 2) else (h, 0, 0, b"")
+    elif kind == 5:  # huge declared size, no matching data
+        h, w = max_pixels // 1000 + 1, 1000
+        step = w * ch
+    else:  # huge size whose data is also missing, plus an off-by-one step
+        step = w * ch + 1
+        data = data[:-1] if data else data
+    return {"height": h, "width": w, "encoding": enc, "is_bigendian": 0, "step": step, "data": data}
+
+
+def bad_compressed_fields(rng: np.random.Generator) -> dict:
+    """Field values of one malformed sensor_msgs/CompressedImage (undecodable or unsupported)."""
+    img = rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
+    import cv2
+
+    jpeg = cv2.imencode(".jpg", img)[1].tobytes()
+    png = cv2.imencode(".png", img)[1].tobytes()
+    kind = int(rng.integers(0, 6))
+    fmt = "jpeg"
+    if kind == 0:
+        data = rng.integers(0, 256, size=int(rng.integers(1, 400)), dtype=np.uint8).tobytes()
+    elif kind == 1:
+        data = jpeg[: int(rng.integers(2, len(jpeg) - 2))]  # truncated JPEG
+    elif kind == 2:
+        fmt, data = "png", png[: int(rng.integers(8, len(png) - 12))]  # truncated PNG
+    elif kind == 3:
+        data = b""
+    elif kind == 4:
+        fmt, data = str(rng.choice(["tiff", "bmp", "h264"])), jpeg
+    else:  # a valid-looking JPEG header that claims 65535x65535 pixels
+        sof = b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+        data = b"\xff\xd8" + sof + b"\xff\xd9"
+    return {"format": fmt, "data": data}
