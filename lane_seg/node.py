@@ -206,7 +206,7 @@ class SegNode(Node):
             self.declare_parameter(
                 f"qos.{side}_depth",
                 depth,
-                _desc(f"{side} QoS keep-last depth", int_range=(1, 1000), **ro),
+                _desc(f"{side} QoS keep-last depth", int_range=(1, 100000), **ro),
             )
         self.declare_parameter(
             "max_pixels",
@@ -313,6 +313,7 @@ class SegNode(Node):
         if self.overlay_pub.get_subscription_count() > 0:
             over = overlay_bgr(frame.rgb, mask, self._alpha)
             self.overlay_pub.publish(_image_msg(frame.header, bgr8_fields(over)))
+            self.stats.overlays += 1
         if self.lane_center_pub is not None:
             self._publish_lane_center(frame.header, mask)
         latency = (time.monotonic() - frame.received) * 1e3
@@ -376,7 +377,12 @@ class SegNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`seg_node` entry point (`ros2 run lane_seg seg_node --ros-args -p model:=...`)."""
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # rclpy's RCLError for malformed --ros-args
+        reason = str(exc).splitlines()[0].split(", at /")[0]
+        print(f"{NODE_NAME}: error: bad ROS arguments: {reason}", file=sys.stderr)
+        return 2
     node = None
     try:
         node = SegNode()

@@ -23,6 +23,7 @@ class NodeStats:
         self.dropped = 0  # good frames replaced in the one-slot buffer by a newer one
         self.processed = 0  # masks published
         self.errors = 0  # frames whose inference or publishing raised
+        self.overlays = 0  # overlays computed (only while ~/overlay has a subscriber)
         self.last_bad_reason = ""
         self._lock = threading.Lock()
         self._latency_ms: deque[float] = deque(maxlen=window)
@@ -61,4 +62,5 @@ class NodeStats:
             "dropped": self.dropped,
             "bad_inputs": self.bad_inputs,
             "errors": self.errors,
+            "overlays": self.overlays,
         }
