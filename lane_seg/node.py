@@ -130,7 +130,7 @@ class SegNode(Node):
         )
         self.declare_parameter(
             "overlay_alpha",
-            0.6,
+            0.55,
             _desc("overlay blend weight of the lane colour", float_range=(0.0, 1.0)),
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
