@@ -82,3 +82,40 @@ def iter_frames(source: Source, label_paths: list[str] | None = None) -> Iterato
                 lanes=lanes,
                 meta={"label": where, "raw_file": raw_file},
             )
+
+
+def lanes_from_mask(mask: np.ndarray, rows: list[int], min_pixels: int = 50) -> list[list[int]]:
+    """TuSimple-style lanes read back from a binary lane mask: one x (or -2) per row.
+
+    Each 8-connected blob of at least `min_pixels` is one lane; on each row its x is the centre
+    of its run of lane pixels (the nearest run to the row below when a blob splits). This is
+    the inverse of drawing a polyline through h_samples, used to compare masks drawn by other
+    tools (LaneNet's gt_binary_image) with ours from the same lane points.
+    """
+    import cv2
+
+    binary = (mask > 127).astype(np.uint8)
+    n, labels = cv2.connectedComponents(binary, connectivity=8)
+    lanes = []
+    for label in range(1, n):
+        blob = labels == label
+        if int(blob.sum()) < min_pixels:
+            continue
+        xs: list[int] = [NO_POINT] * len(rows)
+        previous: float | None = None
+        for i in sorted(range(len(rows)), key=lambda i: -rows[i]):  # bottom-up
+            y = rows[i]
+            if not 0 <= y < mask.shape[0]:
+                continue
+            cols = np.flatnonzero(blob[y])
+            if cols.size == 0:
+                continue
+            runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+            centres = [(r[0] + r[-1]) / 2 for r in runs]
+            x = centres[0] if previous is None else min(centres, key=lambda c: abs(c - previous))
+            xs[i] = round(x)
+            previous = x
+        if any(x != NO_POINT for x in xs):
+            lanes.append(xs)
+    lanes.sort(key=lambda xs: next((x for x in reversed(xs) if x != NO_POINT), 0))
+    return lanes
