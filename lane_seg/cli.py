@@ -16,6 +16,7 @@ from lane_seg.errors import LaneSegError
 COMMAND_MODULES = [
     "lane_seg.sim.collect_cli",
     "lane_seg.verify_cli",
+    "lane_seg.sim.demo_cli",
     "lane_seg.import_cli",
 ]
 

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="dataset directory (created or resumed)")
     p.add_argument("--frames", type=int, required=True, help="total frames the dataset should hold")
     p.add_argument("--seed", type=int, default=0, help="base seed; frame i depends on (seed, i)")
-    p.add_argument("--config", help="YAML file overriding simulator ranges (see config/sim.yaml)")
+    p.add_argument(
+        "--config", help="YAML overriding any simulator range (defaults: config/sim.yaml)"
+    )
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of frames in val")
     p.add_argument("--test-fraction", type=float, default=0.0, help="share of frames in test")
     p.add_argument(

@@ -8,6 +8,7 @@ per-frame sensor noise, so a closed-loop drive renders the same world from movin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import yaml
+from lane_seg.sim.road import Road, RoadShape
 
 from lane_seg.camera import Camera
 from lane_seg.errors import LaneSegError
-from lane_seg.sim.road import Road, RoadShape
 
 WHITE = (0.92, 0.92, 0.90)
 YELLOW = (0.93, 0.74, 0.18)
@@ -173,6 +174,21 @@ class Scene:
             "vehicles": len(self.vehicles),
             "barrier": self.roadside["barrier"],
         }
+
+
+@functools.lru_cache(maxsize=16)
+def _noise_bank(beta: float, count: int = 12, size: int = 128) -> tuple[np.ndarray, ...]:
+    """A fixed bank of tiling noise tiles per spectrum (seeded, identical in every process)."""
+    rng = np.random.default_rng(int(beta * 1000))
+    return tuple(periodic_noise(rng, size, beta) for _ in range(count))
+
+
+def noise_tile(rng: np.random.Generator, beta: float) -> np.ndarray:
+    """A tile from the bank in one of its 8 orientations: cheap per scene, still varied."""
+    bank = _noise_bank(beta)
+    tile = bank[int(rng.integers(len(bank)))]
+    tile = np.rot90(tile, int(rng.integers(4)))
+    return np.ascontiguousarray(tile[:, ::-1] if rng.random() < 0.5 else tile)
 
 
 def periodic_noise(rng: np.random.Generator, size: int = 128, beta: float = 2.0) -> np.ndarray:
@@ -337,12 +353,12 @@ def sample_scene(rng: np.random.Generator, cfg: SimConfig, road: Road | None = N
         vehicles=[],
     )
     scene.textures = {
-        "grain": periodic_noise(rng, 128, 0.6),
-        "blotch": periodic_noise(rng, 128, 2.6),
-        "wear": periodic_noise(rng, 128, 1.6),
-        "crack": periodic_noise(rng, 128, 2.2),
-        "sky": periodic_noise(rng, 128, 2.4),
-        "foliage": periodic_noise(rng, 128, 1.2),
+        "grain": noise_tile(rng, 0.6),
+        "blotch": noise_tile(rng, 2.6),
+        "wear": noise_tile(rng, 1.6),
+        "crack": noise_tile(rng, 2.2),
+        "sky": noise_tile(rng, 2.4),
+        "foliage": noise_tile(rng, 1.2),
     }
     return scene
 
