@@ -154,6 +154,18 @@ def connect(host: str, port: int, timeout: float) -> tuple[Any, str]:
     return client, version
 
 
+def check_weathers(names: tuple[str, ...]) -> None:
+    """Every name must be a carla.WeatherParameters preset (known to the client)."""
+    import carla
+
+    presets = sorted(n for n in dir(carla.WeatherParameters) if n[:1].isupper())
+    unknown = [n for n in names if n not in presets]
+    if unknown:
+        raise LaneSegError(
+            f"unknown weather preset(s) {', '.join(unknown)}; choose from {', '.join(presets)}"
+        )
+
+
 def _load_town(client: Any, town: str, timeout: float) -> Any:
     world = client.get_world()
     if world.get_map().name.rsplit("/", 1)[-1] == town:
@@ -361,6 +373,7 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
     """
     cfg = config_from_args(args)
     ports = parse_ports(args.port)
+    check_weathers(cfg.weathers)
     servers = []
     for port in ports:  # all of them answer, or nothing starts
         client, version = connect(args.host, port, args.timeout)
