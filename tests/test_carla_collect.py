@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 from lane_seg.sim import carla_collect as cc
@@ -399,11 +400,9 @@ def test_transverse_markings_are_removed_lane_lines_kept():
     mask = np.zeros((360, 640), np.uint8)
 
     def paint(x0, x1, y0, y1):  # a ground rectangle in the vehicle frame (y left)
-        xs, ys = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 40))
-        pts = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1)
-        uv, z = cam.project(pts)
-        ok = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < 640) & (uv[:, 1] >= 0) & (uv[:, 1] < 360)
-        mask[uv[ok, 1].astype(int), uv[ok, 0].astype(int)] = 255
+        corners = np.array([[x0, y0, 0], [x1, y0, 0], [x1, y1, 0], [x0, y1, 0]], float)
+        uv, _ = cam.project(corners)
+        cv2.fillPoly(mask, [np.round(uv).astype(np.int32)], 255)
 
     paint(5, 30, 1.6, 1.75)  # a lane line on the left, 15 cm wide, running forward
     paint(12, 12.4, -1.7, 1.3)  # a stop line across the ego lane, 40 cm deep
