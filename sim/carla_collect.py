@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "carla"
 LOAD_WORLD_TIMEOUT_S = 120.0
+STALL_FACTOR = 20  # an episode gives up after this many times the ticks it should need
 
 
 # --- episodes ----------------------------------------------------------------------------------
@@ -166,19 +167,30 @@ def check_weathers(names: tuple[str, ...]) -> None:
         )
 
 
+def resolve_town(requested: str, available: list[str]) -> str:
+    """The map name a server knows for `requested`: exact, or its '_Opt' (layered) variant.
+
+    Servers list maps as '/Game/Carla/Maps/Town10HD_Opt'; recent releases ship some towns only
+    as '_Opt', so 'Town10HD' means 'Town10HD_Opt' there.
+    """
+    names = {m.rsplit("/", 1)[-1] for m in available}
+    for candidate in (requested, f"{requested}_Opt"):
+        if candidate in names:
+            return candidate
+    raise LaneSegError(
+        f"town {requested!r} is not on this CARLA server; it has {', '.join(sorted(names))}"
+    )
+
+
 def _load_town(client: Any, town: str, timeout: float) -> Any:
     world = client.get_world()
-    if world.get_map().name.rsplit("/", 1)[-1] == town:
+    name = resolve_town(town, list(client.get_available_maps()))
+    if world.get_map().name.rsplit("/", 1)[-1] == name:
         return world
-    available = [m.rsplit("/", 1)[-1] for m in client.get_available_maps()]
-    if town not in available:
-        raise LaneSegError(
-            f"town {town!r} is not on this CARLA server; it has {', '.join(sorted(available))}"
-        )
     client.set_timeout(max(timeout, LOAD_WORLD_TIMEOUT_S))
     try:
         # Our settings are not active between episodes, so keeping the world's is right.
-        world = client.load_world(town, reset_settings=False)
+        world = client.load_world(name, False)  # reset_settings=False
     finally:
         client.set_timeout(timeout)
     return world
@@ -288,13 +300,24 @@ def run_episode(
             sensor.listen(pairer.callback(name))
         ticks = 0
         todo = list(todo)
+        max_ticks = cfg.warmup + cfg.every * len(todo) * STALL_FACTOR
         while todo and not shared.stop.is_set():
+            if ticks >= max_ticks:
+                log.warning(
+                    "episode %d (%s): the ego vehicle barely moved; %d frames left for a re-run",
+                    ep.index, ep.town, len(todo),
+                )  # fmt: skip
+                break
             frame = world.tick(timeout)
             ticks += 1
             if ticks <= cfg.warmup or (ticks - cfg.warmup) % cfg.every:
                 pairer.discard_through(frame)
                 continue
             data = pairer.wait(frame, timeout)
+            velocity = ego.get_velocity()
+            speed = math.hypot(velocity.x, velocity.y)
+            if speed < cfg.min_speed:
+                continue  # waiting at a light: the same picture again would teach nothing
             k = todo.pop(0)
             image = bgra_to_rgb(data["rgb"].raw_data, cfg.width, cfg.height)
             mask = bgra_to_mask(data["seg"].raw_data, cfg.width, cfg.height, scheme)
@@ -306,7 +329,6 @@ def run_episode(
                 world_to_sensor = np.array(pose.get_inverse_matrix())
                 mask = remove_polygons(mask, crosswalks, world_to_sensor, camera)
                 mask = remove_transverse(mask, camera)
-            velocity = ego.get_velocity()
             meta = {
                 "camera": camera.to_dict(),
                 "camera_pose": {
@@ -324,7 +346,7 @@ def run_episode(
                     "episode": ep.index,
                     "frame": int(frame),
                     "sim_time_s": round(float(data["rgb"].timestamp), 4),
-                    "ego_speed_mps": round(math.hypot(velocity.x, velocity.y), 3),
+                    "ego_speed_mps": round(speed, 3),
                     "server_version": scheme.server_version,
                     "roadline_tag": scheme.roadline,
                     "no_crossings": cfg.no_crossings,

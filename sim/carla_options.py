@@ -52,6 +52,7 @@ class CarlaConfig:
     frames_per_episode: int = 100
     delta_seconds: float = 0.05
     npc: int = 20
+    min_speed: float = 1.0  # m/s; slower frames (waiting at a light) are not recorded
     vehicle: str = "vehicle.*"
     no_crossings: bool = False
 
@@ -113,6 +114,12 @@ def add_carla_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cam-pitch", default="0,8", help="camera pitch down, degrees (0,8)")
     g.add_argument("--cam-yaw", default="-3,3", help="camera yaw, degrees (-3,3)")
     g.add_argument("--npc", type=int, default=20, help="other vehicles on autopilot (default 20)")
+    g.add_argument(
+        "--min-speed",
+        type=float,
+        default=1.0,
+        help="skip frames while the ego is slower than this, m/s (default 1; 0 keeps all)",
+    )
     g.add_argument("--vehicle", default="vehicle.*", help="ego blueprint filter (4-wheeled only)")
     g.add_argument(
         "--no-crossings",
@@ -131,6 +138,8 @@ def config_from_args(args: argparse.Namespace) -> CarlaConfig:
             raise LaneSegError(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0 or args.npc < 0 or not 0.0 < args.delta <= 0.5:
         raise LaneSegError("--warmup and --npc must be >= 0, --delta in (0, 0.5] seconds")
+    if args.min_speed < 0:
+        raise LaneSegError("--min-speed must be >= 0 m/s")
     if args.timeout <= 0:
         raise LaneSegError("--timeout must be positive")
     towns, weathers = _names(args.towns), _names(args.weathers)
@@ -155,6 +164,7 @@ def config_from_args(args: argparse.Namespace) -> CarlaConfig:
         frames_per_episode=args.frames_per_episode,
         delta_seconds=args.delta,
         npc=args.npc,
+        min_speed=args.min_speed,
         vehicle=args.vehicle,
         no_crossings=bool(args.no_crossings),
     )

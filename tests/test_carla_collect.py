@@ -332,6 +332,18 @@ def test_episodes_are_a_pure_function_of_seed_and_index():
     assert len(ids) == 120 and all("/" not in i for i in ids)
 
 
+def test_towns_resolve_to_the_servers_map_names():
+    maps = [
+        "/Game/Carla/Maps/Town01",
+        "/Game/Carla/Maps/Town01_Opt",
+        "/Game/Carla/Maps/Town10HD_Opt",
+    ]
+    assert cc.resolve_town("Town01", maps) == "Town01"
+    assert cc.resolve_town("Town10HD", maps) == "Town10HD_Opt"
+    with pytest.raises(LaneSegError, match="'Town07' is not on this CARLA server"):
+        cc.resolve_town("Town07", maps)
+
+
 def test_episode_frames_cover_the_total():
     assert [cc.episode_frames(250, 100, i) for i in range(4)] == [100, 100, 50, 0]
 
@@ -348,6 +360,8 @@ def test_bad_options_are_clear():
         config_from_args(carla_args(image_size="wide"))
     with pytest.raises(LaneSegError, match="--every"):
         config_from_args(carla_args(every=0))
+    with pytest.raises(LaneSegError, match="--min-speed"):
+        config_from_args(carla_args(min_speed=-1.0))
     with pytest.raises(LaneSegError, match="unknown weather preset"):
         cc.check_weathers(("ClearNoon", "Sunny"))
     cc.check_weathers(config_from_args(carla_args()).weathers)  # the defaults all exist
