@@ -51,7 +51,7 @@ from lane_seg.sim.carla_options import (  # noqa: F401 (add_carla_arguments: col
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
 
 from lane_seg.camera import Camera
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.errors import LaneSegError
 
 log = logging.getLogger(__name__)
@@ -440,7 +440,7 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
                 args.timeout,
                 shared,
                 errors,
-            ),  # fmt: skip
+            ),
             name=f"carla-{port}",
             daemon=True,
         )
@@ -494,5 +494,12 @@ def run(args: argparse.Namespace) -> int:
     written = collect_carla(args, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     rate = f", {written / elapsed:.2f} frames/s" if written else ""
-    print(f"{args.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}")
+    have = len(load_dataset(args.out))
+    print(f"{args.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}; holds {have}")
+    if have < args.frames:
+        print(
+            f"{args.out}: {args.frames - have} frames short (the ego stood still too long in "
+            "some episode); re-run the same command to fill them",
+            file=sys.stderr,
+        )
     return 0
