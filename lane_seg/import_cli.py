@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "import",
-        "Import TuSimple json labels, CULane .lines.txt labels or image+mask folders as a "
-        "lane_seg dataset (masks drawn at the benchmark's line width, split by clip).",
+        "Import a TuSimple, CULane or image+mask dataset (lanes drawn at the benchmark's "
+        "width, split by clip); re-run to resume.",
         "lane-seg import --format tusimple ~/data/tusimple/train_set --out data/tusimple "
         "--size 512x256",
     )
