@@ -116,6 +116,11 @@ def plan_episode(
     )
 
 
+def is_record_tick(tick: int, warmup: int, every: int) -> bool:
+    """Tick numbers start at 1; after `warmup` ticks, every `every`-th one is recorded."""
+    return tick > warmup and (tick - warmup) % every == 0
+
+
 def sample_id(prefix: str, episode: Episode, k: int) -> str:
     return f"{prefix}-s{episode.slot}-e{episode.index:05d}-{k:04d}"
 
@@ -310,7 +315,7 @@ def run_episode(
                 break
             frame = world.tick(timeout)
             ticks += 1
-            if ticks <= cfg.warmup or (ticks - cfg.warmup) % cfg.every:
+            if not is_record_tick(ticks, cfg.warmup, cfg.every):
                 pairer.discard_through(frame)
                 continue
             data = pairer.wait(frame, timeout)

@@ -344,6 +344,47 @@ def test_towns_resolve_to_the_servers_map_names():
         cc.resolve_town("Town07", maps)
 
 
+def test_record_ticks_after_warmup_every_k():
+    recorded = [t for t in range(1, 40) if cc.is_record_tick(t, warmup=10, every=5)]
+    assert recorded == [15, 20, 25, 30, 35]
+
+
+def test_a_server_dying_mid_run_keeps_the_data_and_says_how_to_resume(tmp_path, monkeypatch):
+    from lane_seg.dataset import DatasetWriter, load_dataset, verify_dataset
+
+    cfg = config_from_args(carla_args())
+    writer = DatasetWriter(tmp_path / "d", "test", {"backend": "carla"})
+    shared = cc.Shared(writer, "carla")
+    episodes = [(cc.plan_episode(0, i, 1, cfg, 0.1, 0.0), [0, 1]) for i in range(3)]
+    calls = []
+
+    def episode(client, tm, ep, todo, *rest):
+        calls.append(ep.index)
+        if ep.index == 1:
+            raise RuntimeError("time-out of 10000ms while waiting for the simulator")
+        image, mask = np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6), np.uint8)
+        for k in todo:
+            shared.add(cc.sample_id("carla", ep, k), ep.split, image, mask, {})
+
+    class Client:
+        def get_trafficmanager(self, port):
+            return None
+
+    monkeypatch.setattr(cc, "run_episode", episode)
+    errors: list[BaseException] = []
+    scheme = tag_scheme("0.9.16")
+    cc.serve_slot("127.0.0.1", 2000, 8000, Client(), scheme, episodes, cfg, 1.0, shared, errors)
+    writer.close()
+    assert calls == [0, 1] and shared.stop.is_set()  # stopped at the dead server
+    assert isinstance(errors[0], cc.ServerLost)
+    assert str(errors[0]) == (
+        "CARLA server at 127.0.0.1:2000 stopped answering in episode 1 (time-out of 10000ms "
+        "while waiting for the simulator); the 2 samples written are valid: restart the server "
+        "and re-run the same command to resume"
+    )
+    assert len(load_dataset(tmp_path / "d")) == 2 and verify_dataset(tmp_path / "d").ok
+
+
 def test_episode_frames_cover_the_total():
     assert [cc.episode_frames(250, 100, i) for i in range(4)] == [100, 100, 50, 0]
 
