@@ -85,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="decode/encode threads (default 2)")
     p.add_argument("--limit", type=int, help="import at most this many frames")
     p.add_argument("--max-problems", type=int, default=20, help="problems to print")
+    p.add_argument("--preview", action="store_true", help="also write OUT/preview.png")
     p.set_defaults(func=run)
 
 
@@ -166,4 +167,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report.skipped_existing} already there; {len(report.problems)} skipped as malformed; "
         f"report in {Path(args.out) / REPORT_NAME}"
     )
+    if args.preview:
+        from lane_seg.sim.collect import write_preview
+
+        print(f"preview: {write_preview(args.out)}")
     return 0
