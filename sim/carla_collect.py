@@ -284,18 +284,27 @@ def run_episode(
         vehicles = _vehicle_blueprints(library, cfg.vehicle)
         ego = None
         while spawn_points and ego is None:
-            ego = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
+            bp = rng.choice(vehicles)
+            if bp.has_attribute("role_name"):
+                bp.set_attribute("role_name", "hero")
+            ego = pool.try_spawn(world, bp, spawn_points.pop())
         if ego is None:
             raise LaneSegError(f"{ep.town}: no free spawn point for the ego vehicle")
         ego.set_autopilot(True, tm.get_port())
         for _ in range(cfg.npc):
             if not spawn_points:
                 break
-            npc = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
+            bp = rng.choice(vehicles)
+            if bp.has_attribute("role_name"):
+                bp.set_attribute("role_name", "autopilot")
+            npc = pool.try_spawn(world, bp, spawn_points.pop())
             if npc is not None:
                 npc.set_autopilot(True, tm.get_port())
+        # Above the roof of whichever vehicle was drawn, never inside its cabin.
+        box = ego.bounding_box
+        mount_z = box.location.z + box.extent.z + ep.cam_z
         mount = carla.Transform(
-            carla.Location(x=ep.cam_x, y=ep.cam_y, z=ep.cam_z),
+            carla.Location(x=ep.cam_x, y=ep.cam_y, z=mount_z),
             carla.Rotation(pitch=-ep.cam_pitch, yaw=ep.cam_yaw),
         )
         pairer = FramePairer(["rgb", "seg"])
@@ -328,14 +337,16 @@ def run_episode(
             mask = bgra_to_mask(data["seg"].raw_data, cfg.width, cfg.height, scheme)
             pose = data["rgb"].transform  # the camera's world pose at this very frame
             road = carla_map.get_waypoint(pose.location, project_to_road=True)
-            height = pose.location.z - road.transform.location.z if road else ep.cam_z
+            height = pose.location.z - road.transform.location.z if road else mount_z
             camera = camera_model(ep, cfg, height)
+            mount_meta = {"x": ep.cam_x, "y": ep.cam_y, "z": round(mount_z, 4), "fov": ep.fov}
             if cfg.no_crossings:
                 world_to_sensor = np.array(pose.get_inverse_matrix())
                 mask = remove_polygons(mask, crosswalks, world_to_sensor, camera)
                 mask = remove_transverse(mask, camera)
             meta = {
                 "camera": camera.to_dict(),
+                "camera_mount": mount_meta,  # relative to the vehicle, CARLA axes
                 "camera_pose": {
                     "x": pose.location.x,
                     "y": pose.location.y,

@@ -44,7 +44,7 @@ class CarlaConfig:
     fov: tuple[float, float] = (80.0, 100.0)
     cam_x: tuple[float, float] = (0.5, 1.5)  # metres ahead of the vehicle origin
     cam_y: tuple[float, float] = (-0.2, 0.2)  # metres to the right (CARLA's y)
-    cam_z: tuple[float, float] = (1.3, 1.8)  # metres above the vehicle origin
+    cam_z: tuple[float, float] = (0.05, 0.4)  # metres above the vehicle's roof
     cam_pitch: tuple[float, float] = (0.0, 8.0)  # degrees, positive looks down
     cam_yaw: tuple[float, float] = (-3.0, 3.0)  # degrees, positive to the right (CARLA)
     every: int = 10
@@ -108,9 +108,13 @@ def add_carla_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--image-size", default="1280x720", help="camera WxH (default 1280x720)")
     g.add_argument("--fov", default="80,100", help="horizontal FOV range, degrees (80,100)")
-    g.add_argument("--cam-x", default="0.5,1.5", help="camera forward of the vehicle, m (0.5,1.5)")
+    g.add_argument(
+        "--cam-x", default="0.5,1.5", help="camera ahead of the vehicle centre, m (0.5,1.5)"
+    )
     g.add_argument("--cam-y", default="-0.2,0.2", help="camera to the right, m (-0.2,0.2)")
-    g.add_argument("--cam-z", default="1.3,1.8", help="camera above the vehicle origin, m")
+    g.add_argument(
+        "--cam-z", default="0.05,0.4", help="camera above the vehicle's roof, m (0.05,0.4)"
+    )
     g.add_argument("--cam-pitch", default="0,8", help="camera pitch down, degrees (0,8)")
     g.add_argument("--cam-yaw", default="-3,3", help="camera yaw, degrees (-3,3)")
     g.add_argument("--npc", type=int, default=20, help="other vehicles on autopilot (default 20)")
