@@ -442,10 +442,19 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
             plans[ep.slot].append((ep, todo))
             todo_total += len(todo)
     errors: list[BaseException] = []
+    done = [threading.Event() for _ in servers]
+
+    def worker(slot: int, *work: Any) -> None:
+        try:
+            serve_slot(*work)
+        finally:
+            done[slot].set()
+
     threads = [
         threading.Thread(
-            target=serve_slot,
+            target=worker,
             args=(
+                slot,
                 args.host,
                 port,
                 args.tm_port + slot,
@@ -467,16 +476,18 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
 
         shared.bar = tqdm(total=todo_total, unit="frame", desc="collect carla")
     previous = _sigterm_as_interrupt()
+    # Waiting on events, not Thread.join: a join interrupted by Ctrl-C can return early later
+    # (CPython gh-90882), and the clean-up below must really wait for the servers' threads.
     try:
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.2)
+        while not all(d.is_set() for d in done):
+            next(d for d in done if not d.is_set()).wait(0.2)
     except KeyboardInterrupt:
         shared.stop.set()  # each thread finishes its tick, restores settings, destroys actors
-        for t in threads:
-            t.join(args.timeout * 3)
+        deadline = time.monotonic() + args.timeout * 3
+        for d in done:
+            d.wait(max(0.0, deadline - time.monotonic()))
         raise
     finally:
         _restore_sigterm(previous)

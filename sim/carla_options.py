@@ -4,6 +4,7 @@ the `lane-seg` parser never imports numpy, OpenCV or the CARLA client."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,7 +58,8 @@ class CarlaConfig:
     no_crossings: bool = False
 
     def params(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-shaped (tuples as lists), so it compares equal to what dataset.json holds."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def parse_ports(text: str) -> list[int]:
