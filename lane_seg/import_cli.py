@@ -115,6 +115,15 @@ def _settings(args: argparse.Namespace):
         ref_width = args.line_width
     if not 0 <= args.mask_threshold <= 254:
         raise LaneSegError("--mask-threshold must be 0..254")
+    if args.limit is not None and args.limit < 1:
+        raise LaneSegError("--limit must be at least 1")
+    if args.workers < 1 or args.margin < 0:
+        raise LaneSegError("--workers must be at least 1 and --margin >= 0")
+    if args.clip_pattern:
+        try:
+            re.compile(args.clip_pattern)
+        except re.error as exc:
+            raise LaneSegError(f"--clip-pattern is not a valid regex: {exc}") from None
     return Settings(
         format=args.format,
         ref_size=ref_size,

@@ -300,5 +300,8 @@ def test_cli_errors_are_clear(tmp_path):
         cli("--format", "tusimple", str(tmp_path), "--out", str(tmp_path / "o"))
     with pytest.raises(LaneSegError, match="does not exist"):
         cli("--format", "culane", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    with pytest.raises(LaneSegError, match="--clip-pattern"):
+        cli("--format", "masks", str(tmp_path), "--masks", str(tmp_path), "--out",
+            str(tmp_path / "o"), "--clip-pattern", "(")  # fmt: skip
     with pytest.raises(LaneSegError, match="no usable culane frames"):
         cli("--format", "culane", str(tmp_path), "--out", str(tmp_path / "o"))
