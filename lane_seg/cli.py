@@ -21,6 +21,10 @@ COMMAND_MODULES = [
     "lane_seg.infer_cli",
     "lane_seg.node_cli",
     "lane_seg.bag_cli",
+    "lane_seg.models_cli",
+    "lane_seg.export_cli",
+    "lane_seg.training.train_cli",
+    "lane_seg.training.eval_cli",
 ]
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from lane_seg.sim.scene import Box, Scene
 
 from lane_seg.camera import Camera
+from lane_seg.sim.scene import Box, Scene
 
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import yaml
-from lane_seg.sim.road import Road, RoadShape
 
 from lane_seg.camera import Camera
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.road import Road, RoadShape
 
 WHITE = (0.92, 0.92, 0.90)
 YELLOW = (0.93, 0.74, 0.18)
