@@ -1,7 +1,8 @@
 """Benchmark the ROS 2 node: publish -> mask latency and throughput beside bare engine time.
 
     .venv/bin/python bench/node_latency.py --model models/unet_int8.onnx
-    .venv/bin/python bench/node_latency.py            # a random-init 256x512 conv net
+    .venv/bin/python bench/node_latency.py --arch unet # random-init U-Net (lane_seg.models)
+    .venv/bin/python bench/node_latency.py            # a random-init 256x512 3-layer conv net
 
 Writes runs/bench/node_latency.{json,md} and prints the table with the CPU model line.
 A benchmark, not a test: it asserts nothing and takes about a minute.
@@ -18,9 +19,22 @@ REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "tusimple_clips" / "00_Lane"
 
 
+def random_model(arch: str, path: Path) -> Path:
+    """A randomly initialised model of a real architecture: right cost, meaningless masks."""
+    from lane_seg.artifact import ModelInfo
+    from lane_seg.models import build_model
+    from lane_seg.models.export import export_onnx
+
+    info = ModelInfo(arch=arch, model_config={}, train_data="random init (benchmark only)")
+    return export_onnx(build_model(arch), info, path)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", help="lane_seg .onnx model (default: random-init 256x512 test net)")
+    p.add_argument(
+        "--arch", help="without --model: export a random-init lane_seg.models net (e.g. unet)"
+    )
     p.add_argument("--engine", default="onnxruntime-cpu", help="engine for node and bare timing")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--frames", type=int, default=200, help="frames for the latency phase")
@@ -45,7 +59,9 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = args.model
-    if model is None:
+    if model is None and args.arch:
+        model = str(random_model(args.arch, out / f"random_{args.arch}_256x512.onnx"))
+    elif model is None:
         from lane_seg.testing import tiny_info, write_tiny_onnx
 
         model = str(write_tiny_onnx(out / "random_256x512.onnx", "random", tiny_info(256, 512)))
