@@ -188,9 +188,13 @@ def measure_size(
         _stamp(msgs[i % len(msgs)], time.time())
         client.pub.publish(msgs[i % len(msgs)])
         time.sleep(0.1)
+    end = time.monotonic() + 10.0
+    while len(client.received) < 5 and time.monotonic() < end:
+        time.sleep(0.05)
     time.sleep(0.5)
     client.take()
     # steady rate: latency without queueing anywhere
+    steady_t0 = time.time()
     period = 1.0 / rate_hz
     t_next = time.monotonic()
     for i in range(n_latency):
@@ -199,8 +203,8 @@ def measure_size(
         client.pub.publish(msg)
         t_next += period
         time.sleep(max(0.0, t_next - time.monotonic()))
-    time.sleep(0.5)
-    steady = [(r - s) * 1e3 for r, s in client.take()]
+    time.sleep(max(1.0, 3 * period))
+    steady = [(r - s) * 1e3 for r, s in client.take() if s >= steady_t0]
     # overload: publish as fast as possible; the node keeps only the newest frame
     t0 = time.time()
     sent = 0
@@ -211,11 +215,11 @@ def measure_size(
         sent += 1
         time.sleep(0.001)
     t1 = time.time()
-    time.sleep(0.5)
-    loaded = [(r, (r - s) * 1e3) for r, s in client.take()]
-    in_window = [lat for r, lat in loaded if t0 <= r <= t1]
-    fps = len(in_window) / (t1 - t0)
-    return steady, fps, in_window, sent
+    time.sleep(1.0)
+    # masks received inside the window, of frames published inside it
+    loaded = [(r - s) * 1e3 for r, s in client.take() if t0 <= s and r <= t1]
+    fps = len(loaded) / (t1 - t0)
+    return steady, fps, loaded, sent
 
 
 def start_node(
