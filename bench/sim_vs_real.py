@@ -1,6 +1,6 @@
 """Contact sheet: simulated frames (with their masks) beside real dashcam frames.
 
-    .venv/bin/python bench/sim_vs_real.py --data data/sim --real ../shared/data/real --out runs/sim_vs_real.png
+    .venv/bin/python bench/sim_vs_real.py --data data/sim --out runs/sim_vs_real.png
 
 Left column pair: simulator frame and its mask overlay; right column: a real frame at the same
 size (TuSimple, CULane night, Udacity), so a person can judge how close the renderer gets.
