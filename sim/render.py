@@ -23,7 +23,7 @@ from lane_seg.sim.scene import Box, Scene
 
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)
-SKY_DUSK = np.array([0.85, 0.55, 0.35], np.float32)
+SKY_DUSK = np.array([0.72, 0.58, 0.5], np.float32)
 SKY_NIGHT = np.array([0.02, 0.03, 0.06], np.float32)
 
 
