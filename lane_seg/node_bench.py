@@ -17,8 +17,6 @@ message conversion, and scheduling.
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,23 +29,9 @@ import cv2
 import numpy as np
 
 from lane_seg.engines import load_engine, time_engine
+from lane_seg.hwinfo import CpuInfo
 from lane_seg.preprocess import to_input
 from lane_seg.segmenter import Segmenter
-
-
-def cpu_model() -> str:
-    """The `lscpu` "Model name" line (falls back to /proc/cpuinfo, then platform)."""
-    lscpu = shutil.which("lscpu")
-    if lscpu:
-        out = subprocess.run([lscpu], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
@@ -288,8 +272,7 @@ def run_node_bench(
             proc.kill()
             log, _ = proc.communicate()
     return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
+        "cpu": CpuInfo.detect().line(),
         "model": str(model),
         "engine": engine_desc,
         "model_ms_p50_random_input": model_ms,
@@ -305,7 +288,7 @@ def run_node_bench(
 
 def markdown(report: dict) -> str:
     lines = [
-        f"CPU: {report['cpu']} ({report['cores']} cores); engine {report['engine']}; "
+        f"CPU: {report['cpu']}; engine {report['engine']}; "
         f"model {report['model']}; frames: {report['frames']}; node input QoS "
         f"{report['input_qos']}; load average {report['load_average'][0]:.2f}",
         "",
