@@ -124,3 +124,59 @@ def test_lane_seg_node_with_missing_model_is_one_line(tmp_path):
         f"seg_node: error: model file not found: {tmp_path / 'none.onnx'}; pass the path of an "
         ".onnx or .pt model"
     ]
+
+
+@pytest.mark.ros
+def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
+    """`lane-seg node` as its own process: remapped input topic, namespace, a mask comes back
+    with the frame's header; SIGINT stops it cleanly."""
+    pytest.importorskip("rclpy")
+    import signal
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from lane_seg.node_harness import header, image_msg, mask_array
+    from lane_seg.testing import stripes_rgb, write_tiny_onnx
+
+    model = write_tiny_onnx(tmp_path / "bright.onnx", "bright")
+    exe = os.path.join(os.path.dirname(sys.executable), "lane-seg")
+    proc = subprocess.Popen(
+        [exe, "node", "--model", str(model), "--engine", "onnxruntime-cpu", "--image-topic",
+         "/test_cam/image_raw", "--namespace", "/front", "--", "-p",
+         "qos.input_reliability:=reliable"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("cli_test_client", context=ctx)
+    got = []
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(Image, "/front/seg_node/mask", got.append, qos)
+    pub = node.create_publisher(Image, "/test_cam/image_raw", qos)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    try:
+        end = time.monotonic() + 30
+        while not (pub.get_subscription_count() and node.count_publishers("/front/seg_node/mask")):
+            assert time.monotonic() < end and proc.poll() is None, proc.stdout.read()
+            ex.spin_once(timeout_sec=0.05)
+        rgb = stripes_rgb(60, 100)
+        msg = image_msg(rgb, "bgr8", header(77.25, "cam_front"))
+        pub.publish(msg)
+        while not got:
+            assert time.monotonic() < end, "no mask from the lane-seg node process"
+            ex.spin_once(timeout_sec=0.05)
+        assert got[0].header == msg.header and (got[0].height, got[0].width) == (60, 100)
+        assert ((mask_array(got[0]) == 255) == (rgb.mean(axis=2) > 127.5)).mean() > 0.9
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "listening on /test_cam/image_raw" in out
