@@ -104,6 +104,16 @@ def _image_message(typestore, header, fields: dict):
     return image_cls(header=header, **fields)
 
 
+def check_paths(src: Path, dst: Path, storage: str | None = None) -> None:
+    """The errors a user can fix before any model is loaded."""
+    if not Path(src).exists():
+        raise LaneSegError(f"bag not found: {src}")
+    if Path(dst).exists():
+        raise LaneSegError(f"output {dst} already exists; remove it or choose another path")
+    if storage is not None and storage not in STORAGES:
+        raise LaneSegError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+
+
 def replay(
     seg: Segmenter,
     src: str | Path,
@@ -117,10 +127,7 @@ def replay(
 ) -> BagReport:
     """Segment every message on `topic` of bag `src` into a new bag `dst` (see module doc)."""
     src, dst = Path(src), Path(dst)
-    if dst.exists():
-        raise LaneSegError(f"output {dst} already exists; remove it or choose another path")
-    if storage is not None and storage not in STORAGES:
-        raise LaneSegError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    check_paths(src, dst, storage)
     quiet_opencv()
     reader = _open_reader(src)
     try:

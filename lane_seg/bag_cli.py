@@ -35,12 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.bag import replay
+    from pathlib import Path
+
+    from lane_seg.bag import check_paths, replay
     from lane_seg.errors import LaneSegError
     from lane_seg.segmenter import Segmenter
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    check_paths(Path(args.input), Path(args.output), args.storage)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
     print(f"model {args.model} on {seg.engine.describe()}")
     report = replay(
