@@ -231,9 +231,7 @@ def run_node_bench(
     seg = Segmenter(load_engine(model, engine, threads))
     engine_desc = seg.engine.describe()
     model_ms = float(np.median(time_engine(seg.engine, runs=30, warmup=5)))
-    offline = {size: offline_times(seg, bench_frames(*size, real_dir), 30) for size in sizes}
     node_engine = seg.engine.name  # what `auto` picked, so both sides run the same engine
-    del seg
     name = f"seg_bench_{os.getpid()}"
     proc = start_node(model, node_engine, threads, name, input_qos)
     client = None
@@ -243,6 +241,9 @@ def run_node_bench(
         client.wait_connected(30.0)
         for size in sizes:
             frames = bench_frames(*size, real_dir)
+            # bare times right before the node's turn (the node idles meanwhile), so both see
+            # the same machine load
+            engine_ms, segment_ms = offline_times(seg, frames, 30)
             dropped0 = client.dropped()
             steady, fps, loaded, sent = measure_size(client, frames, n_latency, rate_hz, load_s)
             time.sleep(1.2)  # one more /diagnostics period
@@ -250,8 +251,8 @@ def run_node_bench(
                 SizeResult(
                     height=size[0],
                     width=size[1],
-                    engine_ms_p50=offline[size][0],
-                    segment_ms_p50=offline[size][1],
+                    engine_ms_p50=engine_ms,
+                    segment_ms_p50=segment_ms,
                     latency_ms_p50=_pct(steady, 50),
                     latency_ms_p99=_pct(steady, 99),
                     latency_frames=len(steady),
