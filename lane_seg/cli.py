@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "lane_seg.verify_cli",
     "lane_seg.sim.demo_cli",
     "lane_seg.import_cli",
+    "lane_seg.sim.sim_cli",
 ]
 
 

@@ -51,15 +51,18 @@ class GeometryConfig:
     bin_m: float = 0.15  # histogram bin
     min_peak_points: int = 12
     peak_separation_m: float = 1.2  # peaks closer than this are one marking (double lines)
-    group_m: float = 0.5  # half width of a seed group around its peak
-    grow_m: float = 0.3  # points this close to a fit join the line
+    slice_m: float = 2.0  # sliding-window step along x
+    window_m: float = 0.4  # half width of a sliding window
+    max_gap_m: float = 16.0  # windows carry on over gaps up to this long (dashes, occluders)
+    grow_m: float = 0.25  # points this close to a fit join the line
     ransac_iterations: int = 48
     inlier_m: float = 0.15
     min_points: int = 20
-    curvature_prior_weight: float = 0.02  # pull of c2 towards the prior, per point
+    curvature_prior_points: float = 1.0  # pull of c2 towards the prior, as this many points
     lane_width_m: float = 3.5  # prior lane width before one is measured
     lane_width_range_m: tuple[float, float] = (2.4, 5.0)
     parallel_tolerance_m: float = 0.8  # width change between x=0 and x=20 still "parallel"
+    min_line_quality: float = 0.2  # weaker fits (speckle, stray blobs) are not lane lines
     side_gate_m: float = 1.0  # a line must be this close to where the prior expects it
     smoothing: float = 0.6  # weight of a full-confidence measurement against the prediction
     hold_decay: float = 0.85  # confidence factor per frame while nothing is measured
@@ -93,6 +96,7 @@ class LineFit:
     span_m: float  # extent along x of the inliers
     rms_m: float
     quality: float  # 0..1
+    pts: np.ndarray | None = dataclasses.field(default=None, repr=False)  # its inlier points
 
     def y(self, x: np.ndarray | float) -> np.ndarray | float:
         return poly(self.coeffs, x)
@@ -221,10 +225,12 @@ def _design(x: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, x * x], axis=1)
 
 
-def _refine(x: np.ndarray, y: np.ndarray, c2_prior: float, weight: float) -> Coeffs:
-    """Least squares of a quadratic with a soft prior on c2 (scaled to metres at 20 m)."""
+def _refine(x: np.ndarray, y: np.ndarray, c2_prior: float, points: float) -> Coeffs:
+    """Least squares of a quadratic with a soft prior on c2, worth `points` points that sit
+    where c2 matters (c2 * 400 = lateral metres at x = 20 m): many points along a long line
+    outweigh it, a short dash does not."""
     a = _design(x)
-    lam = math.sqrt(weight * len(x)) * 400.0  # c2 * 400 = lateral metres at x = 20 m
+    lam = math.sqrt(points) * 400.0
     a = np.vstack([a, [0.0, 0.0, lam]])
     b = np.concatenate([y, [lam * c2_prior]])
     return np.linalg.lstsq(a, b, rcond=None)[0]
@@ -240,9 +246,17 @@ def fit_line(
     n = len(pts)
     if n < cfg.min_points:
         return None
-    x, y = pts[:, 0], pts[:, 1]
+    order = np.argsort(pts[:, 0], kind="stable")
+    x, y = pts[order, 0], pts[order, 1]
     k = cfg.ransac_iterations
-    picks = np.sort(rng.integers(0, n, size=(k, 3)), axis=1)
+    # One sample point from each third of the x extent: near points are far more numerous in
+    # the image, and three near points extrapolate badly into the far field.
+    cuts = np.searchsorted(x, x[0] + (x[-1] - x[0]) * np.array([1 / 3, 2 / 3]))
+    lo = np.array([0, cuts[0], cuts[1]])
+    hi = np.array([cuts[0], cuts[1], n])
+    if (hi - lo).min() < 2:
+        lo, hi = np.zeros(3, np.int64), np.full(3, n)
+    picks = np.sort(lo + (rng.random((k, 3)) * (hi - lo)).astype(np.int64), axis=1)
     xs, ys = x[picks], y[picks]
     spread = xs[:, 2] - xs[:, 0]
     ok = (spread > 1.0) & (np.abs(xs[:, 1] - xs[:, 0]) > 0.3) & (np.abs(xs[:, 2] - xs[:, 1]) > 0.3)
@@ -256,20 +270,22 @@ def fit_line(
         best = resid[int(np.argmax(counts))] < cfg.inlier_m
     if best.sum() < cfg.min_points:
         # Short or sparse groups: a straight fit through all points, then its inliers.
-        c = _refine(x, y, c2_prior, cfg.curvature_prior_weight * 50)
+        c = _refine(x, y, c2_prior, 1e6)  # effectively c2 = prior
         best = np.abs(y - poly(c, x)) < 2 * cfg.inlier_m
         if best.sum() < cfg.min_points:
             return None
-    c = _refine(x[best], y[best], c2_prior, cfg.curvature_prior_weight)
-    inl = np.abs(y - poly(c, x)) < cfg.inlier_m * 1.5
-    if inl.sum() < cfg.min_points:
-        return None
-    c = _refine(x[inl], y[inl], c2_prior, cfg.curvature_prior_weight)
+    c = _refine(x[best], y[best], c2_prior, cfg.curvature_prior_points)
+    for _ in range(2):
+        inl = np.abs(y - poly(c, x)) < cfg.inlier_m * 1.5
+        if inl.sum() < cfg.min_points:
+            return None
+        c = _refine(x[inl], y[inl], c2_prior, cfg.curvature_prior_points)
     r = y[inl] - poly(c, x[inl])
     span = float(x[inl].max() - x[inl].min())
     count = int(inl.sum())
     quality = min(1.0, count / 80.0) * (count / n) * min(1.0, span / 12.0)
-    return LineFit(c, count, span, float(np.sqrt(np.mean(r * r))), float(quality))
+    rms = float(np.sqrt(np.mean(r * r)))
+    return LineFit(c, count, span, rms, float(quality), np.column_stack([x[inl], y[inl]]))
 
 
 def _peaks(r: np.ndarray, cfg: GeometryConfig) -> list[float]:
@@ -290,6 +306,32 @@ def _peaks(r: np.ndarray, cfg: GeometryConfig) -> list[float]:
     return peaks
 
 
+def track_line(x: np.ndarray, r: np.ndarray, peak: float, cfg: GeometryConfig) -> np.ndarray:
+    """Sliding windows from near to far: the points of one marking, as a boolean mask.
+
+    Each slice along x keeps the points within `window_m` of where the line is predicted (the
+    last window centre plus the local slope), so the windows follow a bend; over a gap (a dash
+    gap, an occluder) the prediction carries on for up to `max_gap_m`.
+    """
+    sel = np.zeros(len(x), bool)
+    centres: list[tuple[float, float]] = []
+    slope = 0.0
+    for lo in np.arange(cfg.x_range_m[0], cfg.x_range_m[1], cfg.slice_m):
+        xc = lo + cfg.slice_m / 2
+        pred = centres[-1][1] + slope * (xc - centres[-1][0]) if centres else peak
+        if centres and xc - centres[-1][0] > cfg.max_gap_m:
+            break
+        m = (x >= lo) & (x < lo + cfg.slice_m) & (np.abs(r - pred) < cfg.window_m)
+        if m.sum() < 3:
+            continue
+        sel |= m
+        centres.append((xc, float(np.median(r[m]))))
+        if len(centres) >= 2:
+            recent = np.array(centres[-4:])
+            slope = float(np.polyfit(recent[:, 0], recent[:, 1], 1)[0])
+    return sel
+
+
 def find_lines(
     pts: np.ndarray,
     cfg: GeometryConfig,
@@ -307,20 +349,53 @@ def find_lines(
     near = x <= cfg.x_range_m[0] + band
     lines: list[LineFit] = []
     for peak in _peaks(r[near], cfg):
-        seed = near & (np.abs(r - peak) < cfg.group_m)
-        fit = fit_line(pts[seed], rng, cfg, float(shape[2]))
+        members = track_line(x, r, peak, cfg)
+        fit = fit_line(pts[members], rng, cfg, float(shape[2]))
         if fit is None:
             continue
-        for _ in range(2):  # grow along the fitted line, into the far field
-            grown = np.abs(y - fit.y(x)) < cfg.grow_m
-            refit = fit_line(pts[grown], rng, cfg, float(shape[2]))
-            if refit is None:
-                break
+        grown = np.abs(y - fit.y(x)) < cfg.grow_m  # pick up what the windows missed
+        refit = fit_line(pts[grown], rng, cfg, float(shape[2])) if grown.sum() > 0 else None
+        if refit is not None and refit.inliers > fit.inliers:
             fit = refit
         if any(abs(fit.y(12.0) - other.y(12.0)) < cfg.peak_separation_m for other in lines):
             continue  # the same marking reached from two seeds
         lines.append(fit)
     return sorted(lines, key=lambda f: float(f.y(0.0)))
+
+
+def joint_pair(
+    left: LineFit, right: LineFit, cfg: GeometryConfig
+) -> tuple[LineFit, LineFit] | None:
+    """Refit two lines as parallel (own offsets, shared heading and curvature).
+
+    A dashed line seen as two dashes cannot pin down its own curvature, but the solid line
+    beside it can; sharing the shape carries it over. None when the two do not fit one shape
+    (a lane that merges or splits).
+    """
+    if left.pts is None or right.pts is None:
+        return left, right
+    xl, yl = left.pts[:, 0], left.pts[:, 1]
+    xr, yr = right.pts[:, 0], right.pts[:, 1]
+    x = np.concatenate([xl, xr])
+    a = np.column_stack(
+        [
+            np.r_[np.ones_like(xl), np.zeros_like(xr)],
+            np.r_[np.zeros_like(xl), np.ones_like(xr)],
+            x,
+            x * x,
+        ]
+    )
+    sol = np.linalg.lstsq(a, np.concatenate([yl, yr]), rcond=None)[0]
+    cl = np.array([sol[0], sol[2], sol[3]])
+    cr = np.array([sol[1], sol[2], sol[3]])
+    rms_l = float(np.sqrt(np.mean((yl - poly(cl, xl)) ** 2)))
+    rms_r = float(np.sqrt(np.mean((yr - poly(cr, xr)) ** 2)))
+    if max(rms_l, rms_r) > 2.5 * cfg.inlier_m:
+        return None
+    return (
+        dataclasses.replace(left, coeffs=cl, rms_m=rms_l),
+        dataclasses.replace(right, coeffs=cr, rms_m=rms_r),
+    )
 
 
 def _width_ok(left: LineFit, right: LineFit, cfg: GeometryConfig) -> bool:
@@ -330,10 +405,18 @@ def _width_ok(left: LineFit, right: LineFit, cfg: GeometryConfig) -> bool:
     return lo <= w0 <= hi and abs(w20 - w0) <= cfg.parallel_tolerance_m
 
 
+def _plausible_pair(
+    left: LineFit, right: LineFit, cfg: GeometryConfig
+) -> tuple[LineFit, LineFit] | None:
+    pair = joint_pair(left, right, cfg)
+    return pair if pair is not None and _width_ok(*pair, cfg) else None
+
+
 def pick_ego_lines(
     lines: list[LineFit], cfg: GeometryConfig, prior: Coeffs | None, width: float
 ) -> tuple[LineFit | None, LineFit | None]:
     """The markings bounding the ego lane: (left, right), either may be None."""
+    lines = [f for f in lines if f.quality >= cfg.min_line_quality]
     if prior is not None:
         want = {"left": prior[0] + width / 2, "right": prior[0] - width / 2}
         chosen = {}
@@ -341,20 +424,25 @@ def pick_ego_lines(
             near = [f for f in lines if abs(float(f.y(0.0)) - target) < cfg.side_gate_m]
             chosen[side] = min(near, key=lambda f: abs(float(f.y(0.0)) - target), default=None)
         left, right = chosen["left"], chosen["right"]
-    else:
-        lefts = [f for f in lines if f.y(0.0) > 0.0]
-        rights = [f for f in lines if f.y(0.0) <= 0.0]
-        left = min(lefts, key=lambda f: float(f.y(0.0)), default=None)
-        right = max(rights, key=lambda f: float(f.y(0.0)), default=None)
-    if left is not None and right is not None and not _width_ok(left, right, cfg):
-        if prior is not None:  # keep the one nearer to where the prior expects it
-            dl = abs(float(left.y(0.0)) - (prior[0] + width / 2))
-            dr = abs(float(right.y(0.0)) - (prior[0] - width / 2))
-            keep_left = dl <= dr
-        else:
-            keep_left = left.quality >= right.quality
-        left, right = (left, None) if keep_left else (None, right)
-    return left, right
+        if left is not None and right is not None:
+            pair = _plausible_pair(left, right, cfg)
+            if pair is not None:
+                return pair
+            dl = abs(float(left.y(0.0)) - want["left"])
+            dr = abs(float(right.y(0.0)) - want["right"])
+            left, right = (left, None) if dl <= dr else (None, right)
+        return left, right
+    lefts = sorted((f for f in lines if f.y(0.0) > 0.0), key=lambda f: float(f.y(0.0)))
+    rights = sorted((f for f in lines if f.y(0.0) <= 0.0), key=lambda f: -float(f.y(0.0)))
+    pairs = [p for a in lefts for b in rights if (p := _plausible_pair(a, b, cfg)) is not None]
+    if pairs:  # the nearest pair that makes a plausible lane
+        return min(pairs, key=lambda p: float(p[0].y(0.0) - p[1].y(0.0)))
+    # No plausible pair: the strongest of the two nearest lines alone.
+    near = lefts[:1] + rights[:1]
+    if not near:
+        return None, None
+    best = max(near, key=lambda f: f.quality)
+    return (best, None) if best.y(0.0) > 0.0 else (None, best)
 
 
 def measure(
