@@ -115,9 +115,8 @@ TABLE_HEAD = (
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     from lane_seg.sim.lane_control import ControllerConfig
+    from tqdm import tqdm
 
     ctrl = ControllerConfig.from_yaml(args.controller)
     perception = load_perception(args.perception, args.model, args.engine, args.threads)
