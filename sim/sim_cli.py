@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="planar",
         help="planar = the built-in simulator; carla = a running CARLA server",
     )
+    p.add_argument(
+        "--ros",
+        action="store_true",
+        help="run the loop over ROS 2 topics: simulator -> seg_node (lane centre) -> "
+        "lane_controller -> simulator (needs --model; DDS discovery as your environment sets it)",
+    )
     g = p.add_argument_group("CARLA (--backend carla)")
     g.add_argument("--host", default="127.0.0.1", help="CARLA server host")
     g.add_argument("--port", type=int, default=2000, help="CARLA server port")
@@ -133,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.closed_loop import json_clean, run_scenario
 
     scenarios = _scenarios(args.scenario)
+    if args.ros:
+        return _run_ros(args, scenarios, ctrl, out)
     total = sum(int(sc.distance_m / sc.speed_mps * sc.fps) * len(sc.seeds) for sc in scenarios)
     extra = {"model": args.model}
     rows, reports = [], {}
@@ -152,4 +160,29 @@ def run(args: argparse.Namespace) -> int:
     )
     print(table)
     print(f"metrics, videos and plots: {out}/<scenario>/; table: {out / 'summary.md'}")
+    return 0
+
+
+def _run_ros(args: argparse.Namespace, scenarios: list, ctrl, out: Path) -> int:
+    import json
+
+    from lane_seg.sim.closed_loop import aggregate, json_clean
+
+    if args.perception == "groundtruth" or not args.model:
+        raise LaneSegError("--ros runs the real segmentation node: give --perception and --model")
+    from lane_seg.sim.ros_loop import run_ros_loop
+
+    rows = []
+    for sc in scenarios:
+        worlds = [
+            run_ros_loop(sc, seed, args.model, ctrl, args.engine, args.threads) for seed in sc.seeds
+        ]
+        summary = aggregate(worlds)
+        report = {"scenario": sc.name, "transport": "ros2", "model": args.model,
+                  "summary": summary, "worlds": worlds}  # fmt: skip
+        (out / sc.name).mkdir(parents=True, exist_ok=True)
+        (out / sc.name / "metrics_ros.json").write_text(json.dumps(json_clean(report), indent=2))
+        rows.append(_row(sc.name, summary))
+    print("\n".join([TABLE_HEAD, *rows]))
+    print(f"metrics: {out}/<scenario>/metrics_ros.json")
     return 0
