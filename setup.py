@@ -30,7 +30,7 @@ TRAIN = ["torch==2.13.0", "onnx>=1.16", "pyyaml>=6", "matplotlib>=3.7", "tqdm>=4
 CARLA = ["carla==0.9.16"]
 BAG = ["rosbags>=0.10"]
 OPENVINO = ["openvino>=2024.0"]
-DEV = ["pytest>=8", "ruff>=0.6"]
+DEV = ["pytest>=8", "ruff>=0.6", "colcon-core", "colcon-ros"]
 
 setup(
     name=PACKAGE,

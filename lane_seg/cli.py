@@ -18,6 +18,13 @@ COMMAND_MODULES = [
     "lane_seg.verify_cli",
     "lane_seg.sim.demo_cli",
     "lane_seg.import_cli",
+    "lane_seg.infer_cli",
+    "lane_seg.node_cli",
+    "lane_seg.bag_cli",
+    "lane_seg.models_cli",
+    "lane_seg.export_cli",
+    "lane_seg.training.train_cli",
+    "lane_seg.training.eval_cli",
     "lane_seg.sim.sim_cli",
 ]
 

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "import",
-        "Import TuSimple json labels, CULane .lines.txt labels or image+mask folders as a "
-        "lane_seg dataset (masks drawn at the benchmark's line width, split by clip).",
+        "Import a TuSimple, CULane or image+mask dataset (lanes drawn at the benchmark's "
+        "width, split by clip); re-run to resume.",
         "lane-seg import --format tusimple ~/data/tusimple/train_set --out data/tusimple "
         "--size 512x256",
     )
@@ -85,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="decode/encode threads (default 2)")
     p.add_argument("--limit", type=int, help="import at most this many frames")
     p.add_argument("--max-problems", type=int, default=20, help="problems to print")
+    p.add_argument("--preview", action="store_true", help="also write OUT/preview.png")
     p.set_defaults(func=run)
 
 
@@ -114,6 +115,15 @@ def _settings(args: argparse.Namespace):
         ref_width = args.line_width
     if not 0 <= args.mask_threshold <= 254:
         raise LaneSegError("--mask-threshold must be 0..254")
+    if args.limit is not None and args.limit < 1:
+        raise LaneSegError("--limit must be at least 1")
+    if args.workers < 1 or args.margin < 0:
+        raise LaneSegError("--workers must be at least 1 and --margin >= 0")
+    if args.clip_pattern:
+        try:
+            re.compile(args.clip_pattern)
+        except re.error as exc:
+            raise LaneSegError(f"--clip-pattern is not a valid regex: {exc}") from None
     return Settings(
         format=args.format,
         ref_size=ref_size,
@@ -166,4 +176,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report.skipped_existing} already there; {len(report.problems)} skipped as malformed; "
         f"report in {Path(args.out) / REPORT_NAME}"
     )
+    if args.preview:
+        from lane_seg.sim.collect import write_preview
+
+        print(f"preview: {write_preview(args.out)}")
     return 0

@@ -130,7 +130,7 @@ class SegNode(Node):
         )
         self.declare_parameter(
             "overlay_alpha",
-            0.6,
+            0.55,
             _desc("overlay blend weight of the lane colour", float_range=(0.0, 1.0)),
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -141,6 +141,26 @@ class SegNode(Node):
         self._vehicle_frame = p["vehicle_frame"]
         self._lane_center_fn = lane_center_fn
 
+        self._cv = threading.Condition()
+        self._slot: Frame | None = None
+        self._stop = False
+        self._create_topics(p)
+        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
+        self._worker.start()
+        self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self._log_start(p["model"], engine)
+
+    def _log_start(self, model: str, engine) -> None:
+        timings = ", ".join(f"{k} {v:.1f} ms" for k, v in engine.auto_timings.items())
+        self.get_logger().info(
+            f"model {model} ({engine.info.arch}, {engine.info.precision}, input "
+            f"{engine.info.preprocess.width}x{engine.info.preprocess.height}) on "
+            f"{engine.describe()}"
+            + (f" [auto: {timings}]" if timings else "")
+            + f"; listening on {self.sub.topic_name}"
+        )
+
+    def _create_topics(self, p: dict[str, Any]) -> None:
         in_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=p["qos.input_depth"],
@@ -154,7 +174,7 @@ class SegNode(Node):
         self.mask_pub = self.create_publisher(Image, "~/mask", out_qos)
         self.overlay_pub = self.create_publisher(Image, "~/overlay", out_qos)
         self.lane_center_pub = (
-            self.create_publisher(Path, "~/lane_center", out_qos) if lane_center_fn else None
+            self.create_publisher(Path, "~/lane_center", out_qos) if self._lane_center_fn else None
         )
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         if p["input_transport"] == "compressed":
@@ -163,21 +183,6 @@ class SegNode(Node):
             )
         else:
             self.sub = self.create_subscription(Image, "~/image", self._on_image, in_qos)
-
-        self._cv = threading.Condition()
-        self._slot: Frame | None = None
-        self._stop = False
-        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
-        self._worker.start()
-        self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
-        timings = ", ".join(f"{k} {v:.1f} ms" for k, v in engine.auto_timings.items())
-        self.get_logger().info(
-            f"model {p['model']} ({engine.info.arch}, {engine.info.precision}, input "
-            f"{engine.info.preprocess.width}x{engine.info.preprocess.height}) on "
-            f"{engine.describe()}"
-            + (f" [auto: {timings}]" if timings else "")
-            + f"; listening on {self.sub.topic_name}"
-        )
 
     # ---------------------------------------------------------------- parameters
 

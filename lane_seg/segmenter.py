@@ -15,8 +15,7 @@ import numpy as np
 
 from lane_seg.engines import Engine, load_engine
 from lane_seg.preprocess import to_input, to_mask
-
-LANE_COLOR_RGB = (255, 40, 40)
+from lane_seg.visualize import overlay
 
 
 @dataclass
@@ -64,21 +63,6 @@ class Segmenter:
         return mask
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, color=LANE_COLOR_RGB, alpha: float = 0.6):
-    """Blend `color` into `image` (HxWx3 uint8, any channel order) where `mask` is set.
-
-    `color` must be given in the image's channel order. Returns a new array.
-    """
-    out = image.copy()
-    sel = mask > 0
-    if sel.any():
-        tint = np.asarray(color, dtype=np.float32)
-        blended = out[sel].astype(np.float32) * (1.0 - alpha) + tint * alpha
-        out[sel] = blended.astype(np.uint8)
-    return out
-
-
-def overlay_bgr(image_rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """RGB frame + mask -> BGR overlay, for video files and the node's bgr8 overlay topic."""
-    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    return overlay(bgr, mask, LANE_COLOR_RGB[::-1], alpha)
+def overlay_bgr(image_rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """RGB frame + mask -> BGR overlay (lane tinted), for video files and the bgr8 overlay topic."""
+    return cv2.cvtColor(overlay(image_rgb, mask, alpha=alpha), cv2.COLOR_RGB2BGR)

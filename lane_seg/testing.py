@@ -159,3 +159,48 @@ def bad_compressed_fields(rng: np.random.Generator) -> dict:
         sof = b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
         data = b"\xff\xd8" + sof + b"\xff\xd9"
     return {"format": fmt, "data": data}
+
+
+def write_image_bag(
+    path: str | Path,
+    frames_rgb: list[np.ndarray],
+    topic: str = "/camera/image_raw",
+    storage: str = "mcap",
+    encoding: str = "bgr8",
+    start_ns: int = 1_700_000_000_000_000_000,
+    period_ns: int = 50_000_000,
+    frame_id: str = "camera_optical",
+) -> Path:
+    """A rosbag2 with `frames_rgb` on `topic` (Image in `encoding`, or CompressedImage when
+    encoding is "jpeg"/"png") plus a std_msgs/String chatter topic to test copy-through."""
+    import cv2
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    compressed = encoding in ("jpeg", "png")
+    msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    with Writer(Path(path), version=8, storage_plugin=plugin) as w:
+        img_conn = w.add_connection(topic, msgtype, typestore=ts)
+        txt_conn = w.add_connection("/chatter", "std_msgs/msg/String", typestore=ts)
+        for i, rgb in enumerate(frames_rgb):
+            t = start_ns + i * period_ns
+            stamp = T["builtin_interfaces/msg/Time"](sec=t // 10**9, nanosec=t % 10**9)
+            header = T["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+            if compressed:
+                ext = ".png" if encoding == "png" else ".jpg"
+                buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].reshape(-1)
+                msg = T[msgtype](header=header, format=encoding, data=buf)
+            else:
+                px = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if encoding == "bgr8" else rgb
+                h, wd = rgb.shape[:2]
+                msg = T[msgtype](
+                    header=header, height=h, width=wd, encoding=encoding, is_bigendian=0,
+                    step=wd * 3, data=np.ascontiguousarray(px).reshape(-1),
+                )  # fmt: skip
+            w.write(img_conn, t + 1000, ts.serialize_cdr(msg, msgtype))  # received after stamp
+            text = T["std_msgs/msg/String"](data=f"frame {i}")
+            w.write(txt_conn, t + 2000, ts.serialize_cdr(text, "std_msgs/msg/String"))
+    return Path(path)

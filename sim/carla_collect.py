@@ -51,13 +51,14 @@ from lane_seg.sim.carla_options import (  # noqa: F401 (add_carla_arguments: col
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
 
 from lane_seg.camera import Camera
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.errors import LaneSegError
 
 log = logging.getLogger(__name__)
 
 SOURCE = "carla"
 LOAD_WORLD_TIMEOUT_S = 120.0
+STALL_FACTOR = 20  # an episode gives up after this many times the ticks it should need
 
 
 # --- episodes ----------------------------------------------------------------------------------
@@ -115,6 +116,11 @@ def plan_episode(
     )
 
 
+def is_record_tick(tick: int, warmup: int, every: int) -> bool:
+    """Tick numbers start at 1; after `warmup` ticks, every `every`-th one is recorded."""
+    return tick > warmup and (tick - warmup) % every == 0
+
+
 def sample_id(prefix: str, episode: Episode, k: int) -> str:
     return f"{prefix}-s{episode.slot}-e{episode.index:05d}-{k:04d}"
 
@@ -166,19 +172,30 @@ def check_weathers(names: tuple[str, ...]) -> None:
         )
 
 
+def resolve_town(requested: str, available: list[str]) -> str:
+    """The map name a server knows for `requested`: exact, or its '_Opt' (layered) variant.
+
+    Servers list maps as '/Game/Carla/Maps/Town10HD_Opt'; recent releases ship some towns only
+    as '_Opt', so 'Town10HD' means 'Town10HD_Opt' there.
+    """
+    names = {m.rsplit("/", 1)[-1] for m in available}
+    for candidate in (requested, f"{requested}_Opt"):
+        if candidate in names:
+            return candidate
+    raise LaneSegError(
+        f"town {requested!r} is not on this CARLA server; it has {', '.join(sorted(names))}"
+    )
+
+
 def _load_town(client: Any, town: str, timeout: float) -> Any:
     world = client.get_world()
-    if world.get_map().name.rsplit("/", 1)[-1] == town:
+    name = resolve_town(town, list(client.get_available_maps()))
+    if world.get_map().name.rsplit("/", 1)[-1] == name:
         return world
-    available = [m.rsplit("/", 1)[-1] for m in client.get_available_maps()]
-    if town not in available:
-        raise LaneSegError(
-            f"town {town!r} is not on this CARLA server; it has {', '.join(sorted(available))}"
-        )
     client.set_timeout(max(timeout, LOAD_WORLD_TIMEOUT_S))
     try:
         # Our settings are not active between episodes, so keeping the world's is right.
-        world = client.load_world(town, reset_settings=False)
+        world = client.load_world(name, False)  # reset_settings=False
     finally:
         client.set_timeout(timeout)
     return world
@@ -267,18 +284,27 @@ def run_episode(
         vehicles = _vehicle_blueprints(library, cfg.vehicle)
         ego = None
         while spawn_points and ego is None:
-            ego = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
+            bp = rng.choice(vehicles)
+            if bp.has_attribute("role_name"):
+                bp.set_attribute("role_name", "hero")
+            ego = pool.try_spawn(world, bp, spawn_points.pop())
         if ego is None:
             raise LaneSegError(f"{ep.town}: no free spawn point for the ego vehicle")
         ego.set_autopilot(True, tm.get_port())
         for _ in range(cfg.npc):
             if not spawn_points:
                 break
-            npc = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
+            bp = rng.choice(vehicles)
+            if bp.has_attribute("role_name"):
+                bp.set_attribute("role_name", "autopilot")
+            npc = pool.try_spawn(world, bp, spawn_points.pop())
             if npc is not None:
                 npc.set_autopilot(True, tm.get_port())
+        # Above the roof of whichever vehicle was drawn, never inside its cabin.
+        box = ego.bounding_box
+        mount_z = box.location.z + box.extent.z + ep.cam_z
         mount = carla.Transform(
-            carla.Location(x=ep.cam_x, y=ep.cam_y, z=ep.cam_z),
+            carla.Location(x=ep.cam_x, y=ep.cam_y, z=mount_z),
             carla.Rotation(pitch=-ep.cam_pitch, yaw=ep.cam_yaw),
         )
         pairer = FramePairer(["rgb", "seg"])
@@ -288,27 +314,39 @@ def run_episode(
             sensor.listen(pairer.callback(name))
         ticks = 0
         todo = list(todo)
+        max_ticks = cfg.warmup + cfg.every * len(todo) * STALL_FACTOR
         while todo and not shared.stop.is_set():
+            if ticks >= max_ticks:
+                log.warning(
+                    "episode %d (%s): the ego vehicle barely moved; %d frames left for a re-run",
+                    ep.index, ep.town, len(todo),
+                )  # fmt: skip
+                break
             frame = world.tick(timeout)
             ticks += 1
-            if ticks <= cfg.warmup or (ticks - cfg.warmup) % cfg.every:
+            if not is_record_tick(ticks, cfg.warmup, cfg.every):
                 pairer.discard_through(frame)
                 continue
             data = pairer.wait(frame, timeout)
+            velocity = ego.get_velocity()
+            speed = math.hypot(velocity.x, velocity.y)
+            if speed < cfg.min_speed:
+                continue  # waiting at a light: the same picture again would teach nothing
             k = todo.pop(0)
             image = bgra_to_rgb(data["rgb"].raw_data, cfg.width, cfg.height)
             mask = bgra_to_mask(data["seg"].raw_data, cfg.width, cfg.height, scheme)
             pose = data["rgb"].transform  # the camera's world pose at this very frame
             road = carla_map.get_waypoint(pose.location, project_to_road=True)
-            height = pose.location.z - road.transform.location.z if road else ep.cam_z
+            height = pose.location.z - road.transform.location.z if road else mount_z
             camera = camera_model(ep, cfg, height)
+            mount_meta = {"x": ep.cam_x, "y": ep.cam_y, "z": round(mount_z, 4), "fov": ep.fov}
             if cfg.no_crossings:
                 world_to_sensor = np.array(pose.get_inverse_matrix())
                 mask = remove_polygons(mask, crosswalks, world_to_sensor, camera)
                 mask = remove_transverse(mask, camera)
-            velocity = ego.get_velocity()
             meta = {
                 "camera": camera.to_dict(),
+                "camera_mount": mount_meta,  # relative to the vehicle, CARLA axes
                 "camera_pose": {
                     "x": pose.location.x,
                     "y": pose.location.y,
@@ -324,7 +362,7 @@ def run_episode(
                     "episode": ep.index,
                     "frame": int(frame),
                     "sim_time_s": round(float(data["rgb"].timestamp), 4),
-                    "ego_speed_mps": round(math.hypot(velocity.x, velocity.y), 3),
+                    "ego_speed_mps": round(speed, 3),
                     "server_version": scheme.server_version,
                     "roadline_tag": scheme.roadline,
                     "no_crossings": cfg.no_crossings,
@@ -404,10 +442,19 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
             plans[ep.slot].append((ep, todo))
             todo_total += len(todo)
     errors: list[BaseException] = []
+    done = [threading.Event() for _ in servers]
+
+    def worker(slot: int, *work: Any) -> None:
+        try:
+            serve_slot(*work)
+        finally:
+            done[slot].set()
+
     threads = [
         threading.Thread(
-            target=serve_slot,
+            target=worker,
             args=(
+                slot,
                 args.host,
                 port,
                 args.tm_port + slot,
@@ -418,7 +465,7 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
                 args.timeout,
                 shared,
                 errors,
-            ),  # fmt: skip
+            ),
             name=f"carla-{port}",
             daemon=True,
         )
@@ -429,16 +476,18 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
 
         shared.bar = tqdm(total=todo_total, unit="frame", desc="collect carla")
     previous = _sigterm_as_interrupt()
+    # Waiting on events, not Thread.join: a join interrupted by Ctrl-C can return early later
+    # (CPython gh-90882), and the clean-up below must really wait for the servers' threads.
     try:
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.2)
+        while not all(d.is_set() for d in done):
+            next(d for d in done if not d.is_set()).wait(0.2)
     except KeyboardInterrupt:
         shared.stop.set()  # each thread finishes its tick, restores settings, destroys actors
-        for t in threads:
-            t.join(args.timeout * 3)
+        deadline = time.monotonic() + args.timeout * 3
+        for d in done:
+            d.wait(max(0.0, deadline - time.monotonic()))
         raise
     finally:
         _restore_sigterm(previous)
@@ -472,5 +521,12 @@ def run(args: argparse.Namespace) -> int:
     written = collect_carla(args, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     rate = f", {written / elapsed:.2f} frames/s" if written else ""
-    print(f"{args.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}")
+    have = len(load_dataset(args.out))
+    print(f"{args.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}; holds {have}")
+    if have < args.frames:
+        print(
+            f"{args.out}: {args.frames - have} frames short (the ego stood still too long in "
+            "some episode); re-run the same command to fill them",
+            file=sys.stderr,
+        )
     return 0

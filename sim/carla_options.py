@@ -4,6 +4,7 @@ the `lane-seg` parser never imports numpy, OpenCV or the CARLA client."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ class CarlaConfig:
     fov: tuple[float, float] = (80.0, 100.0)
     cam_x: tuple[float, float] = (0.5, 1.5)  # metres ahead of the vehicle origin
     cam_y: tuple[float, float] = (-0.2, 0.2)  # metres to the right (CARLA's y)
-    cam_z: tuple[float, float] = (1.3, 1.8)  # metres above the vehicle origin
+    cam_z: tuple[float, float] = (0.05, 0.4)  # metres above the vehicle's roof
     cam_pitch: tuple[float, float] = (0.0, 8.0)  # degrees, positive looks down
     cam_yaw: tuple[float, float] = (-3.0, 3.0)  # degrees, positive to the right (CARLA)
     every: int = 10
@@ -52,11 +53,13 @@ class CarlaConfig:
     frames_per_episode: int = 100
     delta_seconds: float = 0.05
     npc: int = 20
+    min_speed: float = 1.0  # m/s; slower frames (waiting at a light) are not recorded
     vehicle: str = "vehicle.*"
     no_crossings: bool = False
 
     def params(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-shaped (tuples as lists), so it compares equal to what dataset.json holds."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def parse_ports(text: str) -> list[int]:
@@ -107,12 +110,22 @@ def add_carla_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--image-size", default="1280x720", help="camera WxH (default 1280x720)")
     g.add_argument("--fov", default="80,100", help="horizontal FOV range, degrees (80,100)")
-    g.add_argument("--cam-x", default="0.5,1.5", help="camera forward of the vehicle, m (0.5,1.5)")
+    g.add_argument(
+        "--cam-x", default="0.5,1.5", help="camera ahead of the vehicle centre, m (0.5,1.5)"
+    )
     g.add_argument("--cam-y", default="-0.2,0.2", help="camera to the right, m (-0.2,0.2)")
-    g.add_argument("--cam-z", default="1.3,1.8", help="camera above the vehicle origin, m")
+    g.add_argument(
+        "--cam-z", default="0.05,0.4", help="camera above the vehicle's roof, m (0.05,0.4)"
+    )
     g.add_argument("--cam-pitch", default="0,8", help="camera pitch down, degrees (0,8)")
     g.add_argument("--cam-yaw", default="-3,3", help="camera yaw, degrees (-3,3)")
     g.add_argument("--npc", type=int, default=20, help="other vehicles on autopilot (default 20)")
+    g.add_argument(
+        "--min-speed",
+        type=float,
+        default=1.0,
+        help="skip frames while the ego is slower than this, m/s (default 1; 0 keeps all)",
+    )
     g.add_argument("--vehicle", default="vehicle.*", help="ego blueprint filter (4-wheeled only)")
     g.add_argument(
         "--no-crossings",
@@ -131,6 +144,8 @@ def config_from_args(args: argparse.Namespace) -> CarlaConfig:
             raise LaneSegError(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0 or args.npc < 0 or not 0.0 < args.delta <= 0.5:
         raise LaneSegError("--warmup and --npc must be >= 0, --delta in (0, 0.5] seconds")
+    if args.min_speed < 0:
+        raise LaneSegError("--min-speed must be >= 0 m/s")
     if args.timeout <= 0:
         raise LaneSegError("--timeout must be positive")
     towns, weathers = _names(args.towns), _names(args.weathers)
@@ -155,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> CarlaConfig:
         frames_per_episode=args.frames_per_episode,
         delta_seconds=args.delta,
         npc=args.npc,
+        min_speed=args.min_speed,
         vehicle=args.vehicle,
         no_crossings=bool(args.no_crossings),
     )

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from lane_seg.sim.scene import Box, Scene
 
 from lane_seg.camera import Camera
+from lane_seg.sim.scene import Box, Scene
 
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)
@@ -417,17 +417,22 @@ def _hood(cam: Camera, img: np.ndarray, mask: np.ndarray, rng: np.random.Generat
     _draw_polygon(img, mask, poly, tuple(float(c) for c in rng.uniform(0.02, 0.25, 3)))
 
 
-def _camera_effects(scene: Scene, cam: Camera, img: np.ndarray, rng: np.random.Generator):
+def _camera_effects(
+    scene: Scene, cam: Camera, img: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Glare, exposure, white balance, gamma, vignetting. Paint lost in glare is unlabelled."""
     light = scene.light
     if light["glare"] is not None:
-        az, el = light["glare"]
+        az, el, strength = light["glare"]
         uv, z = cam.project(
             np.array([[math.cos(az) * 1e4, math.sin(az) * 1e4, math.tan(el) * 1e4]])
         )
         if z[0] > 0:
             vv, uu = np.mgrid[0 : cam.height, 0 : cam.width].astype(np.float32)
             r2 = ((uu - uv[0, 0]) ** 2 + (vv - uv[0, 1]) ** 2) / (0.25 * cam.width) ** 2
-            img += (np.exp(-r2) * 1.2 + 0.12)[..., None] * np.array([1.0, 0.95, 0.8], np.float32)
+            veil = np.exp(-r2) * strength + 0.12 * strength
+            img += veil[..., None] * np.array([1.0, 0.95, 0.8], np.float32)
+            mask[veil > 0.6] = 0
     img *= light["exposure"] * np.asarray(light["white_balance"], np.float32)
     np.clip(img, 0.0, 1.0, out=img)
     img **= 1.0 / light["gamma"]
@@ -508,7 +513,7 @@ def render(
     _paint_objects(scene, cam, pose, fr, img, mask)
     if hood if hood is not None else scene.roadside["hood"]:
         _hood(cam, img, mask, rng)
-    img = _camera_effects(scene, cam, img, rng)
+    img = _camera_effects(scene, cam, img, mask, rng)
     img8 = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     img8 = _sensor_effects(
         img8, rng, {"motion_blur": motion_blur_probability, "jpeg": jpeg_probability}

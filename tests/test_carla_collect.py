@@ -332,6 +332,137 @@ def test_episodes_are_a_pure_function_of_seed_and_index():
     assert len(ids) == 120 and all("/" not in i for i in ids)
 
 
+def test_towns_resolve_to_the_servers_map_names():
+    maps = [
+        "/Game/Carla/Maps/Town01",
+        "/Game/Carla/Maps/Town01_Opt",
+        "/Game/Carla/Maps/Town10HD_Opt",
+    ]
+    assert cc.resolve_town("Town01", maps) == "Town01"
+    assert cc.resolve_town("Town10HD", maps) == "Town10HD_Opt"
+    with pytest.raises(LaneSegError, match="'Town07' is not on this CARLA server"):
+        cc.resolve_town("Town07", maps)
+
+
+def test_record_ticks_after_warmup_every_k():
+    recorded = [t for t in range(1, 40) if cc.is_record_tick(t, warmup=10, every=5)]
+    assert recorded == [15, 20, 25, 30, 35]
+
+
+def test_a_server_dying_mid_run_keeps_the_data_and_says_how_to_resume(tmp_path, monkeypatch):
+    from lane_seg.dataset import DatasetWriter, load_dataset, verify_dataset
+
+    cfg = config_from_args(carla_args())
+    writer = DatasetWriter(tmp_path / "d", "test", {"backend": "carla"})
+    shared = cc.Shared(writer, "carla")
+    episodes = [(cc.plan_episode(0, i, 1, cfg, 0.1, 0.0), [0, 1]) for i in range(3)]
+    calls = []
+
+    def episode(client, tm, ep, todo, *rest):
+        calls.append(ep.index)
+        if ep.index == 1:
+            raise RuntimeError("time-out of 10000ms while waiting for the simulator")
+        image, mask = np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6), np.uint8)
+        for k in todo:
+            shared.add(cc.sample_id("carla", ep, k), ep.split, image, mask, {})
+
+    class Client:
+        def get_trafficmanager(self, port):
+            return None
+
+    monkeypatch.setattr(cc, "run_episode", episode)
+    errors: list[BaseException] = []
+    scheme = tag_scheme("0.9.16")
+    cc.serve_slot("127.0.0.1", 2000, 8000, Client(), scheme, episodes, cfg, 1.0, shared, errors)
+    writer.close()
+    assert calls == [0, 1] and shared.stop.is_set()  # stopped at the dead server
+    assert isinstance(errors[0], cc.ServerLost)
+    assert str(errors[0]) == (
+        "CARLA server at 127.0.0.1:2000 stopped answering in episode 1 (time-out of 10000ms "
+        "while waiting for the simulator); the 2 samples written are valid: restart the server "
+        "and re-run the same command to resume"
+    )
+    assert len(load_dataset(tmp_path / "d")) == 2 and verify_dataset(tmp_path / "d").ok
+
+
+def test_several_servers_fill_one_dataset_and_a_rerun_resumes(tmp_path, monkeypatch, capsys):
+    """The scheduling around the servers (no CARLA here: run_episode is replaced)."""
+    from lane_seg.dataset import load_dataset, verify_dataset
+
+    class Client:
+        def get_trafficmanager(self, port):
+            return port
+
+    served: list[tuple[int, int, int]] = []
+
+    def episode(client, tm, ep, todo, cfg, scheme, timeout, shared):
+        served.append((tm, ep.index, len(todo)))
+        rgb = np.full((4, 6, 3), ep.index, np.uint8)
+        for k in todo:
+            shared.add(cc.sample_id(shared.prefix, ep, k), ep.split, rgb, rgb[..., 0], {})
+
+    monkeypatch.setattr(cc, "connect", lambda host, port, timeout: (Client(), "0.9.16"))
+    monkeypatch.setattr(cc, "run_episode", episode)
+    args = carla_args(port="2000,2002", frames_per_episode=3)
+    for k, v in dict(out=str(tmp_path / "d"), frames=10, seed=1, val_fraction=0.2,
+                     test_fraction=0.0).items():  # fmt: skip
+        setattr(args, k, v)
+    assert cc.collect_carla(args, progress=False) == 10
+    assert "RoadLine is semantic tag 24" in capsys.readouterr().err
+    ds = load_dataset(tmp_path / "d")
+    assert len(ds) == 10 and verify_dataset(tmp_path / "d").ok
+    # Episodes 0 and 2 on the first server (TM 8000), 1 and 3 on the second (TM 8001).
+    assert sorted(served) == [(8000, 0, 3), (8000, 2, 3), (8001, 1, 3), (8001, 3, 1)]
+    assert {s.id.split("-")[1] for s in ds} == {"s0", "s1"}
+    served.clear()
+    assert cc.collect_carla(args, progress=False) == 0 and served == []
+    args.frames = 12
+    assert cc.collect_carla(args, progress=False) == 2
+    assert sorted(served) == [(8001, 3, 2)]
+
+
+def test_sigterm_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch):
+    """SIGTERM takes the Ctrl-C path: workers finish their tick and clean up, data stays valid."""
+    import os
+    import signal
+
+    from lane_seg.dataset import load_dataset, verify_dataset
+
+    cleaned = threading.Event()
+
+    def episode(client, tm, ep, todo, cfg, scheme, timeout, shared):
+        try:
+            for k in todo:
+                if shared.stop.is_set():
+                    return
+                rgb = np.zeros((4, 6, 3), np.uint8)
+                shared.add(cc.sample_id(shared.prefix, ep, k), ep.split, rgb, rgb[..., 0], {})
+                if k == 3:  # a job scheduler stops us mid-episode
+                    os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.02)
+        finally:
+            cleaned.set()  # where the real episode restores settings and destroys actors
+
+    monkeypatch.setattr(cc, "run_episode", episode)
+    args = carla_args(frames_per_episode=1000)
+    for k, v in dict(out=str(tmp_path / "d"), frames=1000, seed=0, val_fraction=0.0,
+                     test_fraction=0.0).items():  # fmt: skip
+        setattr(args, k, v)
+
+    class Client:
+        def get_trafficmanager(self, port):
+            return None
+
+    monkeypatch.setattr(cc, "connect", lambda host, port, timeout: (Client(), "0.9.13"))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        cc.collect_carla(args, progress=False)
+    assert cleaned.is_set()
+    assert signal.getsignal(signal.SIGTERM) == before
+    n = len(load_dataset(tmp_path / "d"))
+    assert 0 < n < 1000 and verify_dataset(tmp_path / "d").ok
+
+
 def test_episode_frames_cover_the_total():
     assert [cc.episode_frames(250, 100, i) for i in range(4)] == [100, 100, 50, 0]
 
@@ -348,6 +479,8 @@ def test_bad_options_are_clear():
         config_from_args(carla_args(image_size="wide"))
     with pytest.raises(LaneSegError, match="--every"):
         config_from_args(carla_args(every=0))
+    with pytest.raises(LaneSegError, match="--min-speed"):
+        config_from_args(carla_args(min_speed=-1.0))
     with pytest.raises(LaneSegError, match="unknown weather preset"):
         cc.check_weathers(("ClearNoon", "Sunny"))
     cc.check_weathers(config_from_args(carla_args()).weathers)  # the defaults all exist

@@ -120,7 +120,7 @@ def test_overlay_tints_only_the_mask():
     mask[:, :5] = 255
     out = overlay_bgr(img, mask, alpha=1.0)
     assert (out[:, 5:] == 100).all()
-    assert tuple(out[0, 0]) == (40, 40, 255)  # BGR of the lane colour
+    assert tuple(out[0, 0]) == (0, 255, 0)  # the lane colour (green) in BGR order
 
 
 def test_segment_refuses_a_non_rgb_frame(models):

@@ -155,6 +155,7 @@ def test_tusimple_import_reports_bad_labels_and_keeps_the_rest(tmp_path):
     lines = make_tusimple(src)
     lines.insert(2, "{not json")
     lines.append(tusimple_line("clips/missing/1.jpg"))
+    lines.append(tusimple_line("../../etc/passwd"))
     lines.append(tusimple_line("clips/0313-1/0/1.jpg", xs0=-900))  # far left of the image
     (src / "label_data_0313.json").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
@@ -163,7 +164,8 @@ def test_tusimple_import_reports_bad_labels_and_keeps_the_rest(tmp_path):
     report = run_import(frames, images, out, settings)
     reasons = " | ".join(str(p) for p in report.problems)
     assert report.written == 12, reasons
-    assert "not valid json" in reasons and "missing" in reasons
+    assert "not valid json" in reasons and "clips/missing/1.jpg is missing" in reasons
+    assert "etc/passwd is missing" in reasons  # never read outside the dataset
     assert "same sample id" in reasons  # the duplicate raw_file line
     assert verify_dataset(out).ok
     ds = load_dataset(out)
@@ -298,5 +300,8 @@ def test_cli_errors_are_clear(tmp_path):
         cli("--format", "tusimple", str(tmp_path), "--out", str(tmp_path / "o"))
     with pytest.raises(LaneSegError, match="does not exist"):
         cli("--format", "culane", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    with pytest.raises(LaneSegError, match="--clip-pattern"):
+        cli("--format", "masks", str(tmp_path), "--masks", str(tmp_path), "--out",
+            str(tmp_path / "o"), "--clip-pattern", "(")  # fmt: skip
     with pytest.raises(LaneSegError, match="no usable culane frames"):
         cli("--format", "culane", str(tmp_path), "--out", str(tmp_path / "o"))

@@ -39,13 +39,18 @@ class DirSource(Source):
             raise LaneSegError(f"{self.root} is not a folder; pass the dataset's root folder")
 
     def _path(self, rel: str) -> Path:
+        if ".." in PurePosixPath(rel).parts:  # a label may not reach outside the dataset
+            raise FileNotFoundError(f"{rel} points outside {self.root}")
         return self.root / rel.lstrip("/")
 
     def read(self, rel: str) -> bytes:
         return self._path(rel).read_bytes()
 
     def exists(self, rel: str) -> bool:
-        return self._path(rel).is_file()
+        try:
+            return self._path(rel).is_file()
+        except FileNotFoundError:
+            return False
 
     def files(self) -> Iterator[str]:
         paths = (p for p in self.root.rglob("*") if p.is_file())

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+import cv2
 import numpy as np
 
 from lane_seg.importers.common import Frame, LabelError, Problem, parse_number
@@ -92,8 +93,6 @@ def lanes_from_mask(mask: np.ndarray, rows: list[int], min_pixels: int = 50) -> 
     the inverse of drawing a polyline through h_samples, used to compare masks drawn by other
     tools (LaneNet's gt_binary_image) with ours from the same lane points.
     """
-    import cv2
-
     binary = (mask > 127).astype(np.uint8)
     n, labels = cv2.connectedComponents(binary, connectivity=8)
     lanes = []

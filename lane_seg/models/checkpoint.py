@@ -1,0 +1,76 @@
+"""Checkpoints (.pt): the contract shared by training, quantization and the runtime.
+
+    {"format": "lane_seg.ckpt/1", "info": ModelInfo.to_metadata(), "state_dict": ..., ...}
+
+Only tensors, numbers, strings, lists and dicts are stored, so `torch.load(weights_only=True)`
+reads them and no pickled code is ever executed. `state_dict` is what to deploy (the EMA
+weights when training used EMA). Training adds its own state beside these keys: optimizer,
+epoch, step, best_iou, rng, config, and `train_state_dict` (the raw weights) when EMA is on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lane_seg.artifact import ModelInfo
+from lane_seg.errors import LaneSegError
+
+CKPT_FORMAT = "lane_seg.ckpt/1"
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo, **extra: Any) -> None:
+    """Write atomically (temporary name, then rename): a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": CKPT_FORMAT,
+        "info": info.to_metadata(),
+        "state_dict": model.state_dict(),
+        **extra,
+    }
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with weights_only=True; a clear error for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise LaneSegError(f"checkpoint {path} not found; train one with `lane-seg train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, or a pickle that is not weights-only
+        raise LaneSegError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise LaneSegError(
+            f"{path} is not a lane_seg checkpoint (expected format {CKPT_FORMAT}); "
+            "use a last.pt/best.pt written by `lane-seg train`"
+        )
+    return ckpt
+
+
+def model_from_checkpoint(
+    ckpt: dict[str, Any], state_key: str = "state_dict"
+) -> tuple[nn.Module, ModelInfo]:
+    """Rebuild the model from its ModelInfo and load the weights; returned in eval mode."""
+    from lane_seg.models import build_model
+
+    info = ModelInfo.from_metadata(ckpt["info"], source="checkpoint")
+    model = build_model(info.arch, **info.model_config)
+    model.load_state_dict(ckpt[state_key])
+    return model.eval(), info
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
+    """Checkpoint path -> (model in eval mode, ModelInfo).
+
+    `state_dict` always holds the weights to deploy: the EMA weights when training kept an EMA
+    (those are the ones validated and selected for best.pt), else the trained weights.
+    """
+    return model_from_checkpoint(load_checkpoint(path))
