@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.errors import LaneSegError
+from lane_seg.lane_geometry import LaneTracker, poly
 from lane_seg.sim.carla_collect import _load_town, _vehicle_blueprints, connect
 from lane_seg.sim.carla_labels import bgra_to_mask, bgra_to_rgb, tag_scheme
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
@@ -30,10 +34,6 @@ from lane_seg.sim.closed_loop import (
     mask_iou,
 )
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
-
-from lane_seg.camera import Camera
-from lane_seg.errors import LaneSegError
-from lane_seg.lane_geometry import LaneTracker, poly
 
 WIDTH, HEIGHT, FOV = 512, 256, 60.0
 CAM_X, CAM_Z, CAM_PITCH = 1.6, 1.45, 2.5  # metres ahead of / above the vehicle origin, degrees

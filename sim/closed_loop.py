@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.lane_geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
 from lane_seg.sim.scenarios import Scenario
 from lane_seg.sim.scene import Scene
 from lane_seg.sim.vehicle import VehicleParams, VehicleState
-
-from lane_seg.camera import Camera
-from lane_seg.lane_geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
 
 CAR_HALF_WIDTH_M = 0.9  # a departure is a wheel on the line: |error| > lane/2 - this
 OFF_ROAD_MARGIN_M = 1.0  # the drive ends when the camera point is this far beyond the line

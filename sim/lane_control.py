@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lane_seg.sim.controller import pure_pursuit
 
 from lane_seg.errors import LaneSegError
 from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.sim.controller import pure_pursuit
 
 LATERAL = ("pure_pursuit", "stanley")
 

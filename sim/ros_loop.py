@@ -25,12 +25,6 @@ from typing import Any
 import numpy as np
 import rclpy
 from geometry_msgs.msg import TwistStamped
-from lane_seg.sim.closed_loop import FrameLog, drive_metrics
-from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
-from lane_seg.sim.lane_control import ControllerConfig, LaneController
-from lane_seg.sim.scenarios import Scenario
-from lane_seg.sim.scene import Scene
-from lane_seg.sim.vehicle import VehicleParams
 from nav_msgs.msg import Path
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -41,6 +35,12 @@ from std_msgs.msg import Header
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.sim.closed_loop import FrameLog, drive_metrics
+from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
+from lane_seg.sim.lane_control import ControllerConfig, LaneController
+from lane_seg.sim.scenarios import Scenario
+from lane_seg.sim.scene import Scene
+from lane_seg.sim.vehicle import VehicleParams
 
 IMAGE_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lane_seg.sim.scene import SimConfig
 
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.scene import SimConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "config" / "scenarios"
 KEYS = {"name", "description", "seeds", "distance_m", "speed_mps", "fps", "sim"}

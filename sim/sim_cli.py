@@ -121,8 +121,9 @@ TABLE_HEAD = (
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lane_seg.sim.lane_control import ControllerConfig
     from tqdm import tqdm
+
+    from lane_seg.sim.lane_control import ControllerConfig
 
     ctrl = ControllerConfig.from_yaml(args.controller)
     perception = load_perception(args.perception, args.model, args.engine, args.threads)

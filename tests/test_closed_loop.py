@@ -9,6 +9,10 @@ import math
 
 import numpy as np
 import pytest
+
+from lane_seg.cli import main
+from lane_seg.errors import LaneSegError
+from lane_seg.lane_geometry import LaneEstimate
 from lane_seg.sim.closed_loop import (
     GroundTruthPerception,
     count_departures,
@@ -18,10 +22,6 @@ from lane_seg.sim.closed_loop import (
 from lane_seg.sim.lane_control import ControllerConfig, LaneController, lateral_command
 from lane_seg.sim.scenarios import Scenario, standard_scenarios
 from lane_seg.sim.vehicle import VehicleState
-
-from lane_seg.cli import main
-from lane_seg.errors import LaneSegError
-from lane_seg.lane_geometry import LaneEstimate
 
 # Small frames keep the closed-loop tests quick; geometry scales with the intrinsics.
 SMALL = {"height": 128, "width": 256, "vehicles": [0, 1]}
@@ -177,7 +177,6 @@ def test_model_perception_goes_through_the_engine(tmp_path):
     postprocess); latency and mask IoU against the exact mask are recorded."""
     pytest.importorskip("torch")
     from lane_seg.sim.sim_cli import load_perception
-
     from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", kind="bright")

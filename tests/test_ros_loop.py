@@ -8,10 +8,9 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")  # the tiny test model is exported from torch
 
+from lane_seg.lane_geometry import center_points  # noqa: E402
 from lane_seg.sim.lane_control import ControllerConfig  # noqa: E402
 from lane_seg.sim.scenarios import Scenario  # noqa: E402
-
-from lane_seg.lane_geometry import center_points  # noqa: E402
 from lane_seg.testing import write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -64,8 +63,9 @@ def test_ros_loop_keeps_the_car_in_its_lane(tmp_path):
 
 def test_path_round_trip():
     import numpy as np
-    from lane_seg.sim.ros_loop import path_to_estimate
     from nav_msgs.msg import Path
+
+    from lane_seg.sim.ros_loop import path_to_estimate
 
     msg = Path()
     assert path_to_estimate(msg) is None  # an empty path means the lane is lost
