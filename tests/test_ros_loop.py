@@ -77,3 +77,20 @@ def test_path_round_trip():
         p.pose.position.x, p.pose.position.y = x, y
         msg.poses.append(p)
     np.testing.assert_allclose(path_to_estimate(msg).center, c, atol=1e-9)
+
+
+def test_lane_center_hook_waits_for_a_camera():
+    import numpy as np
+    from test_lane_geometry import synthetic_mask
+
+    from lane_seg.camera import Camera
+    from lane_seg.lane_node import LaneCenterHook
+
+    cam = Camera.from_fov(256, 128, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
+    mask = synthetic_mask(cam, offset=0.2)
+    hook = LaneCenterHook()
+    assert hook(mask) is None  # no camera model yet: nothing to publish
+    hook.set_camera(cam)
+    pts = hook(mask)
+    assert pts is not None and pts[0][0] == 0.0
+    assert np.interp(1.6, [p[0] for p in pts], [p[1] for p in pts]) == pytest.approx(0.2, abs=0.08)
