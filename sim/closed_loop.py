@@ -207,6 +207,7 @@ def drive_metrics(log: list[FrameLog], lane_width: float, fps: float) -> dict[st
         "mean_abs_lateral_error_m": float(np.mean(np.abs(err))),
         "max_abs_lateral_error_m": float(np.max(np.abs(err))),
         "rms_lateral_error_m": float(np.sqrt(np.mean(err * err))),
+        "final_abs_lateral_error_m": float(np.mean(np.abs(err[-10:]))),
         "departure_limit_m": limit,
         "lane_departures": departures,
         "lane_departures_per_km": departures / max(dist / 1000.0, 1e-9),
@@ -400,6 +401,7 @@ def run_world(
             seed,
             steering=driver,
             distance_m=scenario.distance_m,
+            start_offset_m=scenario.start_offset_m,
         ):
             if frame.command is None:
                 end_reason = "end of road"

@@ -93,18 +93,20 @@ def drive(
     steering: Steering = groundtruth_steering,
     params: VehicleParams | None = None,
     distance_m: float | None = None,
+    start_offset_m: float = 0.0,
 ) -> Iterator[DriveFrame]:
     """Render the drive frame by frame while `steering` controls the vehicle.
 
     The drive ends after `seconds`, after `distance_m` along the road, or at the end of the
     road, whichever comes first. Each frame carries the command the driver gave on it.
+    `start_offset_m` starts the vehicle that far left of its lane centre (a recovery test).
     """
     if seconds is None and distance_m is None:
         raise ValueError("drive needs seconds or distance_m")
     params = params or VehicleParams()
     traffic = _traffic(scene, speed_mps, np.random.default_rng(np.random.SeedSequence([seed, 9])))
     s_start = 20.0
-    x, y, yaw = scene.road.pose(s_start, scene.lane_center(scene.ego_lane))
+    x, y, yaw = scene.road.pose(s_start, scene.lane_center(scene.ego_lane) + start_offset_m)
     state = VehicleState(float(x), float(y), float(yaw), speed_mps)
     dt = 1.0 / fps
     s_cam = s_start + cam.x_m

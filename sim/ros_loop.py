@@ -245,6 +245,7 @@ def run_ros_loop(
         for frame in drive(
             scene, cam, None, scenario.fps, scenario.speed_mps, seed,
             steering=bridge.steering, distance_m=scenario.distance_m,
+            start_offset_m=scenario.start_offset_m,
         ):  # fmt: skip
             if frame.command is None:
                 end_reason = "end of road"

