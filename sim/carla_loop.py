@@ -25,15 +25,15 @@ from lane_seg.lane_geometry import LaneTracker, poly
 from lane_seg.sim.carla_collect import _load_town, _vehicle_blueprints, connect
 from lane_seg.sim.carla_labels import bgra_to_mask, bgra_to_rgb, tag_scheme
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
-from lane_seg.sim.closed_loop import (
+from lane_seg.sim.closed_loop import GroundTruthPerception
+from lane_seg.sim.lane_control import ControllerConfig, LaneController
+from lane_seg.sim.loop_metrics import (
     FrameLog,
-    GroundTruthPerception,
     aggregate,
     drive_metrics,
     json_clean,
     mask_iou,
 )
-from lane_seg.sim.lane_control import ControllerConfig, LaneController
 
 WIDTH, HEIGHT, FOV = 512, 256, 60.0
 CAM_X, CAM_Z, CAM_PITCH = 1.6, 1.45, 2.5  # metres ahead of / above the vehicle origin, degrees

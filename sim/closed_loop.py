@@ -23,11 +23,18 @@ from lane_seg.camera import Camera
 from lane_seg.lane_geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
+from lane_seg.sim.loop_metrics import (
+    FrameLog,
+    aggregate,
+    drive_metrics,
+    json_clean,
+    mask_iou,
+)
+from lane_seg.sim.loop_pictures import overlay_frame, plot_top_down
 from lane_seg.sim.scenarios import Scenario
 from lane_seg.sim.scene import Scene
 from lane_seg.sim.vehicle import VehicleParams, VehicleState
 
-CAR_HALF_WIDTH_M = 0.9  # a departure is a wheel on the line: |error| > lane/2 - this
 OFF_ROAD_MARGIN_M = 1.0  # the drive ends when the camera point is this far beyond the line
 STOPPED_S = 3.0  # ... or when the vehicle has stood still this long
 
@@ -79,32 +86,6 @@ def odometry(prev: VehicleState, cur: VehicleState) -> tuple[float, float, float
     c, s = math.cos(prev.yaw), math.sin(prev.yaw)
     dyaw = math.atan2(math.sin(cur.yaw - prev.yaw), math.cos(cur.yaw - prev.yaw))
     return c * dx + s * dy, -s * dx + c * dy, dyaw
-
-
-@dataclass
-class FrameLog:
-    t: float
-    s: float
-    distance: float
-    x: float
-    y: float
-    yaw: float
-    speed: float
-    steer_cmd: float
-    steer_applied: float
-    lateral_error: float
-    est_offset: float  # estimated offset of the camera point from the centre (nan when lost)
-    confidence: float
-    lines_found: int
-    perception_ms: float
-    geometry_ms: float
-    mask_iou: float  # predicted vs exact mask (nan for ground truth)
-
-
-def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    p, t = pred > 127, truth > 127
-    union = np.logical_or(p, t).sum()
-    return float(np.logical_and(p, t).sum() / union) if union else 1.0
 
 
 class LaneKeepingDriver:
@@ -164,177 +145,6 @@ class LaneKeepingDriver:
         if self.on_frame is not None:
             self.on_frame(frame, mask, est)
         return Command(steer, self.controller.accel(state.speed, v_target))
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def count_departures(errors: np.ndarray, limit: float, rearm: float = 0.1) -> int:
-    """Times |error| rose above `limit` (re-armed once it is back `rearm` inside)."""
-    count, out = 0, False
-    for e in np.abs(errors):
-        if not out and e > limit:
-            count, out = count + 1, True
-        elif out and e < limit - rearm:
-            out = False
-    return count
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else math.nan
-
-
-def drive_metrics(log: list[FrameLog], lane_width: float, fps: float) -> dict[str, Any]:
-    """Metrics of one drive from its per-frame log."""
-    if not log:
-        return {"frames": 0, "distance_m": 0.0}
-    err = np.array([f.lateral_error for f in log])
-    steer = np.array([f.steer_cmd for f in log])
-    applied = np.array([f.steer_applied for f in log])
-    dist = float(log[-1].distance)
-    limit = lane_width / 2 - CAR_HALF_WIDTH_M
-    departures = count_departures(err, limit)
-    perception = [f.perception_ms + f.geometry_ms for f in log]
-    seg = [f.perception_ms for f in log]
-    geo = [f.geometry_ms for f in log]
-    iou = [f.mask_iou for f in log if not math.isnan(f.mask_iou)]
-    est_err = [abs(f.est_offset - f.lateral_error) for f in log if not math.isnan(f.est_offset)]
-    rate = np.abs(np.diff(steer)) * fps if len(steer) > 1 else np.zeros(1)
-    rate_applied = np.abs(np.diff(applied)) * fps if len(applied) > 1 else np.zeros(1)
-    return {
-        "frames": len(log),
-        "distance_m": round(dist, 2),
-        "mean_abs_lateral_error_m": float(np.mean(np.abs(err))),
-        "max_abs_lateral_error_m": float(np.max(np.abs(err))),
-        "rms_lateral_error_m": float(np.sqrt(np.mean(err * err))),
-        "final_abs_lateral_error_m": float(np.mean(np.abs(err[-10:]))),
-        "departure_limit_m": limit,
-        "lane_departures": departures,
-        "lane_departures_per_km": departures / max(dist / 1000.0, 1e-9),
-        "steer_rate_mean_abs_dps": float(np.degrees(np.mean(rate))),
-        "steer_rate_applied_mean_abs_dps": float(np.degrees(np.mean(rate_applied))),
-        "perception_latency_ms": {"p50": _pct(perception, 50), "p95": _pct(perception, 95)},
-        "segmentation_ms": {"p50": _pct(seg, 50), "p95": _pct(seg, 95)},
-        "lane_geometry_ms": {"p50": _pct(geo, 50), "p95": _pct(geo, 95)},
-        "estimate_abs_error_m": float(np.mean(est_err)) if est_err else math.nan,
-        "confidence_mean": float(np.mean([f.confidence for f in log])),
-        "lost_fraction": float(np.mean([math.isnan(f.est_offset) for f in log])),
-        "mask_iou_mean": float(np.mean(iou)) if iou else None,
-        "mean_speed_mps": float(np.mean([f.speed for f in log])),
-    }
-
-
-def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Scenario totals over its worlds: distance-weighted means, worst-case maxima."""
-    frames = sum(r["frames"] for r in runs)
-    dist = sum(r["distance_m"] for r in runs)
-    deps = sum(r["lane_departures"] for r in runs)
-
-    def wmean(key: str) -> float:
-        return float(sum(r[key] * r["frames"] for r in runs) / max(frames, 1))
-
-    return {
-        "worlds": len(runs),
-        "frames": frames,
-        "distance_m": round(dist, 2),
-        "completed": all(r["completed"] for r in runs),
-        "mean_abs_lateral_error_m": wmean("mean_abs_lateral_error_m"),
-        "max_abs_lateral_error_m": max(r["max_abs_lateral_error_m"] for r in runs),
-        "lane_departures": deps,
-        "lane_departures_per_km": deps / max(dist / 1000.0, 1e-9),
-        "steer_rate_mean_abs_dps": wmean("steer_rate_mean_abs_dps"),
-        "perception_latency_ms": {
-            "p50": float(np.median([r["perception_latency_ms"]["p50"] for r in runs])),
-            "p95": max(r["perception_latency_ms"]["p95"] for r in runs),
-        },
-        "confidence_mean": wmean("confidence_mean"),
-        "lost_fraction": wmean("lost_fraction"),
-    }
-
-
-# --------------------------------------------------------------------------- pictures
-
-
-def _project(cam: Camera, pts: np.ndarray) -> np.ndarray | None:
-    xyz = np.column_stack([pts, np.zeros(len(pts))])
-    uv, depth = cam.project(xyz)
-    uv = uv[depth > 0.5]
-    return uv.astype(np.int32) if len(uv) > 1 else None
-
-
-def overlay_frame(
-    image: np.ndarray,
-    mask: np.ndarray,
-    est: LaneEstimate | None,
-    cam: Camera,
-    text: list[str],
-) -> np.ndarray:
-    """BGR frame: mask tinted, measured ego lines (cyan) and the centre line (yellow), text."""
-    import cv2
-
-    from lane_seg.visualize import overlay
-
-    bgr = cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR)
-    xs = np.linspace(cam.x_m + 3.0, 40.0, 24)
-    if est is not None:
-        lines = [(est.left, (255, 255, 0)), (est.right, (255, 255, 0))]
-        for line, color in lines:
-            if line is not None:
-                uv = _project(cam, np.column_stack([xs, line.y(xs)]))
-                if uv is not None:
-                    cv2.polylines(bgr, [uv], False, color, 2, cv2.LINE_AA)
-        uv = _project(cam, np.column_stack([xs, poly(est.center, xs)]))
-        if uv is not None:
-            color = (0, 220, 255) if not est.held else (0, 120, 255)
-            cv2.polylines(bgr, [uv], False, color, 2, cv2.LINE_AA)
-    if text:
-        band = bgr[: 8 + 15 * len(text)]
-        band[:] = (band * 0.45).astype(np.uint8)  # a dark band keeps the text readable
-    for i, line in enumerate(text):
-        org = (6, 16 + 15 * i)
-        cv2.putText(bgr, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
-    return bgr
-
-
-def plot_top_down(scene: Scene, log: list[FrameLog], path: Path, title: str, limit: float) -> Path:
-    """Top-down view of the driven path against the ego lane, and the error along the road."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = np.linspace(max(0.0, log[0].s - 10), log[-1].s + 20, 800)
-    centre = scene.lane_center(scene.ego_lane)
-    fig, (ax, ax2) = plt.subplots(
-        2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
-    )
-    for d, style in ((centre - scene.lane_width / 2, "k-"), (centre + scene.lane_width / 2, "k-")):
-        x, y, _ = scene.road.pose(s, d)
-        ax.plot(x, y, style, lw=0.8)
-    x, y, _ = scene.road.pose(s, centre)
-    ax.plot(x, y, "k:", lw=0.6, label="lane centre")
-    err = np.array([f.lateral_error for f in log])
-    pts = ax.scatter(
-        [f.x for f in log], [f.y for f in log], c=np.abs(err), s=3, cmap="viridis", zorder=3
-    )
-    fig.colorbar(pts, ax=ax, label="|lateral error| (m)")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(title)
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.legend(loc="best")
-    dist = [f.distance for f in log]
-    ax2.plot(dist, err, lw=0.8, label="true")
-    est = [f.est_offset for f in log]
-    ax2.plot(dist, est, lw=0.6, alpha=0.7, label="estimated")
-    for sign in (-1, 1):
-        ax2.axhline(sign * limit, color="r", lw=0.6, ls="--")
-    ax2.set_xlabel("distance (m)")
-    ax2.set_ylabel("lateral error (m)")
-    ax2.legend(loc="upper right")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- a scenario
@@ -472,18 +282,3 @@ def run_scenario(
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(json_clean(report), indent=2))
     return report
-
-
-def json_clean(o: Any) -> Any:
-    """Plain JSON: numpy scalars as numbers, NaN as null, paths as strings."""
-    if isinstance(o, dict):
-        return {str(k): json_clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [json_clean(v) for v in o]
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, Path):
-        return str(o)
-    return o

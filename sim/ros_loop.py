@@ -35,9 +35,9 @@ from std_msgs.msg import Header
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
-from lane_seg.sim.closed_loop import FrameLog, drive_metrics
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
+from lane_seg.sim.loop_metrics import FrameLog, drive_metrics
 from lane_seg.sim.scenarios import Scenario
 from lane_seg.sim.scene import Scene
 from lane_seg.sim.vehicle import VehicleParams

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         print(_row("carla", s))
         print(f"metrics: {out / 'metrics.json'}")
         return 0
-    from lane_seg.sim.closed_loop import json_clean, run_scenario
+    from lane_seg.sim.closed_loop import run_scenario
+    from lane_seg.sim.loop_metrics import json_clean
 
     scenarios = _scenarios(args.scenario)
     if args.ros:
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_ros(args: argparse.Namespace, scenarios: list, ctrl, out: Path) -> int:
     import json
 
-    from lane_seg.sim.closed_loop import aggregate, json_clean
+    from lane_seg.sim.loop_metrics import aggregate, json_clean
 
     if args.perception == "groundtruth" or not args.model:
         raise LaneSegError("--ros runs the real segmentation node: give --perception and --model")

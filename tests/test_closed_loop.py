@@ -15,11 +15,11 @@ from lane_seg.errors import LaneSegError
 from lane_seg.lane_geometry import LaneEstimate
 from lane_seg.sim.closed_loop import (
     GroundTruthPerception,
-    count_departures,
     odometry,
     run_scenario,
 )
 from lane_seg.sim.lane_control import ControllerConfig, LaneController, lateral_command
+from lane_seg.sim.loop_metrics import count_departures
 from lane_seg.sim.scenarios import Scenario, standard_scenarios
 from lane_seg.sim.vehicle import VehicleState
 
