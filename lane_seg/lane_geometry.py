@@ -30,7 +30,6 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -71,22 +70,6 @@ class GeometryConfig:
     min_confidence: float = 0.05  # below this the estimate counts as lost
     path_length_m: float = 30.0
     path_step_m: float = 1.0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GeometryConfig:
-        from lane_seg.errors import LaneSegError
-
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise LaneSegError(f"unknown lane-geometry settings {unknown}; known: {sorted(fields)}")
-        values = {}
-        for key, value in data.items():
-            default = getattr(cls, key)
-            values[key] = tuple(float(v) for v in value) if isinstance(default, tuple) else value
-            if not isinstance(default, tuple):
-                values[key] = type(default)(value)
-        return cls(**values)
 
 
 @dataclass
