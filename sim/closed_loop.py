@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,6 +111,9 @@ class LaneKeepingDriver:
         self.on_frame = on_frame
         self.log: list[FrameLog] = []
         self._prev: VehicleState | None = None
+        # Commands reach the wheels this many frames after their camera frame (latency model).
+        self.delay_frames = round(self.controller.cfg.actuation_delay_s * fps)
+        self._pending: deque[Command] = deque()
 
     def __call__(self, frame: DriveFrame, scene: Scene, params: VehicleParams) -> Command:
         state = frame.state
@@ -144,7 +148,10 @@ class LaneKeepingDriver:
         )
         if self.on_frame is not None:
             self.on_frame(frame, mask, est)
-        return Command(steer, self.controller.accel(state.speed, v_target))
+        self._pending.append(Command(steer, self.controller.accel(state.speed, v_target)))
+        if len(self._pending) > self.delay_frames:
+            return self._pending.popleft()
+        return Command(state.steer, 0.0)  # nothing has arrived yet: hold the wheel and speed
 
 
 # --------------------------------------------------------------------------- a scenario

@@ -39,6 +39,7 @@ class ControllerConfig:
     low_confidence_speed_factor: float = 0.6  # ... to this fraction of cruise
     stop_after_lost_s: float = 2.0  # lane lost this long: brake to a stop
     wheelbase_m: float = 2.8
+    actuation_delay_s: float = 0.0  # camera frame -> command at the wheels (the loop's latency)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "controller config") -> ControllerConfig:
@@ -58,6 +59,8 @@ class ControllerConfig:
         cfg = cls(**values)
         if cfg.lateral not in LATERAL:
             raise LaneSegError(f"{source}: lateral must be one of {', '.join(LATERAL)}")
+        if cfg.actuation_delay_s < 0.0:
+            raise LaneSegError(f"{source}: actuation_delay_s must be >= 0")
         if not 0.0 < cfg.steer_filter <= 1.0:
             raise LaneSegError(f"{source}: steer_filter must be in (0, 1]")
         return cfg

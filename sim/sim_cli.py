@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=str(DEFAULT_CONTROLLER),
         help="controller YAML (default config/controller.yaml)",
     )
+    p.add_argument(
+        "--actuation-delay-ms",
+        type=float,
+        help="frame-to-wheels delay to simulate (overrides the controller YAML), e.g. a model's "
+        "measured latency; the simulation itself always waits for perception",
+    )
     p.add_argument("--out", help="output directory (default runs/sim/<perception>)")
     p.add_argument("--engine", default="auto", help="inference engine (default auto)")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
@@ -119,6 +125,7 @@ TABLE_HEAD = (
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
     from tqdm import tqdm
@@ -126,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.lane_control import ControllerConfig
 
     ctrl = ControllerConfig.from_yaml(args.controller)
+    if args.actuation_delay_ms is not None:
+        if args.actuation_delay_ms < 0:
+            raise LaneSegError("--actuation-delay-ms must be >= 0")
+        ctrl = dataclasses.replace(ctrl, actuation_delay_s=args.actuation_delay_ms / 1000.0)
     perception = load_perception(args.perception, args.model, args.engine, args.threads)
     out = Path(args.out or f"runs/sim/{args.perception}")
     if args.backend == "carla":

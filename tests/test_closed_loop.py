@@ -187,3 +187,26 @@ def test_model_perception_goes_through_the_engine(tmp_path):
     assert report["precision"] == "fp32" and "onnxruntime" in report["engine"]
     assert world["segmentation_ms"]["p50"] > 0
     assert world["mask_iou_mean"] is not None and 0.0 <= world["mask_iou_mean"] <= 1.0
+
+
+def test_actuation_delay_shifts_commands_by_whole_frames():
+    from test_lane_geometry import synthetic_mask
+
+    from lane_seg.camera import Camera
+    from lane_seg.sim.closed_loop import LaneKeepingDriver
+    from lane_seg.sim.drive import DriveFrame
+    from lane_seg.sim.vehicle import VehicleParams
+
+    cam = Camera.from_fov(256, 128, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
+    mask = synthetic_mask(cam, offset=0.6)  # centre 0.6 m to the left: steer left
+    ctrl = ControllerConfig(actuation_delay_s=0.3, steer_filter=1.0)
+    driver = LaneKeepingDriver(lambda image, m: m, cam, 10.0, ctrl)
+    state = VehicleState(0.0, 0.0, 0.0, 15.0, steer=0.01)
+    out = [
+        driver(DriveFrame(i, i * 0.1, mask, mask, state, 0.0), None, VehicleParams())
+        for i in range(5)
+    ]
+    assert [c.steer for c in out[:3]] == [0.01, 0.01, 0.01]  # held until the first one arrives
+    assert out[3].steer == pytest.approx(driver.log[0].steer_cmd) and out[3].steer > 0.01
+    with pytest.raises(LaneSegError, match="actuation_delay_s"):
+        ControllerConfig.from_dict({"actuation_delay_s": -1})
