@@ -66,6 +66,7 @@ setup(
         "console_scripts": [
             "lane-seg = lane_seg.cli:main",
             "seg_node = lane_seg.node:main",
+            "lane_controller = lane_seg.sim.ros_loop:controller_main",
         ],
     },
     zip_safe=True,

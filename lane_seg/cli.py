@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "lane_seg.export_cli",
     "lane_seg.training.train_cli",
     "lane_seg.training.eval_cli",
+    "lane_seg.sim.sim_cli",
 ]
 
 

@@ -390,7 +390,9 @@ def main(args: list[str] | None = None) -> int:
         return 2
     node = None
     try:
-        node = SegNode()
+        from lane_seg.lane_node import LaneSegNode  # SegNode + ~/lane_center (lane geometry)
+
+        node = LaneSegNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

@@ -34,6 +34,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "params_file", default_value=default_params, description="node parameter YAML"
         ),
+        DeclareLaunchArgument(
+            "camera_info_topic",
+            default_value="/camera/camera_info",
+            description="CameraInfo for lane geometry (~/lane_center)",
+        ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
     ]
     node = Node(
@@ -55,6 +60,7 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[
             ("~/image", LaunchConfiguration("image_topic")),
             ("~/image/compressed", LaunchConfiguration("image_topic")),
+            ("~/camera_info", LaunchConfiguration("camera_info_topic")),
         ],
     )
     return LaunchDescription([*arguments, node])

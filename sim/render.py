@@ -119,8 +119,7 @@ class _Frame:
         self.lateral = np.abs(np.arctan2(r[:, 1], r[:, 0]))
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         wx, wy = pose.x + c * gx - s * gy, pose.y + s * gx + c * gy
-        s_ego, _, _ = scene.road.frenet(np.array([pose.x]), np.array([pose.y]), np.array([0.0]))
-        self.s_ego = float(s_ego[0])
+        self.s_ego, _ = scene.road.locate(pose.x, pose.y)  # any distance along the road
         s_map, d_map, ok = scene.road.frenet(wx, wy, self.s_ego + gx, iterations=3)
         self.on_road_geom = ok
         self.s = s_map.astype(np.float32)

@@ -32,7 +32,7 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     import rclpy
     from rclpy.parameter import Parameter
 
-    from lane_seg.node import SegNode
+    from lane_seg.lane_node import LaneSegNode  # what seg_node runs: SegNode + lane geometry
     from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "m.onnx")
@@ -46,7 +46,7 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     ctx = rclpy.Context()
     rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(edited)])
     try:
-        node = SegNode(context=ctx, parameter_overrides=[Parameter("model", value=str(model))])
+        node = LaneSegNode(context=ctx, parameter_overrides=[Parameter("model", value=str(model))])
         try:
             for name, value in params.items():
                 got = node.get_parameter(name).value
@@ -74,6 +74,7 @@ def test_launch_file_arguments_and_executable():
         "input_transport",
         "params_file",
         "namespace",
+        "camera_info_topic",
     }
     executables = {
         kw.value.value
