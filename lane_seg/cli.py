@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "lane_seg.sim.demo_cli",
     "lane_seg.models_cli",
     "lane_seg.export_cli",
+    "lane_seg.training.quantize_cli",
 ]
 
 
