@@ -248,6 +248,7 @@ class DatasetWriter:
         self._meta.flush()
         os.fsync(self._meta.fileno())
         self.rows[sample_id] = row
+        self._write_info()
         return row
 
     def _write_info(self) -> None:
@@ -278,6 +279,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not a failure
 
     @property
     def ok(self) -> bool:
@@ -304,7 +306,8 @@ def verify_dataset(root: str | Path) -> VerifyReport:
     counts = Counter(s.split for s in dataset)
     recorded = dataset.info.get("counts", {})
     if any(recorded.get(split, 0) != counts.get(split, 0) for split in SPLITS):
-        report.problems.append(
-            f"dataset.json counts {recorded} differ from meta.jsonl {dict(counts)}"
+        report.notes.append(
+            f"dataset.json counts {recorded} lag meta.jsonl {dict(counts)}: an interrupted run? "
+            "re-run the command that wrote it to resume"
         )
     return report

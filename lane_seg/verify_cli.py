@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = verify_dataset(args.root)
     problems = report.missing + report.corrupt + report.problems
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     for line in problems[: args.max_lines]:
         print(line, file=sys.stderr)
     if len(problems) > args.max_lines:

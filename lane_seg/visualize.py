@@ -1,0 +1,31 @@
+"""Pictures for people: mask overlays and contact sheets."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def overlay(
+    rgb: np.ndarray, mask: np.ndarray, color=(0, 255, 0), alpha: float = 0.55
+) -> np.ndarray:
+    """RGB frame with the mask's lane pixels tinted (mask resized to the frame if needed)."""
+    if mask.shape[:2] != rgb.shape[:2]:
+        mask = cv2.resize(mask, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+    out = rgb.copy()
+    on = mask > 127
+    out[on] = ((1 - alpha) * rgb[on] + alpha * np.asarray(color, np.float32)).astype(np.uint8)
+    return out
+
+
+def contact_sheet(tiles: list[np.ndarray], cols: int = 4, gap: int = 4) -> np.ndarray:
+    """Grid of equally sized RGB tiles, white gaps between them."""
+    if not tiles:
+        raise ValueError("no tiles for the contact sheet")
+    h, w = tiles[0].shape[:2]
+    rows = -(-len(tiles) // cols)
+    sheet = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
+    return sheet

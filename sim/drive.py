@@ -1,0 +1,102 @@
+"""A drive through one simulated world: the vehicle model moving, the camera rendering."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from lane_seg.sim.controller import pure_pursuit, speed_control
+from lane_seg.sim.render import Pose, render
+from lane_seg.sim.road import Road, RoadShape
+from lane_seg.sim.scene import Scene, SimConfig, place_vehicles, sample_scene
+from lane_seg.sim.vehicle import VehicleParams, VehicleState, step
+
+from lane_seg.camera import Camera
+
+# Camera behind the windscreen, ahead of the rear axle (the vehicle model's reference point).
+CAMERA_AHEAD_M = 1.6
+
+
+@dataclass
+class DriveFrame:
+    index: int
+    time_s: float
+    image: np.ndarray
+    mask: np.ndarray
+    state: VehicleState
+    lateral_error_m: float  # camera ground point to the ego lane centre, + left
+
+
+def nominal_camera(cfg: SimConfig) -> Camera:
+    return Camera.from_fov(
+        cfg.width, cfg.height, 60.0, height_m=1.45, pitch_deg=2.5, x_m=CAMERA_AHEAD_M
+    )
+
+
+def build_world(seed: int, cfg: SimConfig, length_m: float = 1500.0) -> Scene:
+    """A random world long enough for a drive of `length_m` (plus the road the camera sees)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    shape = RoadShape(
+        length_m=length_m + cfg.draw_distance_m + 50.0, max_curvature=cfg.max_curvature
+    )
+    scene = sample_scene(rng, cfg, Road.random(rng, shape))
+    place_vehicles(rng, cfg, scene, s_ego=30.0)
+    return scene
+
+
+def groundtruth_steering(scene: Scene, state: VehicleState, params: VehicleParams) -> float:
+    """Pure pursuit on the true ego-lane centre: the reference driver."""
+    lookahead = max(6.0, 0.9 * state.speed)
+    s, _, _ = scene.road.frenet(np.array([state.x]), np.array([state.y]), np.array([0.0]))
+    tx, ty, _ = scene.road.pose(s[0] + lookahead, scene.lane_center(scene.ego_lane))
+    dx, dy = float(tx) - state.x, float(ty) - state.y
+    c, sn = math.cos(state.yaw), math.sin(state.yaw)
+    return pure_pursuit(c * dx + sn * dy, -sn * dx + c * dy, params.wheelbase_m)
+
+
+def _traffic(scene: Scene, speed: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Start position and speed of each vehicle: ones in the ego lane pull away, never close."""
+    out = []
+    for box in scene.vehicles:
+        in_ego_lane = abs(box.d - scene.lane_center(scene.ego_lane)) < scene.lane_width / 2
+        v = speed * (rng.uniform(1.05, 1.25) if in_ego_lane else rng.uniform(0.8, 1.2))
+        out.append((max(box.s, 45.0) if in_ego_lane else box.s, v))
+    return out
+
+
+def drive(
+    scene: Scene,
+    cam: Camera,
+    seconds: float,
+    fps: float = 15.0,
+    speed_mps: float = 20.0,
+    seed: int = 0,
+    steering: Callable[[Scene, VehicleState, VehicleParams], float] = groundtruth_steering,
+    params: VehicleParams | None = None,
+) -> Iterator[DriveFrame]:
+    """Render the drive frame by frame while `steering` controls the vehicle."""
+    params = params or VehicleParams()
+    traffic = _traffic(scene, speed_mps, np.random.default_rng(np.random.SeedSequence([seed, 9])))
+    x, y, yaw = scene.road.pose(20.0, scene.lane_center(scene.ego_lane))
+    state = VehicleState(float(x), float(y), float(yaw), speed_mps)
+    dt = 1.0 / fps
+    for i in range(int(seconds * fps)):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, i, 3]))
+        for box, (s0, v) in zip(scene.vehicles, traffic, strict=True):
+            box.s = s0 + v * i * dt
+        pose = Pose(state.x, state.y, state.yaw)
+        image, mask = render(
+            scene, cam, pose, rng, motion_blur_probability=0.0, jpeg_probability=0.0
+        )
+        cx = state.x + math.cos(state.yaw) * cam.x_m
+        cy = state.y + math.sin(state.yaw) * cam.x_m
+        s, d, _ = scene.road.frenet(np.array([cx]), np.array([cy]), np.array([0.0]))
+        yield DriveFrame(
+            i, i * dt, image, mask, state, float(d[0]) - scene.lane_center(scene.ego_lane)
+        )
+        if s[0] > scene.road.length - 260.0:
+            return  # end of the road (the renderer needs road ahead)
+        steer = steering(scene, state, params)
+        state = step(state, steer, speed_control(state.speed, speed_mps), dt, params)
