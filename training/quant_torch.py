@@ -77,12 +77,18 @@ FLOAT_KEPT: dict[Any, str] = {
     nn.Softmax: "Softmax: attention weights 1e-4..1 collapse to 0 with one uint8 scale",
     F.softmax: "softmax: attention weights 1e-4..1 collapse to 0 with one uint8 scale",
     torch.softmax: "softmax: attention weights 1e-4..1 collapse to 0 with one uint8 scale",
+    "softmax": "softmax: attention weights 1e-4..1 collapse to 0 with one uint8 scale",
     torch.matmul: "matmul (attention): no static int8 activation x activation kernel on x86",
     operator.matmul: "matmul (attention): no static int8 activation x activation kernel on x86",
     torch.bmm: "bmm (attention): no static int8 activation x activation kernel on x86",
     nn.GELU: "GELU: no quantized kernel on x86",
     F.gelu: "gelu: no quantized kernel on x86",
 }
+TRANSFORMER_LINEAR_REASON = (
+    "Linear inside transformer blocks: torch 2.13 FX prepare lets quantized tensors reach the "
+    "float LayerNorms through flatten/transpose, so only convs are quantized in such models "
+    "(the onnxruntime int8 path quantizes these MatMuls)"
+)
 # Module types whose weights can only be observed per tensor.
 PER_TENSOR_WEIGHT_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 WEIGHT_LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, *PER_TENSOR_WEIGHT_TYPES)
@@ -381,4 +387,8 @@ def float_kept_reasons(model: nn.Module) -> dict[str, str]:
     for node in graph.nodes:
         if node.op in ("call_function", "call_method") and node.target in FLOAT_KEPT:
             found[getattr(node.target, "__name__", str(node.target))] = FLOAT_KEPT[node.target]
+    if conv_only_scope(model) is not None and any(
+        isinstance(m, nn.Linear) for m in model.modules()
+    ):
+        found["Linear"] = TRANSFORMER_LINEAR_REASON
     return found
