@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +88,13 @@ def write_dataset(root: Path, n_train: int = 12, n_val: int = 6, seed: int = 0) 
 
 def trained_tiny(transpose: bool = False, steps: int = 60) -> TinySeg:
     """TinySeg fitted for a few steps to find the stripes: logits spanning several units, as a
-    trained model's do (a random net's near-constant output says nothing about closeness)."""
+    trained model's do (a random net's near-constant output says nothing about closeness).
+    Trained once per test session; each call gets its own copy."""
+    return copy.deepcopy(_trained_tiny(transpose, steps))
+
+
+@functools.lru_cache(maxsize=4)
+def _trained_tiny(transpose: bool, steps: int) -> TinySeg:
     torch.manual_seed(0)
     model = TinySeg(transpose)
     opt = torch.optim.Adam(model.parameters(), 1e-2)
