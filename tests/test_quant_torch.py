@@ -130,6 +130,8 @@ def test_sensitivity_and_mixed_precision_budget():
     assert ranking[0].drop >= ranking[-1].drop
     loose = mixed_precision(model, x[:1], calib, score, 100.0, ranking, 100.0, "minmax")
     assert loose.float_layers == [] and loose.within_budget
-    strict = mixed_precision(model, x[:1], calib, score, 100.0, ranking, -1.0, "minmax")
-    assert not strict.within_budget and len(strict.float_layers) == len(layers)
+    top2 = ranking[:2]  # an impossible budget: every ranked layer goes float, still over it
+    strict = mixed_precision(model, x[:1], calib, score, 100.0, top2, -1.0, "minmax")
+    assert not strict.within_budget and strict.float_layers == [r.layer for r in top2]
+    assert [k for k, _ in strict.tried] == [0, 1, 2]
     assert qt.float_compute_layers(strict.model)  # those layers really run in float

@@ -93,6 +93,7 @@ class Row:
     p95_ms: float
     fps: float
     speedup: float = 1.0
+    bytes_per_param: float = 0.0
     artifact: str = ""
     notes: str = ""
 
@@ -153,6 +154,8 @@ class ModelReport:
         self.rows: list[Row] = []
         self.extra: dict[str, Any] = {"checkpoint": str(ckpt), "arch": self.arch}
         self.fp32_p50 = 0.0
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        self.extra["params"] = self.n_params
 
     # -- helpers ---------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -183,6 +186,7 @@ class ModelReport:
         if precision == "fp32" and backend == "pytorch":
             self.fp32_p50 = lat.p50_ms
         row.speedup = round(self.fp32_p50 / lat.p50_ms, 2) if self.fp32_p50 else 1.0
+        row.bytes_per_param = round(artifact.stat().st_size / self.n_params, 3)
         self.rows.append(row)
         self.log(f"{precision:>10} {backend:<22} IoU {row.lane_iou:6.2f}  p50 {row.p50_ms:.1f} ms")
         return row
@@ -452,12 +456,13 @@ def _slug(text: str) -> str:
 
 def markdown(rows: list[Row], lowbit: list[dict], env: dict[str, Any]) -> str:
     head = (
-        "| model | precision | backend | provider | lane IoU | Dice | mIoU | size MB | "
-        "p50 ms | p95 ms | fps | speed-up | notes |\n|" + "---|" * 13 + "\n"
+        "| model | precision | backend | provider | lane IoU | Dice | mIoU | size MB | B/param | "
+        "p50 ms | p95 ms | fps | speed-up | notes |\n|" + "---|" * 14 + "\n"
     )
     body = "".join(
         f"| {r.model} | {r.precision} | {r.backend} | {r.provider} | {r.lane_iou:.2f} | "
-        f"{r.dice:.2f} | {r.miou:.2f} | {r.size_mb:.3f} | {r.p50_ms:.2f} | {r.p95_ms:.2f} | "
+        f"{r.dice:.2f} | {r.miou:.2f} | {r.size_mb:.3f} | {r.bytes_per_param:.2f} | "
+        f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | "
         f"{r.fps:.1f} | {r.speedup:.2f}x | {r.notes} |\n"
         for r in rows
     )
