@@ -44,6 +44,7 @@ def finetune(
     freeze_bn: Callable[[nn.Module], None] | None = None,
     freeze_observers: Callable[[nn.Module], None] | None = None,
     progress: bool = False,
+    desc: str = "fake-quant fine-tune",
 ) -> FinetuneLog:
     """Train `model` (already carrying fake-quant) in place for cfg.epochs over `data`."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -65,7 +66,7 @@ def finetune(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="fake-quant fine-tune", leave=False)
+        bar = tqdm(total=total, desc=desc, leave=False)
     while step < total:
         epoch = step // per_epoch
         if hasattr(data, "set_epoch"):
