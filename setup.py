@@ -29,7 +29,7 @@ ROS = [
 TRAIN = ["torch==2.13.0", "onnx>=1.16", "pyyaml>=6", "matplotlib>=3.7", "tqdm>=4.60"]
 CARLA = ["carla==0.9.16"]
 BAG = ["rosbags>=0.10"]
-DEV = ["pytest>=8", "ruff>=0.6"]
+DEV = ["pytest>=8", "ruff>=0.6", "colcon-core", "colcon-ros"]
 
 setup(
     name=PACKAGE,

@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "lane_seg.sim.demo_cli",
     "lane_seg.models_cli",
     "lane_seg.export_cli",
+    "lane_seg.training.train_cli",
+    "lane_seg.training.eval_cli",
     "lane_seg.training.quantize_cli",
 ]
 

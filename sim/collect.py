@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lane_seg.sim.render import ego_pose, render
-from lane_seg.sim.scene import SimConfig, place_vehicles, sample_camera, sample_scene
 
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.sim.render import ego_pose, render
+from lane_seg.sim.scene import SimConfig, place_vehicles, sample_camera, sample_scene
 
 SOURCE = "planar"
 

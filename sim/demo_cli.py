@@ -28,12 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
-    from lane_seg.sim.collect import write_preview
-    from lane_seg.sim.drive import build_world, drive, nominal_camera
-    from lane_seg.sim.scene import SimConfig
     from tqdm import tqdm
 
     from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+    from lane_seg.sim.collect import write_preview
+    from lane_seg.sim.drive import build_world, drive, nominal_camera
+    from lane_seg.sim.scene import SimConfig
     from lane_seg.visualize import overlay
 
     cfg = SimConfig()

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from lane_seg.camera import Camera
 from lane_seg.sim.controller import pure_pursuit, speed_control
 from lane_seg.sim.render import Pose, render
 from lane_seg.sim.road import Road, RoadShape
 from lane_seg.sim.scene import Scene, SimConfig, place_vehicles, sample_scene
 from lane_seg.sim.vehicle import VehicleParams, VehicleState, step
-
-from lane_seg.camera import Camera
 
 # Camera behind the windscreen, ahead of the rear axle (the vehicle model's reference point).
 CAMERA_AHEAD_M = 1.6

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from lane_seg.sim.scene import Box, Scene
 
 from lane_seg.camera import Camera
+from lane_seg.sim.scene import Box, Scene
 
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)
@@ -87,11 +87,16 @@ def _pixel_rays(cam: Camera) -> np.ndarray:
     r = cam.rotation
     xn = ((np.arange(cam.width) - cam.cx) / cam.fx)[None, :]
     yn = ((np.arange(cam.height) - cam.cy) / cam.fy)[:, None]
-    rays = np.empty((cam.height, cam.width, 3))
+    rays = np.empty((cam.height, cam.width, 3), np.float32)
     for k in range(3):
         rays[..., k] = xn * r[0, k] + yn * r[1, k] + r[2, k]
     rays.flags.writeable = False
     return rays.reshape(-1, 3)
+
+
+@functools.lru_cache(maxsize=8)
+def _ray_norms(cam: Camera) -> np.ndarray:
+    return np.linalg.norm(_pixel_rays(cam), axis=1)
 
 
 class _Frame:
@@ -100,19 +105,18 @@ class _Frame:
 
     def __init__(self, scene: Scene, cam: Camera, pose: Pose, draw_distance: float):
         self.shape = (cam.height, cam.width)
-        vv, uu = np.mgrid[0 : cam.height, 0 : cam.width]
         rays = _pixel_rays(cam)
         dz = rays[:, 2]
         with np.errstate(divide="ignore"):
             t = np.where(dz < -1e-6, -cam.height_m / np.minimum(dz, -1e-6), np.inf)
-        dist = t * np.linalg.norm(rays, axis=1)
+        dist = t * _ray_norms(cam)
         ground = dist < draw_distance
         self.g = np.flatnonzero(ground)
         self.sky_idx = np.flatnonzero(~ground)
         r, tg = rays[self.g], t[self.g]
         gx, gy = cam.x_m + r[:, 0] * tg, cam.y_m + r[:, 1] * tg
-        self.dist = dist[self.g].astype(np.float32)
-        self.lateral = np.abs(np.arctan2(r[:, 1], r[:, 0])).astype(np.float32)
+        self.dist = dist[self.g]
+        self.lateral = np.abs(np.arctan2(r[:, 1], r[:, 0]))
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         wx, wy = pose.x + c * gx - s * gy, pose.y + s * gx + c * gy
         s_ego, _, _ = scene.road.frenet(np.array([pose.x]), np.array([pose.y]), np.array([0.0]))
@@ -121,18 +125,18 @@ class _Frame:
         self.on_road_geom = ok
         self.s = s_map.astype(np.float32)
         self.d = np.where(ok, d_map, 1e3).astype(np.float32)
-        self._footprints(scene, cam, pose, uu.ravel()[self.g], vv.ravel()[self.g], gx, gy)
+        self._footprints(scene, cam, pose, self.g % cam.width, self.g // cam.width, gx, gy)
         rs = rays[self.sky_idx]
-        self.sky_el = np.arctan2(rs[:, 2], np.hypot(rs[:, 0], rs[:, 1])).astype(np.float32)
-        self.sky_az = np.arctan2(rs[:, 1], rs[:, 0]).astype(np.float32)
+        self.sky_el = np.arctan2(rs[:, 2], np.hypot(rs[:, 0], rs[:, 1]))
+        self.sky_az = np.arctan2(rs[:, 1], rs[:, 0])
 
     def _footprints(self, scene, cam, pose, u, v, gx, gy) -> None:
         """Ground extent of each pixel along s and d, |d/du| + |d/dv|, from the homography."""
-        hinv = np.linalg.inv(cam.ground_homography())
+        hinv = np.linalg.inv(cam.ground_homography()).astype(np.float32)
         w = hinv[2, 0] * u + hinv[2, 1] * v + hinv[2, 2]
         dx_du, dx_dv = (hinv[0, 0] - gx * hinv[2, 0]) / w, (hinv[0, 1] - gx * hinv[2, 1]) / w
         dy_du, dy_dv = (hinv[1, 0] - gy * hinv[2, 0]) / w, (hinv[1, 1] - gy * hinv[2, 1]) / w
-        phi = scene.road.pose(self.s)[2] - pose.yaw  # road direction in the vehicle frame
+        phi = scene.road.heading_near(self.s) - pose.yaw  # road direction, vehicle frame
         cp, sp = np.cos(phi), np.sin(phi)
         ds_du, ds_dv = cp * dx_du + sp * dy_du, cp * dx_dv + sp * dy_dv
         dd_du, dd_dv = -sp * dx_du + cp * dy_du, -sp * dx_dv + cp * dy_dv
@@ -414,17 +418,22 @@ def _hood(cam: Camera, img: np.ndarray, mask: np.ndarray, rng: np.random.Generat
     _draw_polygon(img, mask, poly, tuple(float(c) for c in rng.uniform(0.02, 0.25, 3)))
 
 
-def _camera_effects(scene: Scene, cam: Camera, img: np.ndarray, rng: np.random.Generator):
+def _camera_effects(
+    scene: Scene, cam: Camera, img: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Glare, exposure, white balance, gamma, vignetting. Paint lost in glare is unlabelled."""
     light = scene.light
     if light["glare"] is not None:
-        az, el = light["glare"]
+        az, el, strength = light["glare"]
         uv, z = cam.project(
             np.array([[math.cos(az) * 1e4, math.sin(az) * 1e4, math.tan(el) * 1e4]])
         )
         if z[0] > 0:
             vv, uu = np.mgrid[0 : cam.height, 0 : cam.width].astype(np.float32)
             r2 = ((uu - uv[0, 0]) ** 2 + (vv - uv[0, 1]) ** 2) / (0.25 * cam.width) ** 2
-            img += (np.exp(-r2) * 1.2 + 0.12)[..., None] * np.array([1.0, 0.95, 0.8], np.float32)
+            veil = np.exp(-r2) * strength + 0.12 * strength
+            img += veil[..., None] * np.array([1.0, 0.95, 0.8], np.float32)
+            mask[veil > 0.6] = 0
     img *= light["exposure"] * np.asarray(light["white_balance"], np.float32)
     np.clip(img, 0.0, 1.0, out=img)
     img **= 1.0 / light["gamma"]
@@ -505,7 +514,7 @@ def render(
     _paint_objects(scene, cam, pose, fr, img, mask)
     if hood if hood is not None else scene.roadside["hood"]:
         _hood(cam, img, mask, rng)
-    img = _camera_effects(scene, cam, img, rng)
+    img = _camera_effects(scene, cam, img, mask, rng)
     img8 = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     img8 = _sensor_effects(
         img8, rng, {"motion_blur": motion_blur_probability, "jpeg": jpeg_probability}

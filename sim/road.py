@@ -35,8 +35,12 @@ class Road:
     curvature: np.ndarray
 
     def __post_init__(self) -> None:
-        self._cos = np.cos(self.heading)
-        self._sin = np.sin(self.heading)
+        # float32 copies for the per-pixel Frenet projection (millimetre precision is plenty).
+        self._x32 = self.x.astype(np.float32)
+        self._y32 = self.y.astype(np.float32)
+        self._k32 = self.curvature.astype(np.float32)
+        self._cos = np.cos(self.heading).astype(np.float32)
+        self._sin = np.sin(self.heading).astype(np.float32)
 
     @property
     def length(self) -> float:
@@ -100,16 +104,23 @@ class Road:
         are flagged invalid; the renderer treats them as terrain.
         """
         n = len(self.x)
-        s = np.asarray(s_guess, dtype=np.float64)
+        s = np.asarray(s_guess, dtype=np.float32)
+        px, py = np.asarray(px, np.float32), np.asarray(py, np.float32)
+        inv_ds = np.float32(1.0 / self.ds)
         for step in range(iterations + 1):
-            i = np.clip(np.rint(s / self.ds), 0, n - 1).astype(np.int64)
+            i = np.clip(np.rint(s * inv_ds), 0, n - 1).astype(np.int32)
             ch, sh = self._cos[i], self._sin[i]
-            dx, dy = px - self.x[i], py - self.y[i]
+            dx, dy = px - self._x32[i], py - self._y32[i]
             along = dx * ch + dy * sh
             d = dy * ch - dx * sh
-            stretch = 1.0 - self.curvature[i] * d
-            s = i * self.ds + along / np.maximum(stretch, 0.2)
+            stretch = 1.0 - self._k32[i] * d
+            s = i * np.float32(self.ds) + along / np.maximum(stretch, np.float32(0.2))
             if step == iterations:
                 break
         valid = (np.abs(along) <= 0.75 * self.ds) & (stretch > 0.2) & (s > 0.0) & (s < self.length)
-        return s, d, valid
+        return s.astype(np.float64), d.astype(np.float64), valid
+
+    def heading_near(self, s: np.ndarray) -> np.ndarray:
+        """Heading at the sample nearest to s (cheap; for per-pixel footprints)."""
+        i = np.clip(np.rint(np.asarray(s) / self.ds), 0, len(self.x) - 1).astype(np.int32)
+        return self.heading[i]

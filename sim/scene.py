@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import yaml
-from lane_seg.sim.road import Road, RoadShape
 
 from lane_seg.camera import Camera
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.road import Road, RoadShape
 
 WHITE = (0.92, 0.92, 0.90)
 YELLOW = (0.93, 0.74, 0.18)
@@ -255,7 +255,8 @@ def _light(rng: np.random.Generator, cfg: SimConfig) -> dict[str, Any]:
     overcast = rng.random() < 0.4
     glare = None
     if time != "night" and rng.random() < cfg.glare_probability:
-        glare = (rng.uniform(-0.5, 0.5), rng.uniform(0.02, 0.25))  # azimuth, elevation (rad)
+        # azimuth, elevation (rad), strength
+        glare = (rng.uniform(-0.5, 0.5), rng.uniform(0.02, 0.25), rng.uniform(0.3, 0.9))
     return {
         "time": time,
         "overcast": overcast,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lane_seg.sim.collect import collect_planar, render_frame
-from lane_seg.sim.scene import SimConfig
 
 from lane_seg.cli import main
 from lane_seg.dataset import load_dataset, read_mask, verify_dataset
+from lane_seg.sim.collect import collect_planar, render_frame
+from lane_seg.sim.scene import SimConfig
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -5,11 +5,11 @@ import math
 import cv2
 import numpy as np
 import pytest
+
+from lane_seg.camera import Camera
 from lane_seg.sim.render import ego_pose, render
 from lane_seg.sim.road import Road
 from lane_seg.sim.scene import WHITE, SimConfig, Stripe, sample_scene
-
-from lane_seg.camera import Camera
 
 CLEAR = dict(
     night_probability=0,

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+
 from lane_seg.sim.drive import build_world, drive, nominal_camera
 from lane_seg.sim.scene import SimConfig
 from lane_seg.sim.vehicle import VehicleParams, VehicleState, step

@@ -3,8 +3,9 @@
     {"format": "lane_seg.ckpt/1", "info": ModelInfo.to_metadata(), "state_dict": ..., ...}
 
 Only tensors, numbers, strings, lists and dicts are stored, so `torch.load(weights_only=True)`
-reads them and no pickled code is ever executed. Training adds its own state (optimizer,
-scheduler, EMA, RNG, epoch) beside these keys.
+reads them and no pickled code is ever executed. `state_dict` is what to deploy (the EMA
+weights when training used EMA). Training adds its own state beside these keys: optimizer,
+epoch, step, best_iou, rng, config, and `train_state_dict` (the raw weights) when EMA is on.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def model_from_checkpoint(
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
-    """Checkpoint path -> (model in eval mode, ModelInfo). Uses the EMA weights when the
-    checkpoint's evaluation weights were the EMA ones (they are the weights best.pt was
-    selected by)."""
-    ckpt = load_checkpoint(path)
-    key = "ema_state_dict" if ckpt.get("eval_weights") == "ema" else "state_dict"
-    return model_from_checkpoint(ckpt, key)
+    """Checkpoint path -> (model in eval mode, ModelInfo).
+
+    `state_dict` always holds the weights to deploy: the EMA weights when training kept an EMA
+    (those are the ones validated and selected for best.pt), else the trained weights.
+    """
+    return model_from_checkpoint(load_checkpoint(path))

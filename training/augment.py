@@ -1,0 +1,111 @@
+"""Training augmentations that keep image and mask aligned.
+
+Applied to a frame already brought to the model's input size by the shared preprocessing
+(`lane_seg.preprocess.resize_image` / `resize_mask`), and followed by the same
+`preprocess.normalize` that evaluation and the node use, so training never sees a different
+colour order, scale or normalisation than deployment.
+
+Geometric ops (horizontal flip, scale/crop, small rotation) move image and mask together with
+one affine matrix; the mask is warped bilinearly and re-thresholded at 25% like `resize_mask`,
+so thin markings survive. Photometric ops (brightness/contrast/saturation/hue jitter, blur,
+noise, JPEG) touch the image only. Every random draw comes from the `rng` passed in, which the
+dataset seeds from (seed, epoch, index): augmentations are reproducible and a resumed run sees
+exactly the draws it would have seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    hflip: float = 0.5  # probability
+    scale: tuple[float, float] = (0.85, 1.25)  # zoom range about the image centre
+    shift: float = 0.05  # max translation, fraction of width/height
+    rotate_deg: float = 5.0  # max |rotation|
+    brightness: float = 0.25  # max relative change
+    contrast: float = 0.25
+    saturation: float = 0.25
+    hue_deg: float = 8.0
+    blur: float = 0.2  # probability of a Gaussian blur (sigma 0.3..1.5)
+    noise: float = 0.2  # probability of Gaussian noise (sigma 2..8 grey levels)
+    jpeg: float = 0.2  # probability of a JPEG round trip (quality 40..90)
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def affine_matrix(
+    height: int, width: int, rng: np.random.Generator, cfg: AugmentConfig
+) -> np.ndarray | None:
+    """One 2x3 matrix for flip, zoom, rotation and shift; None when it would be identity."""
+    flip = rng.random() < cfg.hflip
+    s = rng.uniform(*cfg.scale)
+    angle = rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)
+    tx, ty = rng.uniform(-cfg.shift, cfg.shift, size=2) * (width, height)
+    if not flip and s == 1.0 and angle == 0.0 and tx == 0.0 and ty == 0.0:
+        return None
+    m = cv2.getRotationMatrix2D((width / 2, height / 2), angle, s)
+    m[:, 2] += (tx, ty)
+    if flip:  # x -> width - x after the other ops
+        m = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0.0, 0.0, 1.0]])
+    return m
+
+
+def geometric(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    h, w = mask.shape
+    m = affine_matrix(h, w, rng, cfg)
+    if m is None:
+        return image, mask
+    image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    warped = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    return image, np.where(warped >= 64, 255, 0).astype(np.uint8)
+
+
+def photometric(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    x = image.astype(np.float32)
+    if cfg.brightness:
+        x *= 1.0 + rng.uniform(-cfg.brightness, cfg.brightness)
+    if cfg.contrast:
+        mean = x.mean()
+        x = (x - mean) * (1.0 + rng.uniform(-cfg.contrast, cfg.contrast)) + mean
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    if cfg.saturation or cfg.hue_deg:
+        hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2) % 180
+        hsv[..., 1] *= 1.0 + rng.uniform(-cfg.saturation, cfg.saturation)
+        hsv[..., 1:] = np.clip(hsv[..., 1:], 0, 255)
+        x = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return x
+
+
+def degrade(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Camera-like degradations: blur, sensor noise, compression."""
+    if rng.random() < cfg.blur:
+        image = cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(0.3, 1.5))
+    if rng.random() < cfg.noise:
+        noise = rng.normal(0.0, rng.uniform(2.0, 8.0), size=image.shape)
+        image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.jpeg:
+        quality = int(rng.integers(40, 91))
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            image = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return image
+
+
+def augment(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 HxWx3 + 0/255 HxW mask at input size -> augmented pair, still aligned."""
+    image, mask = geometric(image, mask, rng, cfg)
+    image = degrade(photometric(image, rng, cfg), rng, cfg)
+    return np.ascontiguousarray(image), np.ascontiguousarray(mask)
