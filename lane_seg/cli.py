@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "lane_seg.sim.collect_cli",
     "lane_seg.verify_cli",
     "lane_seg.sim.demo_cli",
+    "lane_seg.import_cli",
     "lane_seg.models_cli",
     "lane_seg.export_cli",
     "lane_seg.training.train_cli",
