@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lane_seg.training import onnx_quant as oq
 from quant_helpers import stripe_batch, trained_tiny
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.dataset import read_image
 from lane_seg.models.export import export_onnx, read_metadata
 from lane_seg.preprocess import PreprocessConfig, to_input
+from lane_seg.training import onnx_quant as oq
 
 CFG = PreprocessConfig(height=32, width=64)
 N_CONVS = 5

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lane_seg.training import quant_torch as qt
-from lane_seg.training.qat import FinetuneConfig, finetune
-from lane_seg.training.sensitivity import layer_sensitivity, mixed_precision
 from quant_helpers import stripe_batch, trained_tiny
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from lane_seg.errors import LaneSegError
+from lane_seg.training import quant_torch as qt
+from lane_seg.training.qat import FinetuneConfig, finetune
+from lane_seg.training.sensitivity import layer_sensitivity, mixed_precision
 
 VNNI = "processor : 0\nflags : fpu sse avx2 avx512f avx512_vnni\n"
 AVX2 = "processor : 0\nflags : fpu sse avx avx2 fma\n"

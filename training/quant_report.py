@@ -20,6 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from lane_seg.artifact import ModelInfo
+from lane_seg.errors import LaneSegError
 from lane_seg.training import lowbit as lb
 from lane_seg.training import onnx_quant as oq
 from lane_seg.training import quant_torch as qt
@@ -38,10 +42,6 @@ from lane_seg.training.quant_eval import (
     torch_predictor,
 )
 from lane_seg.training.sensitivity import layer_sensitivity, mixed_precision, plot_sensitivity
-from torch import nn
-
-from lane_seg.artifact import ModelInfo
-from lane_seg.errors import LaneSegError
 
 REAL_EXTS = (".jpg", ".jpeg", ".png")
 

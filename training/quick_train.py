@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lane_seg.training.qat import FinetuneConfig, finetune
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.dataset import Sample, load_dataset
 from lane_seg.preprocess import PreprocessConfig, normalize, resize_image, resize_mask
+from lane_seg.training.qat import FinetuneConfig, finetune
 
 
 class FrameSet(Dataset):

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from lane_seg.training import quant_torch as qt
 from torch import nn
+
+from lane_seg.training import quant_torch as qt
 
 Scorer = Callable[[nn.Module], float]  # model -> lane IoU (percent)
 
