@@ -31,7 +31,8 @@ def test_quantize_writes_the_measured_report(setup, real_data):
     out = d / "out"
     argv = ["quantize", "--model", str(d / "run" / "best.pt"), "--data", str(data)]
     argv += ["--calib", str(data), "--out", str(out), "--calib-size", "4", "--runs", "2"]
-    argv += ["--warmup", "1", "--lowbit", "W4A8,binary", "--lowbit-epochs", "0"]
+    argv += ["--warmup", "1", "--lowbit", "W4A8,binary", "--lowbit-epochs", "1"]
+    argv += ["--qat-epochs", "1", "--qat-frames", "4"]
     argv += ["--max-iou-drop", "100", "--sens-frames", "2", "--real", str(real_data), "--quiet"]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
@@ -39,6 +40,7 @@ def test_quantize_writes_the_measured_report(setup, real_data):
     assert set(rows) == {
         ("fp32", "pytorch"),
         ("int8-ptq", "pytorch-x86"),
+        ("int8-qat", "pytorch-x86"),
         ("int8-mixed", "pytorch-x86"),
         ("fp32", "onnxruntime"),
         ("int8", "onnxruntime"),
@@ -55,6 +57,8 @@ def test_quantize_writes_the_measured_report(setup, real_data):
     assert model["onnx"]["int8-trt"]["qdq_check"]["problems"] == []
     assert model["onnx"]["int8"]["real_frames_vs_fp32"]["frames"] > 0
     assert model["mixed_precision"]["float_layers"] == []
+    assert model["qat"]["steps"] == 1 and model["qat"]["train_frames"] == 4
+    assert all(s["finetune_steps"] == 1 for s in report["lowbit"])
     assert (out / "accuracy_latency.png").stat().st_size > 0
     assert "| int8 |" in (out / "report.md").read_text()
     calib = json.loads((out / "calibration.json").read_text())

@@ -2,8 +2,9 @@
 same way for every row of the quantization report.
 
 Accuracy: logits -> mask through lane_seg.preprocess.to_mask (probability 0.5, at the frame's
-own resolution) against the labelled mask; confusion counts summed over all frames, then lane
-IoU, Dice and mIoU (mean of lane and background IoU), in percent.
+own resolution) against the labelled mask; lane_seg.metrics confusion counts summed over all
+frames, then lane IoU, Dice and mIoU (mean of lane and background IoU), in percent - the same
+definitions as `lane-seg eval`.
 Latency: batch 1, warm-up first, then p50/p95 over timed runs; frames/s = 1000 / mean ms.
 """
 
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 
 from lane_seg.dataset import Sample
-from lane_seg.preprocess import PreprocessConfig, to_input, to_mask
+from lane_seg.metrics import Counts, confusion
+from lane_seg.preprocess import PROB_THRESHOLD, PreprocessConfig, to_input, to_mask
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -51,28 +53,19 @@ class Accuracy:
         return asdict(self)
 
 
-def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """[tp, fp, fn, tn] of two 0/255 masks."""
-    p, g = pred > 127, gt > 127
-    tp = int(np.count_nonzero(p & g))
-    fp = int(np.count_nonzero(p & ~g))
-    fn = int(np.count_nonzero(~p & g))
-    return np.array([tp, fp, fn, p.size - tp - fp - fn], dtype=np.int64)
+def scores(c: Counts, frames: int) -> Accuracy:
+    sc = c.scores()
+    return Accuracy(100 * sc["lane_iou"], 100 * sc["dice"], 100 * sc["miou"], frames)
 
 
-def scores(c: np.ndarray, frames: int) -> Accuracy:
-    tp, fp, fn, tn = (float(v) for v in c)
-    lane = tp / max(1.0, tp + fp + fn)
-    bg = tn / max(1.0, tn + fp + fn)
-    dice = 2 * tp / max(1.0, 2 * tp + fp + fn)
-    return Accuracy(100 * lane, 100 * dice, 100 * (lane + bg) / 2, frames)
-
-
-def evaluate(predict: Predictor, frames: EvalFrames, cfg: PreprocessConfig) -> Accuracy:
-    total = np.zeros(4, dtype=np.int64)
+def evaluate(
+    predict: Predictor, frames: EvalFrames, cfg: PreprocessConfig, threshold: float = PROB_THRESHOLD
+) -> Accuracy:
+    """Micro-averaged scores, computed exactly as `lane-seg eval` does (lane_seg.metrics)."""
+    total = Counts()
     for x, gt in zip(frames.inputs, frames.masks, strict=True):
         logits = predict(x)
-        total += confusion(to_mask(logits[0, 0], gt.shape[:2], cfg), gt)
+        total = total + confusion(to_mask(logits[0, 0], gt.shape[:2], cfg, threshold), gt)
     return scores(total, len(frames.inputs))
 
 

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.errors import LaneSegError
 from lane_seg.training import lowbit as lb
 from lane_seg.training import onnx_quant as oq
 from lane_seg.training import quant_torch as qt
@@ -137,10 +136,13 @@ class ModelReport:
     def __init__(
         self, ckpt: Path, cfg: ReportConfig, calib: CalibrationSet, scored: list[Any]
     ) -> None:
-        from lane_seg.models.checkpoint import load_model
+        from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
 
         self.ckpt, self.cfg = ckpt, cfg
-        self.model, self.info = load_model(ckpt)
+        ck = load_checkpoint(ckpt)
+        key = "ema_state_dict" if ck.get("eval_weights") == "ema" else "state_dict"
+        self.model, self.info = model_from_checkpoint(ck, key)
+        self.train_cfg: dict[str, Any] = ck.get("config", {}) or {}
         self.arch = self.info.arch
         self.name = f"{self.arch}:{ckpt.parent.name}/{ckpt.name}"
         self.dir = cfg.out / f"{self.arch}_{ckpt.parent.name}"
@@ -165,7 +167,7 @@ class ModelReport:
     def _row(
         self, precision: str, backend: str, provider: str, predict, artifact: Path, notes: str = ""
     ) -> Row:  # noqa: ANN001,E501
-        acc = evaluate(predict, self.frames, self.pre)
+        acc = evaluate(predict, self.frames, self.pre, self.info.threshold)
         lat = benchmark(predict, self.frames.inputs[0], self.cfg.runs, self.cfg.warmup)
         row = Row(
             self.name,
@@ -193,7 +195,7 @@ class ModelReport:
 
     def _score(self, frames: EvalFrames):  # noqa: ANN202
         def score(m: nn.Module) -> float:
-            return evaluate(torch_predictor(m), frames, self.pre).lane_iou
+            return evaluate(torch_predictor(m), frames, self.pre, self.info.threshold).lane_iou
 
         return score
 
@@ -250,14 +252,18 @@ class ModelReport:
         )
         self.ptq_model = q
 
+    def loss_fn(self):  # noqa: ANN201
+        """The loss the checkpoint was trained with (its saved config), else BCE + Dice."""
+        from lane_seg.training.losses import build_loss
+
+        loss = dict(self.train_cfg.get("loss") or {})
+        name = loss.pop("name", "bce_dice")
+        opts = {k: v for k, v in loss.items() if k in ("bce_weight", "dice_weight", "smooth")}
+        return build_loss(name, **opts)
+
     def run_qat(self, torch_name: str) -> None:
-        try:
-            from lane_seg.training.data import SegmentationSet
-            from lane_seg.training.losses import build_loss
-        except ImportError as exc:
-            raise LaneSegError(
-                f"QAT needs the training pipeline ({exc}); run with --qat-epochs 0"
-            ) from exc
+        from lane_seg.training.data import SegmentationSet
+
         train = select_calibration(self.cfg.calib, self.cfg.qat_frames, self.cfg.calib_seed + 1)
         data = SegmentationSet(train.samples, self.pre, None)
         ft = FinetuneConfig(
@@ -271,7 +277,7 @@ class ModelReport:
         log = finetune(
             prepared,
             data,
-            build_loss("bce_dice"),
+            self.loss_fn(),
             ft,
             qt.freeze_bn_stats,
             qt.freeze_observers,
@@ -389,11 +395,8 @@ class ModelReport:
 
     def run_lowbit(self) -> None:
         folded = lb.fold_batchnorm(self.model)
-        try:
-            from lane_seg.training.data import SegmentationSet
-            from lane_seg.training.losses import build_loss
-        except ImportError:
-            SegmentationSet = build_loss = None  # noqa: N806
+        from lane_seg.training.data import SegmentationSet
+
         study = []
         for text in self.cfg.lowbit:
             spec = lb.parse_spec(text)
@@ -403,7 +406,7 @@ class ModelReport:
                 for x in self.calib_x:
                     m(x)
             steps = 0
-            if self.cfg.lowbit_epochs > 0 and SegmentationSet is not None:
+            if self.cfg.lowbit_epochs > 0:
                 train = select_calibration(
                     self.cfg.calib, self.cfg.qat_frames, self.cfg.calib_seed + 1
                 )
@@ -415,7 +418,7 @@ class ModelReport:
                 log = finetune(
                     m,
                     SegmentationSet(train.samples, self.pre, None),
-                    build_loss("bce_dice"),
+                    self.loss_fn(),
                     ft,
                     None,
                     lambda mod: lb.set_observing(mod, False),
@@ -423,7 +426,7 @@ class ModelReport:
                 )
                 steps = log.steps
             lb.set_observing(m, False)
-            acc = evaluate(torch_predictor(m), self.frames, self.pre)
+            acc = evaluate(torch_predictor(m), self.frames, self.pre, self.info.threshold)
             packed = lb.pack_model(m, spec, self.dir / f"lowbit_{_slug(spec.name)}.npz")
             study.append(
                 {
