@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.errors import LaneSegError
 from lane_seg.sim.carla_labels import (
     TagScheme,
     bgra_to_mask,
@@ -49,10 +53,6 @@ from lane_seg.sim.carla_options import (  # noqa: F401 (add_carla_arguments: col
     parse_ports,
 )
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
-
-from lane_seg.camera import Camera
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
-from lane_seg.errors import LaneSegError
 
 log = logging.getLogger(__name__)
 

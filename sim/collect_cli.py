@@ -6,10 +6,9 @@ import argparse
 import os
 import time
 
-from lane_seg.sim.carla_options import add_carla_arguments
-
 from lane_seg.cli import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.carla_options import add_carla_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:

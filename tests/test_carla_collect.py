@@ -11,6 +11,10 @@ import time
 import cv2
 import numpy as np
 import pytest
+
+from lane_seg.camera import Camera
+from lane_seg.cli import main
+from lane_seg.errors import LaneSegError
 from lane_seg.sim import carla_collect as cc
 from lane_seg.sim.carla_labels import (
     ROADLINE_NEW,
@@ -27,10 +31,6 @@ from lane_seg.sim.carla_labels import (
 )
 from lane_seg.sim.carla_options import add_carla_arguments, config_from_args, parse_ports
 from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
-
-from lane_seg.camera import Camera
-from lane_seg.cli import main
-from lane_seg.errors import LaneSegError
 
 carla = pytest.importorskip("carla")
 
