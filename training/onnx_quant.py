@@ -29,6 +29,10 @@ from lane_seg.artifact import INPUT_NAME, ModelInfo
 from lane_seg.errors import LaneSegError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+# What stays float in this path is whatever onnxruntime cannot fuse: LayerNormalization (no
+# int8 CPU kernel) and, in QDQ form, every op whose neighbours are float. Attention Softmax is
+# NOT kept float here: onnxruntime fuses DequantizeLinear -> Softmax -> QuantizeLinear into
+# QLinearSoftmax even when the Softmax node itself is excluded, so the counts below report it.
 INT8_CONV_OPS = {"QLinearConv", "ConvInteger", "QLinearConvTranspose"}
 FLOAT_CONV_OPS = {"Conv", "FusedConv", "ConvTranspose", "NhwcFusedConv"}
 INT8_MATMUL_OPS = {"QLinearMatMul", "MatMulInteger", "QGemm", "MatMulIntegerToFloat"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -523,12 +524,22 @@ def plot(rows: list[Row], path: Path) -> Path:
     return path
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def environment(cfg: ReportConfig, calib: CalibrationSet, n_eval: int) -> dict[str, Any]:
     import onnxruntime
 
     be = _backend(cfg)
     return {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": f"{platform.machine()}, {_cpu_model()}, {os.cpu_count()} logical CPUs",
         "cpu_backend": be.reason,
         "threads": cfg.threads,
         "torch": torch.__version__,
