@@ -60,7 +60,10 @@ def test_quantize_writes_the_measured_report(setup, real_data):
     assert model["qat"]["steps"] == 1 and model["qat"]["train_frames"] == 4
     assert all(s["finetune_steps"] == 1 for s in report["lowbit"])
     assert (out / "accuracy_latency.png").stat().st_size > 0
-    assert "| int8 |" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "| int8 |" in md and "## Targets" in md
+    goals = {g["target"] for g in report["targets"]}
+    assert "int8 ONNX file smaller than fp32 ONNX" in goals and len(goals) == 4
     calib = json.loads((out / "calibration.json").read_text())
     assert calib["split"] == "train" and len(calib["ids"]) == 4
     meta = ModelInfo.from_metadata(read_metadata(out / "unet_run" / "int8.onnx"))

@@ -484,7 +484,53 @@ def markdown(rows: list[Row], lowbit: list[dict], env: dict[str, Any]) -> str:
             f"{s['packed_file_mb']:.4f} | {s['bits_per_weight']:.2f} |\n"
             for s in lowbit
         )
+    goals = targets(rows, lowbit)
+    if goals:
+        text += (
+            "\n## Targets (issue 5), from the rows above\n\n| model | target | limit | measured "
+        )
+        text += "| met |\n|---|---|---|---|---|\n"
+        text += "".join(
+            f"| {g['model']} | {g['target']} | {g['limit']} | {g['value']:.2f} | "
+            f"{'yes' if g['met'] else '**no**'} |\n"
+            for g in goals
+        )
     return text
+
+
+TARGETS = (  # (what, limit, "drop" = lane IoU points below fp32 at most, "ratio" = at least)
+    ("int8 PTQ (pytorch) lane IoU drop", 1.0, "drop"),
+    ("int8 QAT (pytorch) lane IoU drop", 0.3, "drop"),
+    ("W4A8 QAT lane IoU drop", 2.0, "drop"),
+    ("int8 ONNX file smaller than fp32 ONNX", 3.8, "ratio"),
+)
+
+
+def targets(rows: list[Row], lowbit: list[dict]) -> list[dict[str, Any]]:
+    """The issue's targets, per model, from the measured rows (absent rows are skipped)."""
+    out = []
+    for model in dict.fromkeys(r.model for r in rows):
+        by = {(r.precision, r.backend.split("-")[0]): r for r in rows if r.model == model}
+        fp32 = by.get(("fp32", "pytorch"))
+        w4a8 = next((s for s in lowbit if s["model"] == model and s["format"] == "W4A8"), None)
+        values = {
+            TARGETS[0][0]: by.get(("int8-ptq", "pytorch")),
+            TARGETS[1][0]: by.get(("int8-qat", "pytorch")),
+        }
+        for (what, limit, _kind), got in zip(TARGETS[:2], values.values(), strict=True):
+            if fp32 and got:
+                d = fp32.lane_iou - got.lane_iou
+                out.append(dict(model=model, target=what, limit=limit, value=d, met=d <= limit))
+        if fp32 and w4a8:
+            d = fp32.lane_iou - w4a8["lane_iou"]
+            out.append(dict(model=model, target=TARGETS[2][0], limit=2.0, value=d, met=d <= 2.0))
+        f32, i8 = by.get(("fp32", "onnxruntime")), by.get(("int8", "onnxruntime"))
+        if f32 and i8:
+            ratio = f32.size_mb / i8.size_mb
+            out.append(
+                dict(model=model, target=TARGETS[3][0], limit=3.8, value=ratio, met=ratio >= 3.8)
+            )
+    return out
 
 
 def plot(rows: list[Row], path: Path) -> Path:
@@ -565,20 +611,35 @@ def run_report(cfg: ReportConfig) -> dict[str, Any]:
         json.dumps({**calib.identity(), "ids": calib.ids}, indent=2) + "\n"
     )
     rows: list[Row] = []
-    per_model = []
+    per_model: list[dict[str, Any]] = []
     lowbit: list[dict] = []
+    result: dict[str, Any] = {}
     for ckpt in cfg.models:
         rep = ModelReport(Path(ckpt), cfg, calib, scored)
         rep.run()
         rows += rep.rows
         per_model.append(rep.extra)
         lowbit += rep.extra.get("lowbit", [])
-    env = environment(cfg, calib, len(scored))
+        # written after every model: a long run that is stopped keeps what it measured
+        result = write_outputs(cfg, calib, len(scored), rows, lowbit, per_model)
+    return result
+
+
+def write_outputs(
+    cfg: ReportConfig,
+    calib: CalibrationSet,
+    n_eval: int,
+    rows: list[Row],
+    lowbit: list[dict],
+    per_model: list[dict[str, Any]],
+) -> dict[str, Any]:
+    env = environment(cfg, calib, n_eval)
     result = {
         "environment": env,
         "calibration": calib.identity(),
         "rows": [asdict(r) for r in rows],
         "lowbit": lowbit,
+        "targets": targets(rows, lowbit),
         "models": per_model,
     }
     (cfg.out / "report.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
