@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,8 @@ INT8_MATMUL_OPS = {"QLinearMatMul", "MatMulInteger", "QGemm", "MatMulIntegerToFl
 FLOAT_MATMUL_OPS = {"MatMul", "Gemm", "FusedMatMul"}
 
 
-def _ort_quant():  # noqa: ANN202 - lazy import of onnxruntime.quantization
+def _ort_quant() -> Any:
+    """onnxruntime.quantization, imported when first needed."""
     from onnxruntime import quantization
 
     return quantization
@@ -67,12 +69,12 @@ class FrameReader:
         return len(self.frames)
 
 
-def _as_reader(frames: FrameReader):  # noqa: ANN202
+def _as_reader(frames: FrameReader) -> Any:
     """Wrap in a real CalibrationDataReader subclass (the quantizer checks the type)."""
     base = _ort_quant().CalibrationDataReader
 
     class _Reader(base):
-        def get_next(self):  # noqa: ANN202
+        def get_next(self) -> dict[str, np.ndarray] | None:
             return frames.get_next()
 
         def rewind(self) -> None:
@@ -141,7 +143,7 @@ def write_with_metadata(src: Path, dst: Path, info: ModelInfo) -> None:
     os.replace(tmp, dst)
 
 
-def session(path: str | Path, threads: int = 1, optimized_out: str | Path | None = None):  # noqa: ANN201
+def session(path: str | Path, threads: int = 1, optimized_out: str | Path | None = None) -> Any:
     """A CPU onnxruntime session with full graph optimization and a fixed thread count."""
     import onnxruntime as ort
 
@@ -193,7 +195,7 @@ def int8_op_counts(path: str | Path) -> OpCounts:
         return count_ops(opt)
 
 
-def _const(graph, name: str) -> np.ndarray | None:  # noqa: ANN001
+def _const(graph: Any, name: str) -> np.ndarray | None:
     from onnx import numpy_helper
 
     for init in graph.initializer:
@@ -269,7 +271,9 @@ def check_qdq(path: str | Path, symmetric: bool) -> QdqCheck:
     return QdqCheck(len(qn), len(dq), weight_dq, per_channel, zps, dtypes, problems)
 
 
-def compare_outputs(fp32_session, int8_session, frames: Iterable[np.ndarray]) -> dict[str, float]:  # noqa: ANN001
+def compare_outputs(
+    fp32_session: Any, int8_session: Any, frames: Iterable[np.ndarray]
+) -> dict[str, float]:
     """int8 vs fp32 on the same frames: logit error and agreement of the 0.5-probability masks."""
     name = fp32_session.get_inputs()[0].name
     max_abs = 0.0

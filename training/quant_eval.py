@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ def torch_predictor(model: torch.nn.Module) -> Predictor:
     return predict
 
 
-def ort_predictor(session) -> Predictor:  # noqa: ANN001 (onnxruntime.InferenceSession)
+def ort_predictor(session: Any) -> Predictor:
     name = session.get_inputs()[0].name
 
     def predict(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from lane_seg.training.quant_data import (
 )
 from lane_seg.training.quant_eval import (
     EvalFrames,
+    Predictor,
     benchmark,
     evaluate,
     ort_predictor,
@@ -166,8 +168,14 @@ class ModelReport:
             print(f"[{time.strftime('%H:%M:%S')}] {self.arch}: {msg}", flush=True)
 
     def _row(
-        self, precision: str, backend: str, provider: str, predict, artifact: Path, notes: str = ""
-    ) -> Row:  # noqa: ANN001,E501
+        self,
+        precision: str,
+        backend: str,
+        provider: str,
+        predict: Predictor,
+        artifact: Path,
+        notes: str = "",
+    ) -> Row:
         acc = evaluate(predict, self.frames, self.pre, self.info.threshold)
         lat = benchmark(predict, self.frames.inputs[0], self.cfg.runs, self.cfg.warmup)
         row = Row(
@@ -194,7 +202,7 @@ class ModelReport:
         self.log(f"{precision:>10} {backend:<22} IoU {row.lane_iou:6.2f}  p50 {row.p50_ms:.1f} ms")
         return row
 
-    def _score(self, frames: EvalFrames):  # noqa: ANN202
+    def _score(self, frames: EvalFrames) -> Callable[[nn.Module], float]:
         def score(m: nn.Module) -> float:
             return evaluate(torch_predictor(m), frames, self.pre, self.info.threshold).lane_iou
 
@@ -251,9 +259,8 @@ class ModelReport:
             path,
             notes,
         )
-        self.ptq_model = q
 
-    def loss_fn(self):  # noqa: ANN201
+    def loss_fn(self) -> nn.Module:
         """The loss the checkpoint was trained with (its saved config), else BCE + Dice."""
         from lane_seg.training.losses import build_loss
 
