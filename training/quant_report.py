@@ -75,6 +75,7 @@ class ReportConfig:
     sensitivity: bool = False
     max_iou_drop: float | None = None
     sens_frames: int = 32
+    sens_archs: list[str] | None = None  # None = every model
     real: Path | None = None
     real_frames: int = 8
     progress: bool = True
@@ -233,7 +234,8 @@ class ModelReport:
         self.run_ptq(torch_name)
         if self.cfg.qat_epochs > 0:
             self.run_qat(torch_name)
-        if self.cfg.sensitivity or self.cfg.max_iou_drop is not None:
+        wanted = self.cfg.sens_archs is None or self.arch in self.cfg.sens_archs
+        if wanted and (self.cfg.sensitivity or self.cfg.max_iou_drop is not None):
             self.run_sensitivity(torch_name)
         self.run_onnx()
         if self.cfg.lowbit and self.arch in self.cfg.lowbit_archs:

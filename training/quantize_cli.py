@@ -72,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is within this many points",
     )
     p.add_argument("--sens-frames", type=int, default=32, help="frames for sensitivity")
+    p.add_argument(
+        "--sens-archs",
+        default="",
+        help="architectures for sensitivity / mixed precision, comma separated (default: all; "
+        "one PTQ per weight layer, so E-Net's 91 layers take a while)",
+    )
     p.add_argument("--real", type=Path, default=None, help="real frames: int8 vs fp32 check")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -117,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         sensitivity=args.sensitivity,
         max_iou_drop=args.max_iou_drop,
         sens_frames=args.sens_frames,
+        sens_archs=[a.strip() for a in args.sens_archs.split(",") if a.strip()] or None,
         real=args.real,
         progress=not args.quiet,
     )
