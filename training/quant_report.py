@@ -554,23 +554,25 @@ def plot(rows: list[Row], path: Path) -> Path:
     markers = dict(zip(archs, "osD^v<>", strict=False))
     precisions = sorted({f"{r.precision}/{r.backend}" for r in rows})
     colors = {p: plt.cm.tab10(i % 10) for i, p in enumerate(precisions)}
+    biggest = max(r.size_mb for r in rows) or 1.0
     for r in rows:
         key = f"{r.precision}/{r.backend}"
         ax.scatter(
             r.p50_ms,
             r.lane_iou,
-            s=max(10.0, 40.0 * r.size_mb),
+            s=20.0 + 600.0 * r.size_mb / biggest,
             marker=markers[r.arch],
             color=colors[key],
             alpha=0.6,
             edgecolors="black",
         )
-        ax.annotate(f"{r.arch} {r.precision}", (r.p50_ms, r.lane_iou), fontsize=7)
+        label = f"{r.arch} {r.precision} ({r.backend.split('-')[0]})"
+        ax.annotate(label, (r.p50_ms, r.lane_iou), fontsize=7)
     for p in precisions:
         ax.scatter([], [], color=colors[p], label=p)
     ax.set_xlabel("latency p50 (ms, batch 1, this CPU)")
     ax.set_ylabel("lane IoU (%)")
-    ax.set_title("accuracy vs latency (marker area ~ size on disk)")
+    ax.set_title("accuracy vs latency (marker area proportional to size on disk)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -607,6 +609,7 @@ def environment(cfg: ReportConfig, calib: CalibrationSet, n_eval: int) -> dict[s
         "latency": f"batch 1, {cfg.warmup} warm-up + {cfg.runs} timed runs, "
         "model.eval() + torch.inference_mode()",
         "speed-up": "p50 of fp32 PyTorch (same architecture, same run) / p50 of the row",
+        "load average at the end (1/5/15 min)": "/".join(f"{v:.1f}" for v in os.getloadavg()),
     }
 
 
