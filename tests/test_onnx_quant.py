@@ -89,6 +89,22 @@ def test_int8_vs_fp32_on_real_frames(exported, real_data):
     assert np.isfinite(cmp["max_abs_logit_diff"]) and cmp["mean_abs_logit_diff"] < 1.0
 
 
+def test_compact_names_keep_io_and_results(exported, tmp_path):
+    import onnx
+
+    out = tmp_path / "c.onnx"
+    oq.write_with_metadata(exported["int8"], out, exported["info"])
+    onnx.checker.check_model(str(out))
+    assert out.stat().st_size < exported["int8"].stat().st_size
+    g = onnx.load(str(out)).graph
+    assert [v.name for v in g.input] == ["image"] and [v.name for v in g.output] == ["logits"]
+    assert all(len(n.name) <= 5 for n in g.node)
+    x = stripe_batch(1, seed=5).numpy()
+    a = oq.session(exported["int8"]).run(None, {"image": x})[0]
+    b = oq.session(out).run(None, {"image": x})[0]
+    assert np.array_equal(a, b)
+
+
 def test_reader_rewinds_and_refuses_empty():
     r = oq.FrameReader([np.zeros((1, 3, 2, 2), np.float32)] * 2)
     assert r.get_next() is not None and r.get_next() is not None and r.get_next() is None

@@ -365,6 +365,7 @@ class ModelReport:
         from lane_seg.models.export import export_onnx
 
         fp32 = export_onnx(self.model, self._info("fp32"), self.dir / "fp32.onnx")
+        oq.write_with_metadata(fp32, fp32, self._info("fp32"))  # short names, as int8 files
         s32 = oq.session(fp32, self.cfg.threads)
         provider = s32.get_providers()[0]
         row = self._row("fp32", "onnxruntime", provider, ort_predictor(s32), fp32)
