@@ -501,7 +501,7 @@ def markdown(rows: list[Row], lowbit: list[dict], env: dict[str, Any]) -> str:
         )
         text += "| met |\n|---|---|---|---|---|\n"
         text += "".join(
-            f"| {g['model']} | {g['target']} | {g['limit']} | {g['value']:.2f} | "
+            f"| {g['model']} | {g['target']} | {g['limit']} | {g['value']:.3f} | "
             f"{'yes' if g['met'] else '**no**'} |\n"
             for g in goals
         )
