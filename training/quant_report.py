@@ -362,10 +362,19 @@ class ModelReport:
         )
 
     def run_onnx(self) -> None:
+        import tempfile
+
         from lane_seg.models.export import export_onnx
 
-        fp32 = export_onnx(self.model, self._info("fp32"), self.dir / "fp32.onnx")
-        oq.write_with_metadata(fp32, fp32, self._info("fp32"))  # short names, as int8 files
+        with tempfile.TemporaryDirectory() as tmp:
+            # The quantizer reads the exporter's file: its graph optimizers derive new tensor
+            # names from existing ones, which can collide with compacted short names.
+            export = export_onnx(self.model, self._info("fp32"), Path(tmp) / "fp32.onnx")
+            self._run_onnx(export)
+
+    def _run_onnx(self, export: Path) -> None:
+        fp32 = self.dir / "fp32.onnx"
+        oq.write_with_metadata(export, fp32, self._info("fp32"))  # the deployed file
         s32 = oq.session(fp32, self.cfg.threads)
         provider = s32.get_providers()[0]
         row = self._row("fp32", "onnxruntime", provider, ort_predictor(s32), fp32)
@@ -378,7 +387,7 @@ class ModelReport:
             name = "int8_trt.onnx" if trt else "int8.onnx"
             self.log(f"onnxruntime static quantization -> {name}")
             path = oq.quantize_qdq(
-                fp32, self.dir / name, reader, self._info(precision), self.cfg.onnx_calib, trt
+                export, self.dir / name, reader, self._info(precision), self.cfg.onnx_calib, trt
             )
             check = oq.check_qdq(path, symmetric=trt)
             ops = oq.int8_op_counts(path)
