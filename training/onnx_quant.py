@@ -134,7 +134,10 @@ def compact_names(proto: Any) -> None:
 
     The exporter's and quantizer's names ("/down.0/down.0.0/Conv_output_0_QuantizeLinear...")
     are ~35 kB in a 0.6 MB int8 U-Net and do nothing at inference. Applied to every file we
-    write (fp32 too), so size ratios compare like with like.
+    write (fp32 too), so size ratios compare like with like. Only for deployed files:
+    onnxruntime's offline optimizers (quant_pre_process) derive new names by appending to old
+    ones, which can collide with short names ("shared mode is not supported for weight"), so
+    quantization always starts from the exporter's file.
     """
     g = proto.graph
     keep = {v.name for v in g.input} | {v.name for v in g.output}
