@@ -226,3 +226,42 @@ def test_torchrun_entry_point(lines, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "tr" / "last.pt").is_file()
+
+
+def test_train_cli_and_resume_flag(lines, tmp_path):
+    from lane_seg.cli import main
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(lines, tmp_path / "cli", epochs=2)))
+    args = ["train", "--config", str(cfg_path), "--no-progress"]
+    assert main([*args, "--stop-after", "1"]) == 0
+    assert len(_epoch_rows(tmp_path / "cli")) == 1
+    assert main(args) == 2  # refuses to overwrite the paused run
+    assert main([*args, "--resume"]) == 0
+    assert [r["epoch"] for r in _epoch_rows(tmp_path / "cli")] == ["1", "2"]
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_init_from_loads_weights_and_checks_architecture(lines, tmp_path):
+    first = tmp_path / "first"
+    train(config_from_dict(tiny_config(lines, first, epochs=1)), progress=False)
+    cfg = config_from_dict(tiny_config(lines, tmp_path / "ft", epochs=1))
+    cfg.train.init_from = str(first / "last.pt")
+    from lane_seg.training.train import DistContext, Run
+
+    run = Run(cfg, DistContext(), progress=False)
+    start = load_checkpoint(first / "last.pt")["state_dict"]
+    for name, tensor in run.model.state_dict().items():
+        assert torch.equal(tensor, start[name]), name
+    cfg.model.options = {"base": 8, "depth": 2}
+    with pytest.raises(LaneSegError, match="init_from"):
+        Run(cfg, DistContext(), progress=False)
+
+
+def test_two_sources_with_weights_train_end_to_end(lines, tmp_path):
+    other = make_line_dataset(tmp_path / "other", n_train=8, n_val=2, seed=5)
+    raw = tiny_config(lines, tmp_path / "mix", epochs=1, steps_per_epoch=3)
+    raw["data"]["sources"] = [{"root": str(lines), "weight": 3.0}, {"root": str(other)}]
+    run = train(config_from_dict(raw), progress=False)
+    assert run.step == 3 and len(run.val_set) == 4 + 2
+    assert "weight 3" in load_checkpoint(tmp_path / "mix" / "last.pt")["info"]["train_data"]

@@ -79,6 +79,7 @@ class TrainSection:
     out: str = "runs/train"
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads; 0 = torch's default
+    init_from: str = ""  # start from this checkpoint's weights (fine-tuning); fresh optimizer
 
 
 @dataclass

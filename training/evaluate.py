@@ -206,8 +206,9 @@ def gallery(
 ) -> None:
     """Worst `per_side` frames (top rows) and best `per_side` (bottom rows) by lane IoU."""
     ranked = sorted(results, key=lambda r: r.scores["lane_iou"])
+    per_side = max(1, min(per_side, len(ranked) // 2))  # no frame shown twice
     worst = ranked[:per_side]
-    best = ranked[-per_side:][::-1] if len(ranked) > per_side else []
+    best = ranked[len(ranked) - per_side :][::-1] if len(ranked) > 1 else []
     tiles = []
     cfg = predictor.info.preprocess
     for tag, group in (("worst", worst), ("best", best)):
@@ -221,8 +222,9 @@ def gallery(
                 tile, (480, round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA
             )
             text = f"{tag} {r.frame.id}  IoU {r.scores['lane_iou']:.3f}"
-            cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3)
-            cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+            cv2.rectangle(tile, (0, 0), (tw + 12, th + 12), (0, 0, 0), -1)
+            cv2.putText(tile, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
             tiles.append(tile)
     h = max(t.shape[0] for t in tiles)
     tiles = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in tiles]
@@ -253,7 +255,8 @@ def run_eval(
     predictor = load_predictor(model)
     frames = find_frames(data, split, masks)
     results, summary = evaluate(predictor, frames, progress)
-    summary |= {"model": str(model), "data": str(data), "split": split if masks is None else ""}
+    is_dataset = masks is None and (data / "dataset.json").is_file()
+    summary |= {"model": str(model), "data": str(data), "split": split if is_dataset else ""}
     out.mkdir(parents=True, exist_ok=True)
     write_per_image_csv(results, out / "per_image.csv")
     _atomic_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())

@@ -106,7 +106,8 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def _train_data_identity(cfg: TrainConfig, n_train: int) -> str:
     parts = [f"{s.root} (weight {s.weight:g})" for s in cfg.data.sources]
-    return f"{'; '.join(parts)}; split {cfg.data.train_split}, {n_train} samples"
+    text = f"{'; '.join(parts)}; split {cfg.data.train_split}, {n_train} samples"
+    return text + (f"; fine-tuned from {cfg.train.init_from}" if cfg.train.init_from else "")
 
 
 class Run:
@@ -118,7 +119,7 @@ class Run:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        seed_everything(t.seed + ctx.rank)
+        seed_everything(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         pre = cfg.preprocess
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
@@ -150,6 +151,8 @@ class Run:
         check_input_size(self.model, pre.height, pre.width)
         if cfg.crop:
             check_input_size(self.model, *cfg.crop)
+        if t.init_from:
+            self._init_from(Path(t.init_from))
         self.complexity = complexity(self.model, pre.height, pre.width)
         self.model.to(ctx.device)
         self.ema = ModelEMA(self.model, t.ema) if t.ema else None
@@ -171,10 +174,22 @@ class Run:
             else self.model
         )
         self.epoch, self.step, self.best_iou = 0, 0, -1.0
+        self.last_iou = "-"  # shown in the progress bar
         self.elapsed = 0.0
         self.n_train = len(train_samples)
 
     # ---- checkpoints -------------------------------------------------------------------
+
+    def _init_from(self, path: Path) -> None:
+        """Fine-tuning: the deployable weights of another run, same architecture and options."""
+        ckpt = load_checkpoint(path)
+        info = ModelInfo.from_metadata(ckpt["info"], source=str(path))
+        if (info.arch, info.model_config) != (self.cfg.model.name, self.cfg.model.options):
+            raise LaneSegError(
+                f"train.init_from {path} holds {info.arch} {info.model_config}, the config "
+                f"builds {self.cfg.model.name} {self.cfg.model.options}"
+            )
+        self.model.load_state_dict(ckpt["state_dict"])
 
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.ema else self.model
@@ -298,7 +313,7 @@ class Run:
                 steps_log.writerow([self.epoch + 1, self.step, f"{lr:.6g}", f"{value:.6f}"])
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", val_iou=self.last_iou)
         if bar is not None:
             bar.close()
         mean = torch.tensor([total, count], dtype=torch.float64, device=self.ctx.device)
@@ -443,9 +458,8 @@ def train(
             improved = ctx.is_main and metrics.get("val_lane_iou", -1.0) > run.best_iou
             if improved:
                 run.best_iou = metrics["val_lane_iou"]
-            ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
-            run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
-            if ctx.is_main:
+            run.last_iou = f"{metrics.get('val_lane_iou', float('nan')):.3f}"
+            if ctx.is_main:  # logs first: a resume drops rows past the checkpoint it loads
                 lr = run.optimizer.param_groups[0]["lr"]
                 row = {"epoch": run.epoch, "step": run.step, "lr": f"{lr:.6g}"}
                 row |= {
@@ -457,6 +471,9 @@ def train(
                 csv.DictWriter(epochs_f, fieldnames=EPOCH_FIELDS).writerow(row)
                 epochs_f.flush()
                 steps_f.flush()
+            ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
+            run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
+            if ctx.is_main:
                 plot_curves(out / "epochs.csv", out / "curves.png")
                 print(
                     f"epoch {run.epoch}: train loss {train_loss:.4f}, val loss "
