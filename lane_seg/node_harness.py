@@ -11,6 +11,7 @@ import array
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -108,8 +109,12 @@ class NodeHarness:
         lane_center_fn: Callable | None = None,
         subscribe_overlay: bool = False,
         on_mask: Callable[[Image, float], None] | None = None,
+        keep_masks: int | None = None,
     ) -> None:
+        """`keep_masks` bounds how many received masks are kept (None: all), so a long burst
+        measures the node's memory rather than the test client's."""
         self.context = rclpy.Context()
+        self._keep_masks = keep_masks
         rclpy.init(context=self.context)
         self.node = None
         try:
@@ -125,7 +130,8 @@ class NodeHarness:
 
     def _build_client(self, subscribe_overlay: bool, on_mask) -> None:
         self.client = rclpy.create_node("seg_test_client", context=self.context)
-        self.masks: list[tuple[float, Image]] = []  # (receive time.time(), msg)
+        self.masks: deque[tuple[float, Image]] = deque(maxlen=self._keep_masks)  # (time, msg)
+        self.mask_count = 0
         self.overlays: list[Image] = []
         self.paths: list[Path] = []
         self.diagnostics: list[DiagnosticArray] = []
@@ -169,6 +175,7 @@ class NodeHarness:
         now = time.time()
         with self._lock:
             self.masks.append((now, msg))
+            self.mask_count += 1
         if self._on_mask:
             self._on_mask(msg, now)
 
@@ -184,7 +191,7 @@ class NodeHarness:
             time.sleep(0.005)
 
     def wait_masks(self, n: int, timeout: float = 10.0) -> list[Image]:
-        self.wait_for(lambda: len(self.masks) >= n, timeout, f"{n} masks")
+        self.wait_for(lambda: self.mask_count >= n, timeout, f"{n} masks")
         with self._lock:
             return [m for _, m in self.masks]
 
