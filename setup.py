@@ -29,6 +29,7 @@ ROS = [
 TRAIN = ["torch==2.13.0", "onnx>=1.16", "pyyaml>=6", "matplotlib>=3.7", "tqdm>=4.60"]
 CARLA = ["carla==0.9.16"]
 BAG = ["rosbags>=0.10"]
+OPENVINO = ["openvino>=2024.0"]
 DEV = ["pytest>=8", "ruff>=0.6", "colcon-core", "colcon-ros"]
 
 setup(
@@ -51,8 +52,9 @@ setup(
         "ros": ROS,
         "carla": CARLA,
         "bag": BAG,
+        "openvino": OPENVINO,
         "dev": DEV,
-        "all": TRAIN + ROS + CARLA + BAG + DEV,
+        "all": TRAIN + ROS + CARLA + BAG + OPENVINO + DEV,
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -63,6 +65,8 @@ setup(
     entry_points={
         "console_scripts": [
             "lane-seg = lane_seg.cli:main",
+            "seg_node = lane_seg.node:main",
+            "lane_controller = lane_seg.sim.ros_loop:controller_main",
         ],
     },
     zip_safe=True,

@@ -17,10 +17,16 @@ COMMAND_MODULES = [
     "lane_seg.sim.collect_cli",
     "lane_seg.verify_cli",
     "lane_seg.sim.demo_cli",
+    "lane_seg.import_cli",
+    "lane_seg.infer_cli",
+    "lane_seg.node_cli",
+    "lane_seg.bag_cli",
     "lane_seg.models_cli",
     "lane_seg.export_cli",
     "lane_seg.training.train_cli",
     "lane_seg.training.eval_cli",
+    "lane_seg.sim.sim_cli",
+    "lane_seg.training.quantize_cli",
 ]
 
 

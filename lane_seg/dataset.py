@@ -42,13 +42,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one.
+
+    `durable` also flushes it to disk (fsync) before the rename, so it survives a power loss.
+    """
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -260,7 +264,9 @@ class DatasetWriter:
             "created_by": self.created_by,
             "params": self.params,
         }
-        atomic_write(self.root / "dataset.json", (json.dumps(info, indent=2) + "\n").encode())
+        # A summary derived from meta.jsonl, rewritten per sample: atomic, but not worth an fsync.
+        info_bytes = (json.dumps(info, indent=2) + "\n").encode()
+        atomic_write(self.root / "dataset.json", info_bytes, durable=False)
 
     def close(self) -> None:
         self._meta.close()

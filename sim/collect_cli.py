@@ -8,6 +8,7 @@ import time
 
 from lane_seg.cli import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.carla_options import add_carla_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,13 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "collect",
         "Render labelled frames (RGB + lane mask) into a dataset directory; re-run to resume.",
-        "lane-seg collect --backend planar --out data/sim --frames 1000 --seed 0 --preview",
+        "lane-seg collect --backend planar --out data/sim --frames 1000 --seed 0 --preview\n"
+        "  lane-seg collect --backend carla --host 127.0.0.1 --port 2000 --out data/carla "
+        "--frames 2000 --every 10",
     )
     p.add_argument(
         "--backend",
-        choices=["planar"],
+        choices=["planar", "carla"],
         default="planar",
-        help="planar: the built-in road simulator (default)",
+        help="planar: the built-in road simulator (default); carla: a running CARLA server",
     )
     p.add_argument("--out", required=True, help="dataset directory (created or resumed)")
     p.add_argument("--frames", type=int, required=True, help="total frames the dataset should hold")
@@ -38,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="render processes (default: up to 2)",
     )
     p.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
+    add_carla_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -57,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.scene import SimConfig
 
     _check(args)
+    if args.backend == "carla":
+        from lane_seg.sim.carla_collect import run as run_carla
+
+        code = run_carla(args)
+        if args.preview:
+            print(f"preview: {write_preview(args.out)}")
+        return code
     cfg = SimConfig.from_yaml(args.config)
     start = time.perf_counter()
     written = collect_planar(

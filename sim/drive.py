@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,6 +20,13 @@ from lane_seg.sim.vehicle import VehicleParams, VehicleState, step
 CAMERA_AHEAD_M = 1.6
 
 
+class Command(NamedTuple):
+    """What a driver asks of the vehicle: road-wheel angle (rad, + left) and acceleration."""
+
+    steer: float
+    accel: float
+
+
 @dataclass
 class DriveFrame:
     index: int
@@ -27,6 +35,14 @@ class DriveFrame:
     mask: np.ndarray
     state: VehicleState
     lateral_error_m: float  # camera ground point to the ego lane centre, + left
+    s_m: float = 0.0  # arc length along the road of the camera ground point
+    distance_m: float = 0.0  # driven so far (along the road)
+    command: Command | None = None  # what the driver decided from this frame
+
+
+# A driver sees each rendered frame (camera image, exact mask, vehicle state) and returns a
+# steering angle (speed is then held by `speed_control`) or a full Command.
+Steering = Callable[[DriveFrame, Scene, VehicleParams], "float | Command"]
 
 
 def nominal_camera(cfg: SimConfig) -> Camera:
@@ -46,11 +62,12 @@ def build_world(seed: int, cfg: SimConfig, length_m: float = 1500.0) -> Scene:
     return scene
 
 
-def groundtruth_steering(scene: Scene, state: VehicleState, params: VehicleParams) -> float:
+def groundtruth_steering(frame: DriveFrame, scene: Scene, params: VehicleParams) -> float:
     """Pure pursuit on the true ego-lane centre: the reference driver."""
+    state = frame.state
     lookahead = max(6.0, 0.9 * state.speed)
-    s, _, _ = scene.road.frenet(np.array([state.x]), np.array([state.y]), np.array([0.0]))
-    tx, ty, _ = scene.road.pose(s[0] + lookahead, scene.lane_center(scene.ego_lane))
+    s, _ = scene.road.locate(state.x, state.y, frame.s_m)
+    tx, ty, _ = scene.road.pose(s + lookahead, scene.lane_center(scene.ego_lane))
     dx, dy = float(tx) - state.x, float(ty) - state.y
     c, sn = math.cos(state.yaw), math.sin(state.yaw)
     return pure_pursuit(c * dx + sn * dy, -sn * dx + c * dy, params.wheelbase_m)
@@ -69,20 +86,32 @@ def _traffic(scene: Scene, speed: float, rng: np.random.Generator) -> list[tuple
 def drive(
     scene: Scene,
     cam: Camera,
-    seconds: float,
+    seconds: float | None,
     fps: float = 15.0,
     speed_mps: float = 20.0,
     seed: int = 0,
-    steering: Callable[[Scene, VehicleState, VehicleParams], float] = groundtruth_steering,
+    steering: Steering = groundtruth_steering,
     params: VehicleParams | None = None,
+    distance_m: float | None = None,
+    start_offset_m: float = 0.0,
 ) -> Iterator[DriveFrame]:
-    """Render the drive frame by frame while `steering` controls the vehicle."""
+    """Render the drive frame by frame while `steering` controls the vehicle.
+
+    The drive ends after `seconds`, after `distance_m` along the road, or at the end of the
+    road, whichever comes first. Each frame carries the command the driver gave on it.
+    `start_offset_m` starts the vehicle that far left of its lane centre (a recovery test).
+    """
+    if seconds is None and distance_m is None:
+        raise ValueError("drive needs seconds or distance_m")
     params = params or VehicleParams()
     traffic = _traffic(scene, speed_mps, np.random.default_rng(np.random.SeedSequence([seed, 9])))
-    x, y, yaw = scene.road.pose(20.0, scene.lane_center(scene.ego_lane))
+    s_start = 20.0
+    x, y, yaw = scene.road.pose(s_start, scene.lane_center(scene.ego_lane) + start_offset_m)
     state = VehicleState(float(x), float(y), float(yaw), speed_mps)
     dt = 1.0 / fps
-    for i in range(int(seconds * fps)):
+    s_cam = s_start + cam.x_m
+    frames = int(seconds * fps) if seconds is not None else 1 << 40
+    for i in range(frames):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i, 3]))
         for box, (s0, v) in zip(scene.vehicles, traffic, strict=True):
             box.s = s0 + v * i * dt
@@ -92,11 +121,25 @@ def drive(
         )
         cx = state.x + math.cos(state.yaw) * cam.x_m
         cy = state.y + math.sin(state.yaw) * cam.x_m
-        s, d, _ = scene.road.frenet(np.array([cx]), np.array([cy]), np.array([0.0]))
-        yield DriveFrame(
-            i, i * dt, image, mask, state, float(d[0]) - scene.lane_center(scene.ego_lane)
+        s_cam, d = scene.road.locate(cx, cy, s_cam)
+        frame = DriveFrame(
+            i,
+            i * dt,
+            image,
+            mask,
+            state,
+            d - scene.lane_center(scene.ego_lane),
+            s_cam,
+            s_cam - s_start - cam.x_m,
         )
-        if s[0] > scene.road.length - 260.0:
+        if s_cam > scene.road.length - 260.0:
+            yield frame
             return  # end of the road (the renderer needs road ahead)
-        steer = steering(scene, state, params)
-        state = step(state, steer, speed_control(state.speed, speed_mps), dt, params)
+        out = steering(frame, scene, params)
+        if not isinstance(out, Command):
+            out = Command(float(out), speed_control(state.speed, speed_mps))
+        frame.command = out
+        yield frame
+        if distance_m is not None and frame.distance_m >= distance_m:
+            return
+        state = step(state, out.steer, out.accel, dt, params)

@@ -23,7 +23,7 @@ from lane_seg.sim.scene import Box, Scene
 
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)
-SKY_DUSK = np.array([0.85, 0.55, 0.35], np.float32)
+SKY_DUSK = np.array([0.72, 0.58, 0.5], np.float32)
 SKY_NIGHT = np.array([0.02, 0.03, 0.06], np.float32)
 
 
@@ -94,52 +94,65 @@ def _pixel_rays(cam: Camera) -> np.ndarray:
     return rays.reshape(-1, 3)
 
 
-@functools.lru_cache(maxsize=8)
-def _ray_norms(cam: Camera) -> np.ndarray:
-    return np.linalg.norm(_pixel_rays(cam), axis=1)
+class _View:
+    """Everything about the pixels that depends on the camera alone (not on where the car is):
+    which pixels see the ground, where on the ground (vehicle frame), how far, the ground
+    derivatives for footprints, and the sky pixels' angles. Cached: a drive keeps its camera."""
 
-
-class _Frame:
-    """Per-frame geometry on flattened pixels: ground hits in Frenet (s, d), distances and
-    footprints, and the viewing angles of the pixels that see the sky."""
-
-    def __init__(self, scene: Scene, cam: Camera, pose: Pose, draw_distance: float):
-        self.shape = (cam.height, cam.width)
+    def __init__(self, cam: Camera, draw_distance: float):
         rays = _pixel_rays(cam)
         dz = rays[:, 2]
         with np.errstate(divide="ignore"):
             t = np.where(dz < -1e-6, -cam.height_m / np.minimum(dz, -1e-6), np.inf)
-        dist = t * _ray_norms(cam)
+        dist = t * np.linalg.norm(rays, axis=1)
         ground = dist < draw_distance
         self.g = np.flatnonzero(ground)
         self.sky_idx = np.flatnonzero(~ground)
         r, tg = rays[self.g], t[self.g]
-        gx, gy = cam.x_m + r[:, 0] * tg, cam.y_m + r[:, 1] * tg
+        self.gx, self.gy = cam.x_m + r[:, 0] * tg, cam.y_m + r[:, 1] * tg
         self.dist = dist[self.g]
         self.lateral = np.abs(np.arctan2(r[:, 1], r[:, 0]))
-        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
-        wx, wy = pose.x + c * gx - s * gy, pose.y + s * gx + c * gy
-        s_ego, _, _ = scene.road.frenet(np.array([pose.x]), np.array([pose.y]), np.array([0.0]))
-        self.s_ego = float(s_ego[0])
-        s_map, d_map, ok = scene.road.frenet(wx, wy, self.s_ego + gx, iterations=3)
-        self.on_road_geom = ok
-        self.s = s_map.astype(np.float32)
-        self.d = np.where(ok, d_map, 1e3).astype(np.float32)
-        self._footprints(scene, cam, pose, self.g % cam.width, self.g // cam.width, gx, gy)
+        # d(ground x, y)/d(u, v) from the inverse ground homography, for pixel footprints.
+        u, v = self.g % cam.width, self.g // cam.width
+        hinv = np.linalg.inv(cam.ground_homography()).astype(np.float32)
+        w = hinv[2, 0] * u + hinv[2, 1] * v + hinv[2, 2]
+        self.dx_du = (hinv[0, 0] - self.gx * hinv[2, 0]) / w
+        self.dx_dv = (hinv[0, 1] - self.gx * hinv[2, 1]) / w
+        self.dy_du = (hinv[1, 0] - self.gy * hinv[2, 0]) / w
+        self.dy_dv = (hinv[1, 1] - self.gy * hinv[2, 1]) / w
         rs = rays[self.sky_idx]
         self.sky_el = np.arctan2(rs[:, 2], np.hypot(rs[:, 0], rs[:, 1]))
         self.sky_az = np.arctan2(rs[:, 1], rs[:, 0])
 
-    def _footprints(self, scene, cam, pose, u, v, gx, gy) -> None:
-        """Ground extent of each pixel along s and d, |d/du| + |d/dv|, from the homography."""
-        hinv = np.linalg.inv(cam.ground_homography()).astype(np.float32)
-        w = hinv[2, 0] * u + hinv[2, 1] * v + hinv[2, 2]
-        dx_du, dx_dv = (hinv[0, 0] - gx * hinv[2, 0]) / w, (hinv[0, 1] - gx * hinv[2, 1]) / w
-        dy_du, dy_dv = (hinv[1, 0] - gy * hinv[2, 0]) / w, (hinv[1, 1] - gy * hinv[2, 1]) / w
-        phi = scene.road.heading_near(self.s) - pose.yaw  # road direction, vehicle frame
+
+@functools.lru_cache(maxsize=4)
+def _view(cam: Camera, draw_distance: float) -> _View:
+    return _View(cam, draw_distance)
+
+
+class _Frame:
+    """One frame's geometry: the camera's view placed at the ego pose, in Frenet (s, d) on the
+    road, with each ground pixel's footprint along s and d."""
+
+    def __init__(self, scene: Scene, cam: Camera, pose: Pose, draw_distance: float):
+        self.shape = (cam.height, cam.width)
+        view = _view(cam, draw_distance)
+        self.g, self.sky_idx = view.g, view.sky_idx
+        self.dist, self.lateral = view.dist, view.lateral
+        self.sky_el, self.sky_az = view.sky_el, view.sky_az
+        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+        wx = pose.x + c * view.gx - s * view.gy
+        wy = pose.y + s * view.gx + c * view.gy
+        self.s_ego, _ = scene.road.locate(pose.x, pose.y)  # any distance along the road
+        s_map, d_map, ok = scene.road.frenet(wx, wy, self.s_ego + view.gx, iterations=3)
+        self.on_road_geom = ok
+        self.s = s_map.astype(np.float32)
+        self.d = np.where(ok, d_map, 1e3).astype(np.float32)
+        # Footprints: rotate the ground derivatives into the road's direction at each pixel.
+        phi = scene.road.heading_near(self.s) - pose.yaw
         cp, sp = np.cos(phi), np.sin(phi)
-        ds_du, ds_dv = cp * dx_du + sp * dy_du, cp * dx_dv + sp * dy_dv
-        dd_du, dd_dv = -sp * dx_du + cp * dy_du, -sp * dx_dv + cp * dy_dv
+        ds_du, ds_dv = cp * view.dx_du + sp * view.dy_du, cp * view.dx_dv + sp * view.dy_dv
+        dd_du, dd_dv = -sp * view.dx_du + cp * view.dy_du, -sp * view.dx_dv + cp * view.dy_dv
         self.foot_s = (np.abs(ds_du) + np.abs(ds_dv) + 1e-4).astype(np.float32)
         self.foot_d = (np.abs(dd_du) + np.abs(dd_dv) + 1e-4).astype(np.float32)
 

@@ -120,6 +120,20 @@ class Road:
         valid = (np.abs(along) <= 0.75 * self.ds) & (stretch > 0.2) & (s > 0.0) & (s < self.length)
         return s.astype(np.float64), d.astype(np.float64), valid
 
+    def locate(
+        self, x: float, y: float, s_hint: float | None = None, window_m: float = 60.0
+    ) -> tuple[float, float]:
+        """(s, d) of one world point: the nearest sample (searched around `s_hint`, or along the
+        whole road), refined by `frenet`. Unlike `frenet` from a far guess, this converges on
+        any road, however much it winds."""
+        lo, hi = 0, len(self.x)
+        if s_hint is not None:
+            lo = max(0, int((s_hint - window_m) / self.ds))
+            hi = min(len(self.x), int((s_hint + window_m) / self.ds) + 1)
+        i = lo + int(np.argmin((self.x[lo:hi] - x) ** 2 + (self.y[lo:hi] - y) ** 2))
+        s, d, _ = self.frenet(np.array([x]), np.array([y]), np.array([i * self.ds]))
+        return float(s[0]), float(d[0])
+
     def heading_near(self, s: np.ndarray) -> np.ndarray:
         """Heading at the sample nearest to s (cheap; for per-pixel footprints)."""
         i = np.clip(np.rint(np.asarray(s) / self.ds), 0, len(self.x) - 1).astype(np.int32)

@@ -33,7 +33,7 @@ class SimConfig:
     width: int = 512
     hfov_deg: tuple[float, float] = (48.0, 72.0)
     camera_height_m: tuple[float, float] = (1.2, 1.9)
-    pitch_deg: tuple[float, float] = (0.5, 5.0)
+    pitch_deg: tuple[float, float] = (0.5, 7.0)
     yaw_deg: tuple[float, float] = (-2.5, 2.5)
     roll_deg: tuple[float, float] = (-1.5, 1.5)
     lanes: tuple[int, int] = (1, 4)

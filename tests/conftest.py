@@ -14,7 +14,8 @@ os.environ["ROS_LOCALHOST_ONLY"] = "1"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "real"
+# LANE_SEG_REAL_DATA points elsewhere (a git worktree has no shared/ beside it).
+REAL_DATA = Path(os.environ.get("LANE_SEG_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""Counters and latency windows of the segmentation node (no ROS import, unit-testable).
+
+Each counter is written by one thread only (received/bad/dropped by the subscription callback,
+processed/errors by the worker), so plain integers are safe under the GIL; readers (the
+diagnostics timer, tests) only read them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+WINDOW = 300  # frames kept for the latency percentiles
+
+
+class NodeStats:
+    def __init__(self, window: int = WINDOW) -> None:
+        self.received = 0  # messages that reached the callback
+        self.bad_inputs = 0  # messages that could not be a frame (counted, logged, skipped)
+        self.dropped = 0  # good frames replaced in the one-slot buffer by a newer one
+        self.processed = 0  # masks published
+        self.errors = 0  # frames whose inference or publishing raised
+        self.overlays = 0  # overlays computed (only while ~/overlay has a subscriber)
+        self.last_bad_reason = ""
+        self._lock = threading.Lock()
+        self._latency_ms: deque[float] = deque(maxlen=window)
+        self._inference_ms: deque[float] = deque(maxlen=window)
+        self._done_at: deque[float] = deque(maxlen=window)
+
+    def frame_done(self, latency_ms: float, inference_ms: float) -> None:
+        with self._lock:
+            self.processed += 1
+            self._latency_ms.append(latency_ms)
+            self._inference_ms.append(inference_ms)
+            self._done_at.append(time.monotonic())
+
+    def snapshot(self, horizon_s: float = 5.0) -> dict[str, float]:
+        """Counters plus fps over the last `horizon_s` and latency percentiles over the window."""
+        with self._lock:
+            lat = np.asarray(self._latency_ms, dtype=np.float64)
+            inf = np.asarray(self._inference_ms, dtype=np.float64)
+            now = time.monotonic()
+            recent = [t for t in self._done_at if now - t <= horizon_s]
+        fps = 0.0
+        if len(recent) >= 2:
+            span = max(now - recent[0], 1e-6)
+            fps = (len(recent) - 1) / span if span > 0 else 0.0
+
+        def pct(a: np.ndarray, q: float) -> float:
+            return float(np.percentile(a, q)) if a.size else float("nan")
+
+        return {
+            "fps": fps,
+            "latency_ms_p50": pct(lat, 50),
+            "latency_ms_p99": pct(lat, 99),
+            "inference_ms_p50": pct(inf, 50),
+            "received": self.received,
+            "processed": self.processed,
+            "dropped": self.dropped,
+            "bad_inputs": self.bad_inputs,
+            "errors": self.errors,
+            "overlays": self.overlays,
+        }

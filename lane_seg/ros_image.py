@@ -1,0 +1,168 @@
+"""sensor_msgs Image / CompressedImage <-> numpy, with every check a camera stream can fail.
+
+No ROS import: the functions read the message fields by name (`height`, `width`, `encoding`,
+`step`, `data`, `format`), so they work on rclpy messages, on `rosbags` messages in bag replay and
+on plain objects in tests. cv_bridge is not needed (and not installable from PyPI).
+
+Every way a message can be bad raises `BadImage` with a short reason; the node and bag replay
+count those and keep going.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import cv2
+import numpy as np
+
+# encoding -> (channels, cv2 conversion to RGB or None when already RGB)
+ENCODINGS: dict[str, tuple[int, int | None]] = {
+    "rgb8": (3, None),
+    "bgr8": (3, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, cv2.COLOR_GRAY2RGB),
+}
+MAX_PIXELS = 4096 * 4096  # default ceiling: bigger frames are refused rather than allocated
+COMPRESSED_FORMATS = ("jpeg", "png")
+
+
+class BadImage(ValueError):
+    """A message that cannot be a frame; the text says why."""
+
+
+def _as_bytes_view(data) -> np.ndarray:
+    """The data field as a flat uint8 array without a copy where possible."""
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8)
+    return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+
+
+def check_size(height: int, width: int, max_pixels: int = MAX_PIXELS) -> None:
+    if height <= 0 or width <= 0:
+        raise BadImage(f"zero size {width}x{height}")
+    if height * width > max_pixels:
+        raise BadImage(f"size {width}x{height} above the limit of {max_pixels} pixels")
+
+
+def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """sensor_msgs/Image -> RGB uint8 HxWx3 (a new array; the message is not kept)."""
+    encoding = str(msg.encoding)
+    if encoding not in ENCODINGS:
+        raise BadImage(f"unsupported encoding {msg.encoding!r} (use {', '.join(ENCODINGS)})")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    check_size(height, width, max_pixels)
+    channels, conversion = ENCODINGS[encoding]
+    row = width * channels
+    if step < row:
+        raise BadImage(f"step {step} shorter than a row ({width} px x {channels} B = {row})")
+    data = _as_bytes_view(msg.data)
+    if data.size != step * height:
+        what = "truncated" if data.size < step * height else "oversized"
+        raise BadImage(f"{what} data: {data.size} bytes for step {step} x {height} rows")
+    pixels = data.reshape(height, step)[:, :row].reshape(height, width, channels)
+    if conversion is None:
+        return pixels.copy()
+    if channels == 1:
+        pixels = pixels[:, :, 0]
+    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+
+
+def _png_size(buf: bytes) -> tuple[int, int] | None:
+    if buf[:8] == b"\x89PNG\r\n\x1a\n" and len(buf) >= 24 and buf[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", buf[16:24])
+        return height, width
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(buf: bytes) -> tuple[int, int] | None:
+    """Height and width from a JPEG's start-of-frame marker, without decoding."""
+    if buf[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(buf):
+        if buf[i] != 0xFF:
+            return None
+        marker = buf[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", buf[i + 2 : i + 4])
+        if marker in _SOF:
+            if i + 9 > len(buf):
+                return None
+            height, width = struct.unpack(">HH", buf[i + 5 : i + 9])
+            return height, width
+        i += 2 + length
+    return None
+
+
+def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg or png) -> RGB uint8 HxWx3.
+
+    The declared size is read from the file header before decoding, so a tiny message that
+    claims a gigapixel image is refused without allocating it.
+    """
+    fmt = str(msg.format).lower()
+    # image_transport writes e.g. "jpeg", "bgr8; jpeg compressed bgr8", "rgb8; png compressed"
+    if not any(f in fmt for f in COMPRESSED_FORMATS) and fmt not in ("", "jpg"):
+        raise BadImage(f"unsupported compressed format {msg.format!r} (use jpeg or png)")
+    buf = _as_bytes_view(msg.data).tobytes()
+    if not buf:
+        raise BadImage("empty compressed data")
+    size = _png_size(buf) or _jpeg_size(buf)
+    if size is None and buf.startswith(b"\xff\xd8"):
+        raise BadImage("undecodable JPEG: no frame header (truncated or corrupt)")
+    if size is None:
+        raise BadImage("data is neither a JPEG nor a PNG (bad header)")
+    check_size(*size, max_pixels)
+    decoded = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None or decoded.shape[:2] != size:
+        kind = "PNG" if buf.startswith(b"\x89PNG") else "JPEG"
+        raise BadImage(f"undecodable {kind} data")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def message_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Either message type -> RGB uint8 HxWx3."""
+    if hasattr(msg, "format"):
+        return compressed_to_rgb(msg, max_pixels)
+    return image_to_rgb(msg, max_pixels)
+
+
+def mono8_fields(mask: np.ndarray) -> dict:
+    """Field values of a mono8 sensor_msgs/Image holding `mask` (HxW uint8)."""
+    height, width = mask.shape
+    return {
+        "height": height,
+        "width": width,
+        "encoding": "mono8",
+        "is_bigendian": 0,
+        "step": width,
+        "data": np.ascontiguousarray(mask, dtype=np.uint8).reshape(-1),
+    }
+
+
+def bgr8_fields(image_bgr: np.ndarray) -> dict:
+    height, width = image_bgr.shape[:2]
+    return {
+        "height": height,
+        "width": width,
+        "encoding": "bgr8",
+        "is_bigendian": 0,
+        "step": width * 3,
+        "data": np.ascontiguousarray(image_bgr, dtype=np.uint8).reshape(-1),
+    }
+
+
+def quiet_opencv() -> None:
+    """Silence OpenCV's own decoder messages: callers report bad frames themselves, once."""
+    with contextlib.suppress(AttributeError):  # old OpenCV builds without cv2.utils.logging
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

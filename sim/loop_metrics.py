@@ -1,0 +1,137 @@
+"""Metrics of a closed-loop drive from its per-frame log: lateral error, lane departures,
+distance, steering smoothness, perception latency; and plain-JSON output."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CAR_HALF_WIDTH_M = 0.9  # a departure is a wheel on the line: |error| > lane/2 - this
+
+
+@dataclass
+class FrameLog:
+    t: float
+    s: float
+    distance: float
+    x: float
+    y: float
+    yaw: float
+    speed: float
+    steer_cmd: float
+    steer_applied: float
+    lateral_error: float
+    est_offset: float  # estimated offset of the camera point from the centre (nan when lost)
+    confidence: float
+    lines_found: int
+    perception_ms: float
+    geometry_ms: float
+    mask_iou: float  # predicted vs exact mask (nan for ground truth)
+
+
+def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    p, t = pred > 127, truth > 127
+    union = np.logical_or(p, t).sum()
+    return float(np.logical_and(p, t).sum() / union) if union else 1.0
+
+
+def count_departures(errors: np.ndarray, limit: float, rearm: float = 0.1) -> int:
+    """Times |error| rose above `limit` (re-armed once it is back `rearm` inside)."""
+    count, out = 0, False
+    for e in np.abs(errors):
+        if not out and e > limit:
+            count, out = count + 1, True
+        elif out and e < limit - rearm:
+            out = False
+    return count
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def drive_metrics(log: list[FrameLog], lane_width: float, fps: float) -> dict[str, Any]:
+    """Metrics of one drive from its per-frame log."""
+    if not log:
+        return {"frames": 0, "distance_m": 0.0}
+    err = np.array([f.lateral_error for f in log])
+    steer = np.array([f.steer_cmd for f in log])
+    applied = np.array([f.steer_applied for f in log])
+    dist = float(log[-1].distance)
+    limit = lane_width / 2 - CAR_HALF_WIDTH_M
+    departures = count_departures(err, limit)
+    perception = [f.perception_ms + f.geometry_ms for f in log]
+    seg = [f.perception_ms for f in log]
+    geo = [f.geometry_ms for f in log]
+    iou = [f.mask_iou for f in log if not math.isnan(f.mask_iou)]
+    est_err = [abs(f.est_offset - f.lateral_error) for f in log if not math.isnan(f.est_offset)]
+    rate = np.abs(np.diff(steer)) * fps if len(steer) > 1 else np.zeros(1)
+    rate_applied = np.abs(np.diff(applied)) * fps if len(applied) > 1 else np.zeros(1)
+    return {
+        "frames": len(log),
+        "distance_m": round(dist, 2),
+        "mean_abs_lateral_error_m": float(np.mean(np.abs(err))),
+        "max_abs_lateral_error_m": float(np.max(np.abs(err))),
+        "rms_lateral_error_m": float(np.sqrt(np.mean(err * err))),
+        "final_abs_lateral_error_m": float(np.mean(np.abs(err[-10:]))),
+        "departure_limit_m": limit,
+        "lane_departures": departures,
+        "lane_departures_per_km": departures / max(dist / 1000.0, 1e-9),
+        "steer_rate_mean_abs_dps": float(np.degrees(np.mean(rate))),
+        "steer_rate_applied_mean_abs_dps": float(np.degrees(np.mean(rate_applied))),
+        "perception_latency_ms": {"p50": _pct(perception, 50), "p95": _pct(perception, 95)},
+        "segmentation_ms": {"p50": _pct(seg, 50), "p95": _pct(seg, 95)},
+        "lane_geometry_ms": {"p50": _pct(geo, 50), "p95": _pct(geo, 95)},
+        "estimate_abs_error_m": float(np.mean(est_err)) if est_err else math.nan,
+        "confidence_mean": float(np.mean([f.confidence for f in log])),
+        "lost_fraction": float(np.mean([math.isnan(f.est_offset) for f in log])),
+        "mask_iou_mean": float(np.mean(iou)) if iou else None,
+        "mean_speed_mps": float(np.mean([f.speed for f in log])),
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scenario totals over its worlds: distance-weighted means, worst-case maxima."""
+    frames = sum(r["frames"] for r in runs)
+    dist = sum(r["distance_m"] for r in runs)
+    deps = sum(r["lane_departures"] for r in runs)
+
+    def wmean(key: str) -> float:
+        return float(sum(r[key] * r["frames"] for r in runs) / max(frames, 1))
+
+    return {
+        "worlds": len(runs),
+        "frames": frames,
+        "distance_m": round(dist, 2),
+        "completed": all(r["completed"] for r in runs),
+        "mean_abs_lateral_error_m": wmean("mean_abs_lateral_error_m"),
+        "max_abs_lateral_error_m": max(r["max_abs_lateral_error_m"] for r in runs),
+        "lane_departures": deps,
+        "lane_departures_per_km": deps / max(dist / 1000.0, 1e-9),
+        "steer_rate_mean_abs_dps": wmean("steer_rate_mean_abs_dps"),
+        "perception_latency_ms": {
+            "p50": float(np.median([r["perception_latency_ms"]["p50"] for r in runs])),
+            "p95": max(r["perception_latency_ms"]["p95"] for r in runs),
+        },
+        "confidence_mean": wmean("confidence_mean"),
+        "lost_fraction": wmean("lost_fraction"),
+    }
+
+
+def json_clean(o: Any) -> Any:
+    """Plain JSON: numpy scalars as numbers, NaN as null, paths as strings."""
+    if isinstance(o, dict):
+        return {str(k): json_clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [json_clean(v) for v in o]
+    if isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, Path):
+        return str(o)
+    return o

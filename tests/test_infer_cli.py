@@ -1,0 +1,126 @@
+"""`lane-seg infer` on images, folders and videos, through the real CLI entry point."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lane_seg.cli import main
+from lane_seg.dataset import read_mask
+from lane_seg.segmenter import Segmenter
+from lane_seg.testing import stripes_rgb, write_tiny_onnx
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return write_tiny_onnx(tmp_path_factory.mktemp("m") / "bright.onnx", "bright")
+
+
+def _write(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def _video(path, frames, fps=10.0):
+    h, w = frames[0].shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert vw.isOpened()
+    for f in frames:
+        vw.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    vw.release()
+
+
+def test_images_and_folders_write_masks_and_overlays(tmp_path, model, capsys):
+    a = stripes_rgb(90, 160, seed=1)
+    _write(tmp_path / "in" / "a.png", a)
+    _write(tmp_path / "dir" / "x" / "b.png", stripes_rgb(72, 128, seed=2))
+    _write(tmp_path / "dir" / "c.jpg", stripes_rgb(64, 128, seed=3))
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    assert main([*args, str(tmp_path / "in" / "a.png"), str(tmp_path / "dir")]) == 0
+    assert "3 frames (3 images, 0 videos)" in capsys.readouterr().out
+    mask = read_mask(out / "masks" / "a.png")
+    want = Segmenter.load(str(model), "onnxruntime-cpu").segment(a)
+    np.testing.assert_array_equal(mask, want)
+    assert (out / "masks" / "dir" / "x" / "b.png").exists()
+    assert (out / "masks" / "dir" / "c.png").exists()
+    over = cv2.imread(str(out / "overlays" / "a.jpg"))
+    assert over.shape == (90, 160, 3)
+
+
+def test_video_gives_an_overlay_video_with_every_frame(tmp_path, model, capsys):
+    frames = [stripes_rgb(96, 160, seed=i) for i in range(12)]
+    _video(tmp_path / "drive.mp4", frames)
+    out = tmp_path / "out"
+    rc = main(
+        ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out),
+         "--mask-video", str(tmp_path / "drive.mp4")]
+    )  # fmt: skip
+    assert rc == 0
+    assert "12 frames (0 images, 1 videos)" in capsys.readouterr().out
+    for name in ("drive_overlay.mp4", "drive_mask.mp4"):
+        cap = cv2.VideoCapture(str(out / name))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        assert n == 12, name
+        assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (160, 96)
+    assert not list(out.glob(".*partial*"))
+
+
+def test_real_dashcam_video(real_data, tmp_path, model):
+    video = real_data / "udacity" / "solidWhiteRight.mp4"
+    if not video.exists():
+        pytest.skip("udacity video absent")
+    # only the first frames: copy them into a short clip to keep the test quick
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while len(frames) < 8:
+        ok, bgr = cap.read()
+        assert ok
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    _video(tmp_path / "clip.mp4", frames, 25.0)
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    assert main([*args, str(tmp_path / "clip.mp4")]) == 0
+    cap = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (960, 540)
+
+
+def test_unreadable_image_is_reported_and_the_rest_still_processed(tmp_path, model, capsys):
+    _write(tmp_path / "d" / "good.png", stripes_rgb(32, 64))
+    (tmp_path / "d" / "bad.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    rc = main(["infer", "--model", str(model), "--out", str(out), str(tmp_path / "d")])
+    assert rc == 1
+    text = capsys.readouterr().out
+    assert "bad.png: unreadable image" in text and "1 failed" in text
+    assert (out / "masks" / "d" / "good.png").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["nope.png"], "input not found"),
+        (["--threshold", "2", "IMG"], "--threshold must be a probability"),
+        (["NOTANIMAGE"], "not an image"),
+        (["EMPTYDIR"], "no images"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, model, capsys, extra, message):
+    (tmp_path / "x.txt").write_text("hi")
+    (tmp_path / "empty").mkdir()
+    _write(tmp_path / "i.png", stripes_rgb(8, 8))
+    subst = {"IMG": str(tmp_path / "i.png"), "NOTANIMAGE": str(tmp_path / "x.txt")}
+    subst["EMPTYDIR"] = str(tmp_path / "empty")
+    extra = [subst.get(e, e) for e in extra]
+    assert main(["infer", "--model", str(model), "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_missing_model_is_a_one_line_error(tmp_path, capsys):
+    _write(tmp_path / "i.png", stripes_rgb(8, 8))
+    assert main(["infer", "--model", str(tmp_path / "m.onnx"), str(tmp_path / "i.png")]) == 2
+    assert "model file not found" in capsys.readouterr().err

@@ -1,0 +1,295 @@
+"""The segmentation node over real ROS 2 (rclpy, DDS on loopback), each test a few seconds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from lane_seg.node_harness import (  # noqa: E402
+    NodeHarness,
+    compressed_msg,
+    header,
+    image_msg,
+    mask_array,
+    raw_compressed_msg,
+    raw_fields_msg,
+    stamp_seconds,
+)
+from lane_seg.segmenter import Segmenter  # noqa: E402
+from lane_seg.testing import (  # noqa: E402
+    bad_compressed_fields,
+    bad_image_fields,
+    stripes_rgb,
+    tiny_info,
+    write_tiny_onnx,
+)
+
+pytestmark = pytest.mark.ros
+FAST = {"engine": "onnxruntime-cpu", "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def bright(tmp_path_factory):
+    return write_tiny_onnx(tmp_path_factory.mktemp("m") / "bright.onnx", "bright")
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    """A 256x512 conv net: a few ms per frame, so a burst can outrun the node."""
+    d = tmp_path_factory.mktemp("m")
+    return write_tiny_onnx(d / "random256.onnx", "random", tiny_info(256, 512))
+
+
+def _expected(model, rgb):
+    return Segmenter.load(str(model), "onnxruntime-cpu").segment(rgb)
+
+
+SIZES = [(64, 128), (37, 53), (480, 640), (720, 1280)]
+
+
+def test_raw_images_every_encoding_and_size(bright):
+    """Masks come back mono8 at the input resolution, header identical, content as offline."""
+    seg = Segmenter.load(str(bright), "onnxruntime-cpu")
+    sent = []
+    with NodeHarness(bright, FAST) as h:
+        i = 0
+        for size in SIZES:
+            rgb = stripes_rgb(*size, period=max(8, size[1] // 6), seed=i)
+            for enc in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
+                hdr = header(1000.0 + i * 0.25, frame_id=f"cam_{enc}_{size[1]}")
+                msg = image_msg(rgb, enc, hdr)
+                h.publish(msg)
+                sent.append((msg.header, rgb if enc != "mono8" else None))
+                h.wait_masks(i + 1)  # one at a time: none may be dropped here
+                i += 1
+        masks = h.wait_masks(len(sent))
+        assert h.node.stats.bad_inputs == 0 and h.node.stats.dropped == 0
+    for (hdr, rgb), mask in zip(sent, masks, strict=True):
+        assert mask.header == hdr
+        assert mask.encoding == "mono8" and mask.step == mask.width
+        if rgb is not None:
+            assert (mask.height, mask.width) == rgb.shape[:2]
+            np.testing.assert_array_equal(mask_array(mask), seg.segment(rgb))
+
+
+def test_compressed_images_jpeg_and_png(bright):
+    seg = Segmenter.load(str(bright), "onnxruntime-cpu")
+    params = {**FAST, "input_transport": "compressed"}
+    sent = []
+    with NodeHarness(bright, params) as h:
+        for i, (size, fmt) in enumerate(
+            [((64, 128), "png"), ((64, 128), "jpeg"), ((720, 1280), "jpeg"), ((99, 301), "png")]
+        ):
+            rgb = stripes_rgb(*size, period=32, seed=i)
+            msg = compressed_msg(rgb, fmt, header(2000.0 + i, frame_id="cam"))
+            h.publish(msg)
+            decoded = cv2.cvtColor(
+                cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR),
+                cv2.COLOR_BGR2RGB,
+            )
+            sent.append((msg.header, decoded))
+            h.wait_masks(i + 1)
+        masks = h.wait_masks(len(sent))
+    for (hdr, rgb), mask in zip(sent, masks, strict=True):
+        assert mask.header == hdr
+        assert (mask.height, mask.width) == rgb.shape[:2]
+        np.testing.assert_array_equal(mask_array(mask), seg.segment(rgb))
+
+
+def test_fuzz_malformed_messages_are_counted_and_the_node_keeps_serving(bright):
+    """2,000 malformed Images and 500 malformed CompressedImages: each is counted exactly once
+    as bad input and none stops the node, which then segments good frames as before."""
+    rng = np.random.default_rng(2026)
+    good = stripes_rgb(64, 128)
+    for transport, n, make in (
+        ("raw", 2000, lambda: raw_fields_msg(bad_image_fields(rng))),
+        ("compressed", 500, lambda: raw_compressed_msg(bad_compressed_fields(rng))),
+    ):
+        params = {**FAST, "input_transport": transport, "qos.input_reliability": "reliable"}
+        params["qos.input_depth"] = 1000
+        with NodeHarness(bright, params) as h:
+            h.publish(image_msg(good) if transport == "raw" else compressed_msg(good, "png"))
+            h.wait_masks(1)
+            for start in range(0, n, 250):  # paced so that reliable delivery loses nothing
+                for _ in range(min(250, n - start)):
+                    h.publish(make())
+                want = min(n, start + 250)
+                h.wait_for(lambda w=want: h.node.stats.bad_inputs >= w, 20.0, f"{want} counted")
+            time.sleep(0.2)  # anything extra (a double count) would show up now
+            assert h.node.stats.bad_inputs == n and h.node.stats.received == n + 1
+            assert h.node.stats.processed == 1 and h.node.stats.errors == 0
+            for k in range(3):
+                hdr = header(3000.0 + k)
+                msg = (
+                    image_msg(good, hdr=hdr)
+                    if transport == "raw"
+                    else compressed_msg(good, "png", hdr)
+                )
+                h.publish(msg)
+                masks = h.wait_masks(2 + k)
+                assert masks[-1].header == hdr
+            np.testing.assert_array_equal(mask_array(masks[-1]), _expected(bright, good))
+            diag = h.node.diagnostics()
+            values = {kv.key: kv.value for kv in diag.values}
+            assert values["bad_inputs"] == str(n)
+            assert values["last_bad_input"]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_burst_faster_than_the_node_drops_frames_without_queueing(slow_model):
+    """Publish 1280x720 frames as fast as possible for ~3 s (several times the node's rate):
+    the newest frame wins, drops are counted, latency does not grow and memory stays flat."""
+    rgb = stripes_rgb(720, 1280)
+    latencies: list[tuple[float, float]] = []  # (receive time, publish->mask seconds)
+
+    def on_mask(msg, now):
+        latencies.append((now, now - stamp_seconds(msg.header)))
+
+    with NodeHarness(slow_model, FAST, on_mask=on_mask, keep_masks=4) as h:
+        for _ in range(5):  # warm-up
+            h.publish(image_msg(rgb))
+        h.wait_masks(1)
+        time.sleep(0.3)
+        # Memory is read twice during the burst: allocator arenas fill in the first half, but
+        # anything that keeps frames (a queue, a leak) keeps growing in the second half too.
+        rss = []
+        t_end = time.time() + 3.0
+        sent = 0
+        for t_check in (t_end - 1.5, t_end):
+            while time.time() < t_check:
+                h.publish(image_msg(rgb, "bgr8", header(time.time())))
+                sent += 1
+            rss.append(_rss_mb())
+        stats = h.node.stats.snapshot()
+    lat = np.array([d for t, d in latencies if t > t_end - 3.0])
+    assert lat.size >= 10, f"only {lat.size} masks during the burst"
+    third = max(1, lat.size // 3)
+    early, late = np.median(lat[:third]), np.median(lat[-third:])
+    # A queue would make latency climb by one frame time per frame received; it must not.
+    assert late < 3 * early + 0.05, f"latency grew: {early * 1e3:.1f} ms -> {late * 1e3:.1f} ms"
+    assert lat.max() < 1.0, f"worst latency {lat.max():.2f} s"
+    assert stats["processed"] < sent  # the node was outrun ...
+    assert stats["dropped"] + (sent - stats["received"]) > 0  # ... and did not queue
+    frame_mb = rgb.nbytes / 2**20
+    growth = rss[1] - rss[0]
+    assert growth < 20 * frame_mb, f"memory grew {growth:.0f} MB in the burst's second half"
+
+
+def test_threshold_changes_at_run_time_and_ranges_hold(bright):
+    grey = np.full((32, 64, 3), 120, np.uint8)  # p = sigmoid(40 * (120/255 - 0.5)) = 0.23
+    with NodeHarness(bright, FAST) as h:
+        h.publish(image_msg(grey))
+        assert (mask_array(h.wait_masks(1)[-1]) == 0).all()
+        assert h.set_params(threshold=0.1)[0].successful
+        h.publish(image_msg(grey))
+        assert (mask_array(h.wait_masks(2)[-1]) == 255).all()
+        assert not h.set_params(threshold=1.5)[0].successful  # outside [0, 1]
+        assert not h.set_params(model="/other.onnx")[0].successful  # read-only
+        assert h.node.get_parameter("threshold").value == pytest.approx(0.1)
+        desc = h.node.describe_parameter("threshold")
+        assert desc.floating_point_range[0].to_value == 1.0 and desc.description
+
+
+def test_overlay_only_while_subscribed_and_lane_center_hook(bright):
+    rgb = stripes_rgb(48, 96)
+    with NodeHarness(bright, FAST) as h:
+        h.publish(image_msg(rgb))
+        h.wait_masks(1)
+        assert h.node.stats.overlays == 0  # nobody listens: not computed
+    calls = []
+
+    def centre(mask):
+        calls.append(mask.shape)
+        return [(4.0, 0.0), (8.0, 0.5), (12.0, 1.5)]
+
+    with NodeHarness(bright, FAST, lane_center_fn=centre, subscribe_overlay=True) as h:
+        h.wait_for(lambda: h.node.overlay_pub.get_subscription_count() > 0, 10, "overlay sub")
+        hdr = header(42.5, "cam")
+        h.publish(image_msg(rgb, hdr=hdr))
+        h.wait_for(lambda: h.overlays and h.paths, 10, "overlay and path")
+        over, path = h.overlays[0], h.paths[0]
+    assert over.header == hdr and over.encoding == "bgr8" and (over.height, over.width) == (48, 96)
+    assert calls == [(48, 96)]
+    assert path.header.stamp == hdr.stamp and path.header.frame_id == "base_link"
+    assert [(p.pose.position.x, p.pose.position.y) for p in path.poses] == [
+        (4.0, 0.0),
+        (8.0, 0.5),
+        (12.0, 1.5),
+    ]
+
+
+def test_diagnostics_are_published(bright):
+    with NodeHarness(bright, {**FAST, "diagnostics_period": 0.1}) as h:
+        for k in range(5):
+            h.publish(image_msg(stripes_rgb(32, 64), hdr=header(k)))
+            h.wait_masks(k + 1)
+        h.publish(raw_fields_msg({**bad_image_fields(np.random.default_rng(1))}))
+        h.wait_for(lambda: h.node.stats.bad_inputs == 1, 5)
+        h.wait_for(
+            lambda: any(
+                kv.key == "bad_inputs" and kv.value == "1"
+                for d in h.diagnostics
+                for s in d.status
+                for kv in s.values
+            ),
+            5,
+            "diagnostics with the bad input",
+        )
+        status = h.diagnostics[-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.name.startswith("/seg_node")
+    assert values["processed"] == "5" and values["engine"] == "onnxruntime-cpu"
+    assert float(values["latency_ms_p50"]) > 0 and float(values["latency_ms_p99"]) > 0
+    for key in ("fps", "dropped", "device", "threshold"):
+        assert key in values
+
+
+def _run_seg_node(*ros_args: str) -> subprocess.CompletedProcess:
+    exe = os.path.join(os.path.dirname(sys.executable), "seg_node")
+    args = [exe, "--ros-args", *ros_args] if ros_args else [exe]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "model,expect",
+    [
+        (["-p", "model:=/nonexistent/model.onnx"], "model file not found"),
+        ([], "parameter 'model' is empty"),
+        (["-p", "model"], "bad ROS arguments"),
+    ],
+)
+def test_missing_model_fails_at_start_with_one_line(tmp_path, model, expect):
+    r = _run_seg_node(*model)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    ours = [ln for ln in lines if ln.startswith("seg_node: error:")]
+    assert len(ours) == 1 and expect in ours[0], r.stderr
+    assert "Traceback" not in r.stderr
+    if (
+        model and model[-1] != "model"
+    ):  # rcl itself logs one line of its own for unparsable --ros-args
+        assert len(lines) == 1, r.stderr
+
+
+def test_corrupt_model_fails_at_start_with_one_line(tmp_path):
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    r = _run_seg_node("-p", f"model:={bad}")
+    assert r.returncode == 2
+    assert (
+        r.stderr.strip().startswith("seg_node: error:") and len(r.stderr.strip().splitlines()) == 1
+    )
+    assert "not a loadable ONNX model" in r.stderr

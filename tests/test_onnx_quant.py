@@ -1,0 +1,114 @@
+"""int8 QDQ ONNX via onnxruntime: structure, what really runs in int8, metadata, real frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from quant_helpers import stripe_batch, trained_tiny
+
+from lane_seg.artifact import ModelInfo
+from lane_seg.dataset import read_image
+from lane_seg.models.export import export_onnx, read_metadata
+from lane_seg.preprocess import PreprocessConfig, to_input
+from lane_seg.training import onnx_quant as oq
+
+CFG = PreprocessConfig(height=32, width=64)
+N_CONVS = 5
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    d = tmp_path_factory.mktemp("onnx")
+    info = ModelInfo(arch="tinyseg", preprocess=CFG, train_data="stripes")
+    fp32 = export_onnx(trained_tiny(), info, d / "fp32.onnx")
+    frames = oq.FrameReader(x[None].numpy() for x in stripe_batch(8, seed=21))
+    out = {"fp32": fp32, "info": info, "frames": frames}
+    for name, trt in (("int8", False), ("int8-trt", True)):
+        out[name] = oq.quantize_qdq(
+            fp32,
+            d / f"{name}.onnx",
+            frames,
+            info.__class__(**{**info.__dict__, "precision": name}),
+            "minmax",
+            trt,
+        )
+    return out
+
+
+def test_ort_int8_is_per_channel_with_uint8_activations(exported):
+    check = oq.check_qdq(exported["int8"], symmetric=False)
+    assert check.ok, check.problems
+    assert check.weight_dq == N_CONVS and check.per_channel_weights == N_CONVS
+    assert "uint8" in check.zp_dtypes and "int8" in check.zp_dtypes
+    # an asymmetric file is NOT TensorRT-ready, and the check says so
+    assert not oq.check_qdq(exported["int8"], symmetric=True).ok
+
+
+def test_trt_variant_is_symmetric_explicit_qdq(exported):
+    check = oq.check_qdq(exported["int8-trt"], symmetric=True)
+    assert check.ok, check.problems
+    assert check.zero_points == {0} and check.zp_dtypes == {"int8"}
+    assert check.per_channel_weights == N_CONVS
+
+
+def test_fp32_file_fails_the_structure_check(exported):
+    check = oq.check_qdq(exported["fp32"], symmetric=False)
+    assert not check.ok and check.weight_dq == 0
+
+
+def test_convs_really_run_in_int8_in_onnxruntime(exported):
+    ops = oq.int8_op_counts(exported["int8"])
+    assert ops.int8_convs == N_CONVS and ops.float_convs == 0
+    assert oq.int8_op_counts(exported["fp32"]).int8_convs == 0
+    assert oq.count_ops(exported["fp32"]).float_convs == N_CONVS
+
+
+def test_metadata_travels_in_every_file(exported):
+    for name in ("fp32", "int8", "int8-trt"):
+        info = ModelInfo.from_metadata(read_metadata(exported[name]))
+        assert info.arch == "tinyseg" and info.precision == name
+        assert info.preprocess == CFG
+
+
+def test_int8_matches_fp32_on_frames(exported):
+    s32, s8 = oq.session(exported["fp32"]), oq.session(exported["int8"])
+    x = [x[None].numpy() for x in stripe_batch(4, seed=77)]
+    cmp = oq.compare_outputs(s32, s8, x)
+    logits = s32.run(None, {"image": x[0]})[0]
+    assert cmp["frames"] == 4
+    assert cmp["max_abs_logit_diff"] < 0.1 * float(logits.max() - logits.min())
+    assert cmp["mask_agreement_iou"] > 90
+
+
+def test_int8_vs_fp32_on_real_frames(exported, real_data):
+    paths = sorted((real_data / "tusimple_lanenet" / "image").glob("*"))[:3]
+    assert paths
+    frames = [to_input(read_image(p), CFG) for p in paths]
+    cmp = oq.compare_outputs(oq.session(exported["fp32"]), oq.session(exported["int8"]), frames)
+    assert cmp["frames"] == len(paths)
+    assert np.isfinite(cmp["max_abs_logit_diff"]) and cmp["mean_abs_logit_diff"] < 1.0
+
+
+def test_compact_names_keep_io_and_results(exported, tmp_path):
+    import onnx
+
+    out = tmp_path / "c.onnx"  # the exporter's fp32 file still has its long names
+    oq.write_with_metadata(exported["fp32"], out, exported["info"])
+    onnx.checker.check_model(str(out))
+    assert out.stat().st_size < exported["fp32"].stat().st_size
+    g = onnx.load(str(out)).graph
+    assert [v.name for v in g.input] == ["image"] and [v.name for v in g.output] == ["logits"]
+    assert all(len(n.name) <= 5 for n in g.node)
+    x = stripe_batch(1, seed=5).numpy()
+    a = oq.session(exported["fp32"]).run(None, {"image": x})[0]
+    b = oq.session(out).run(None, {"image": x})[0]
+    assert np.array_equal(a, b)
+
+
+def test_reader_rewinds_and_refuses_empty():
+    r = oq.FrameReader([np.zeros((1, 3, 2, 2), np.float32)] * 2)
+    assert r.get_next() is not None and r.get_next() is not None and r.get_next() is None
+    r.rewind()
+    assert r.get_next() is not None
+    with pytest.raises(Exception, match="no calibration frames"):
+        oq.FrameReader([])
