@@ -117,6 +117,20 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_ema_weights_are_the_state_dict(tmp_path):
+    from lane_seg.models.checkpoint import model_from_checkpoint
+
+    ema = build_model("unet", **SMALL["unet"])
+    raw = build_model("unet", **SMALL["unet"])
+    path = tmp_path / "ema.pt"
+    save_checkpoint(path, ema, _info("unet"), train_state_dict=raw.state_dict(), eval_weights="ema")
+    ckpt = load_checkpoint(path)
+    for key in ("state_dict", "ema_state_dict"):  # the second: an alias some callers use
+        model, _ = model_from_checkpoint(ckpt, key)
+        for a, b in zip(model.state_dict().values(), ema.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(LaneSegError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")

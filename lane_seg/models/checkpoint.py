@@ -61,6 +61,8 @@ def model_from_checkpoint(
     """Rebuild the model from its ModelInfo and load the weights; returned in eval mode."""
     from lane_seg.models import build_model
 
+    if state_key == "ema_state_dict" and state_key not in ckpt:
+        state_key = "state_dict"  # EMA weights are stored as state_dict (module docstring)
     info = ModelInfo.from_metadata(ckpt["info"], source="checkpoint")
     model = build_model(info.arch, **info.model_config)
     model.load_state_dict(ckpt[state_key])
