@@ -131,7 +131,10 @@ def to_input(image_rgb: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
 
 
 def probability(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float32)))
+    """Sigmoid without overflow for large negative logits."""
+    x = np.asarray(logits, dtype=np.float32)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
 
 
 def to_mask(
