@@ -380,24 +380,23 @@ class SegNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """`seg_node` entry point (`ros2 run lane_seg seg_node --ros-args -p model:=...`)."""
+def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+    """Entry-point body shared by the package's nodes: init, spin until Ctrl-C or shutdown, and
+    turn start-up problems (bad --ros-args, LaneSegError) into one line and exit code 2."""
     try:
         rclpy.init(args=args)
     except Exception as exc:  # rclpy's RCLError for malformed --ros-args
         reason = str(exc).splitlines()[0].split(", at /")[0]
-        print(f"{NODE_NAME}: error: bad ROS arguments: {reason}", file=sys.stderr)
+        print(f"{name}: error: bad ROS arguments: {reason}", file=sys.stderr)
         return 2
     node = None
     try:
-        from lane_seg.lane_node import LaneSegNode  # SegNode + ~/lane_center (lane geometry)
-
-        node = LaneSegNode()
+        node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except LaneSegError as exc:
-        print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -409,5 +408,8 @@ def main(args: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(args: list[str] | None = None) -> int:
+    """`seg_node` entry point (`ros2 run lane_seg seg_node --ros-args -p model:=...`)."""
+    from lane_seg.lane_node import LaneSegNode  # SegNode + ~/lane_center (lane geometry)
+
+    return run_node(LaneSegNode, NODE_NAME, args)

@@ -294,25 +294,6 @@ def controller_main(args: list[str] | None = None) -> int:
 
     ros2 run lane_seg lane_controller --ros-args -p config_file:=config/controller.yaml
     """
-    import sys
+    from lane_seg.node import run_node
 
-    from rclpy.executors import ExternalShutdownException
-
-    from lane_seg.errors import LaneSegError
-
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LaneControllerNode()
-        rclpy.spin(node)
-    except LaneSegError as exc:
-        print(f"lane_controller: error: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(LaneControllerNode, "lane_controller", args)

@@ -48,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lane_seg.errors import LaneSegError
+from lane_seg.hwinfo import cpu_flags
 
 with warnings.catch_warnings():
     # The deprecation notice is the reason this module exists; say it once in the docs, not on
@@ -101,15 +102,6 @@ class CpuBackend:
     engine: str
     reduce_range: bool
     reason: str
-
-
-def cpu_flags(cpuinfo: str) -> set[str]:
-    """The `flags` of the first processor in /proc/cpuinfo text."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
 
 
 def detect_backend(cpuinfo: str | None = None, machine: str | None = None) -> CpuBackend:
