@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lane-seg demo --out runs/demo --seconds 8",
     )
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
-    p.add_argument("--seconds", type=float, default=8.0, help="length of the drive")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of the drive")
     p.add_argument("--fps", type=float, default=15.0, help="camera rate")
-    p.add_argument("--seed", type=int, default=3, help="which random world to drive in")
+    p.add_argument("--seed", type=int, default=6, help="which random world to drive in")
     p.set_defaults(func=run)
 
 

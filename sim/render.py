@@ -21,6 +21,7 @@ import numpy as np
 from lane_seg.camera import Camera
 from lane_seg.sim.scene import Box, Scene
 
+MIN_VISIBLE_PAINT = 0.2  # share of a pixel paint must cover to be visible, hence labelled
 SKY_DAY = np.array([0.45, 0.62, 0.85], np.float32)
 SKY_OVERCAST = np.array([0.68, 0.7, 0.74], np.float32)
 SKY_DUSK = np.array([0.72, 0.58, 0.5], np.float32)
@@ -209,8 +210,16 @@ def _markings(scene: Scene, fr: _Frame, rgb: np.ndarray) -> np.ndarray:
             across = _coverage(e, st.width * 0.5, fd)
             along = _dash_coverage(fr.s[near], st.dash, st.period, st.phase, fs)
             alpha = across * along * paint_left[near]
-            full = np.minimum(1.0, st.width / fd)  # the most paint this pixel can hold
-            mask[near] |= (across >= 0.5 * full) & (along >= 0.5) & (paint_left[near] >= 0.5)
+            # Labelled: the pixel holds at least half the paint it could (a thin far line still
+            # gets its one-pixel trace) and the paint covers enough of it to show in the frame
+            # (not a sliver in a pixel whose footprint spans metres near the horizon).
+            full = np.minimum(1.0, st.width / fd)
+            mask[near] |= (
+                (across >= 0.5 * full)
+                & (along >= 0.5)
+                & (paint_left[near] >= 0.5)
+                & (alpha >= MIN_VISIBLE_PAINT)
+            )
             color = np.asarray(st.color, np.float32)
             faded = (1.0 - sf["fade"]) * color + sf["fade"] * rgb[near]
             rgb[near] = (1.0 - alpha[:, None]) * rgb[near] + alpha[:, None] * faded
