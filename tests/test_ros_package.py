@@ -47,8 +47,15 @@ def test_colcon_build_installs_package(tmp_path):
     pkg = install / "lane_seg"
     assert (pkg / "share/ament_index/resource_index/packages/lane_seg").is_file()
     assert (pkg / "share/lane_seg/package.xml").is_file()
-    assert (pkg / "share/lane_seg/config/sim.yaml").is_file()
-    assert (pkg / "lib/lane_seg/lane-seg").is_file()  # where `ros2 run lane_seg ...` looks
+    for f in (
+        "config/sim.yaml",
+        "config/seg.yaml",
+        "config/controller.yaml",
+        "launch/seg.launch.py",
+    ):
+        assert (pkg / "share/lane_seg" / f).is_file(), f
+    for exe in ("lane-seg", "seg_node", "lane_controller"):  # where `ros2 run lane_seg` looks
+        assert (pkg / "lib/lane_seg" / exe).is_file(), exe
     site = next((pkg / "lib").glob("python3*/site-packages"))
     assert (site / "lane_seg/sim/render.py").is_file()
     assert (site / "lane_seg/training/__init__.py").is_file()
