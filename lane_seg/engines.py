@@ -25,7 +25,6 @@ import numpy as np
 from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from lane_seg.errors import LaneSegError
 
-CHECKPOINT_FORMAT = "lane_seg.ckpt/1"
 ENGINE_NAMES = (
     "auto",
     "onnxruntime",
@@ -216,49 +215,23 @@ class OpenVinoEngine(Engine):
 # ---------------------------------------------------------------- PyTorch
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A lane_seg checkpoint dict, loaded without executing pickled code."""
-    import torch
-
-    path = Path(path)
-    _check_file(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LaneSegError(
-            f"{path} is not a loadable lane_seg checkpoint ({_first_line(exc)})"
-        ) from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        fmt = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise LaneSegError(
-            f"{path} is not a lane_seg checkpoint (format {fmt!r}, expected "
-            f"{CHECKPOINT_FORMAT!r}); train it with `lane-seg train`"
-        )
-    return ckpt
-
-
 class TorchEngine(Engine):
     name = "torch"
 
     def __init__(self, path: Path, threads: int = 0) -> None:
         import torch
 
-        ckpt = load_checkpoint(path)
-        info = ModelInfo.from_metadata(ckpt.get("info", {}), source=str(path))
-        super().__init__(path, info, threads)
+        from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
+
+        _check_file(path)
+        ckpt = load_checkpoint(path)  # weights_only=True; LaneSegError for foreign files
         try:
-            from lane_seg.models import build_model
-        except ImportError as exc:
-            raise LaneSegError(
-                f"engine 'torch' needs lane_seg.models ({exc}); use the ONNX export instead"
-            ) from exc
-        try:
-            model = build_model(info.arch, **info.model_config)
-            model.load_state_dict(ckpt["state_dict"])
+            model, info = model_from_checkpoint(ckpt)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise LaneSegError(
-                f"{path}: cannot rebuild {info.arch!r} from its weights ({_first_line(exc)})"
+                f"{path}: cannot rebuild the model from its weights ({_first_line(exc)})"
             ) from exc
+        super().__init__(path, info, threads)
         if threads > 0:
             torch.set_num_threads(threads)
         self.model = model.eval()
