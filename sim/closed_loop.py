@@ -27,9 +27,9 @@ from lane_seg.sim.lane_control import ControllerConfig, LaneController
 from lane_seg.sim.loop_metrics import (
     FrameLog,
     aggregate,
-    drive_metrics,
     json_clean,
     mask_iou,
+    world_metrics,
 )
 from lane_seg.sim.loop_pictures import overlay_frame, plot_top_down
 from lane_seg.sim.scenarios import Scenario
@@ -233,14 +233,7 @@ def run_world(
     finally:
         if writer is not None:
             writer.release()
-    metrics = drive_metrics(driver.log, scene.lane_width, scenario.fps)
-    metrics.update(
-        seed=seed,
-        scene=scene.summary(),
-        target_distance_m=scenario.distance_m,
-        completed=end_reason == "distance",
-        end_reason=end_reason,
-    )
+    metrics = world_metrics(driver.log, scene, scenario.fps, seed, scenario.distance_m, end_reason)
     result = DriveResult(seed, metrics, log=driver.log)
     if out is not None and driver.log:
         result.video = out / f"{scenario.name}_s{seed}.mp4" if writer is not None else None

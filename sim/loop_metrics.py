@@ -54,6 +54,28 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan
 
 
+def world_metrics(
+    log: list[FrameLog],
+    scene: Any,
+    fps: float,
+    seed: int,
+    target_m: float,
+    end_reason: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """drive_metrics of one simulated world, with what identifies the drive and how it ended."""
+    metrics = drive_metrics(log, scene.lane_width, fps)
+    metrics.update(
+        seed=seed,
+        scene=scene.summary(),
+        target_distance_m=target_m,
+        completed=end_reason == "distance",
+        end_reason=end_reason,
+        **extra,
+    )
+    return metrics
+
+
 def drive_metrics(log: list[FrameLog], lane_width: float, fps: float) -> dict[str, Any]:
     """Metrics of one drive from its per-frame log."""
     if not log:

@@ -37,7 +37,7 @@ from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
-from lane_seg.sim.loop_metrics import FrameLog, drive_metrics
+from lane_seg.sim.loop_metrics import FrameLog, world_metrics
 from lane_seg.sim.scenarios import Scenario
 from lane_seg.sim.scene import Scene
 from lane_seg.sim.vehicle import VehicleParams
@@ -253,18 +253,17 @@ def run_ros_loop(
             if abs(frame.lateral_error_m) > limit_off:
                 end_reason = "left the lane"
                 break
-        metrics = drive_metrics(bridge.log, scene.lane_width, scenario.fps)
-        metrics.update(
-            seed=seed,
-            scene=scene.summary(),
-            target_distance_m=scenario.distance_m,
-            completed=end_reason == "distance",
-            end_reason=end_reason,
+        return world_metrics(
+            bridge.log,
+            scene,
+            scenario.fps,
+            seed,
+            scenario.distance_m,
+            end_reason,
             command_timeouts=bridge.timeouts,
             seg_node=seg.stats.snapshot(),
             transport="ros2",
         )
-        return metrics
     finally:
         if executor is not None:
             executor.shutdown(timeout_sec=2.0)
