@@ -352,6 +352,7 @@ def build_runners(
             cache["q"] = q
             return _torch_predict(q), provider
 
+        calib()  # loaded (or rendered) outside the engine's load time and memory
         qpath = cfg.out / "torch_int8_state_dict.pt"
         add(
             "torch.ao int8 (PTQ)",
@@ -359,7 +360,8 @@ def build_runners(
             "int8",
             qpath,
             make_q,
-            "static PTQ here; file = its state_dict saved for the size column",
+            "static PTQ in this run (load = prepare + calibrate + convert); "
+            "file = its saved state_dict",
         )
         torch.save(cache["q"].state_dict(), qpath)
     onnx_fp32, onnx_int8 = cfg.onnx_fp32, cfg.onnx_int8

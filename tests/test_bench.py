@@ -76,3 +76,24 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
     ckpt.write_bytes(b"x")
     assert main(["bench", "--model", str(ckpt), "--engines", "tensorflow"]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_node_row_over_real_ros2(tmp_path):
+    """--node adds the node's publish -> mask latency, measured through lane_seg.node_bench."""
+    pytest.importorskip("rclpy")
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    out = tmp_path / "out"
+    argv = ["bench", "--model", str(ckpt), "--out", str(out), "--node", "--calib-size", "2"]
+    argv += ["--engines", "ort-fp32,ort-int8", "--rounds", "1", "--iters", "2", "--warmup", "1"]
+    argv += ["--frames-dir", str(tmp_path / "none")]
+    assert main(argv) == 0
+    report = json.loads((out / "bench.json").read_text())
+    (size,) = report["node"]["sizes"]
+    assert size["latency_frames"] > 0
+    assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
+    assert report["node"]["model"].endswith("model_int8.onnx")
+    assert "Node end to end" in (out / "bench.md").read_text()
