@@ -97,3 +97,35 @@ def test_node_row_over_real_ros2(tmp_path):
     assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
     assert report["node"]["model"].endswith("model_int8.onnx")
     assert "Node end to end" in (out / "bench.md").read_text()
+
+
+def test_peak_rss_sees_a_native_allocation():
+    import numpy as np
+
+    from lane_seg.bench_measure import PeakRss
+
+    mem = PeakRss()
+    block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
+    assert block.sum() > 0
+    del block
+    if mem.reset_ok:
+        assert mem.growth_mb() >= 48
+    else:
+        assert "not resettable" in mem.method
+
+
+def test_rounds_interleave_every_engine_in_rotated_order():
+    import numpy as np
+
+    from lane_seg.bench_measure import Runner, time_rounds
+
+    calls: list[str] = []
+
+    def runner(name: str) -> Runner:
+        return Runner(name, "x", "fp32", Path("f"), "cpu", lambda x: calls.append(name), 0.0, 0.0)
+
+    rs = [runner("a"), runner("b"), runner("c")]
+    time_rounds(rs, [np.zeros(1)], rounds=3, iters=2, warmup=1)
+    timed = calls[3:]  # after one warm-up call each
+    assert timed == list("aabbcc" + "bbccaa" + "ccaabb")
+    assert all(len(r.times_ms) == 6 for r in rs)
