@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from lane_seg.cli import add_command
@@ -50,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--node-model", help="model the node runs (default: the int8 ONNX)")
     p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    p.add_argument(
+        "--readme",
+        help="also rewrite the results section of this README (between the "
+        "'<!-- lane-seg bench: start/end -->' markers)",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,7 +73,7 @@ def _path(v: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from lane_seg.bench import REAL_FRAMES, BenchConfig, run_bench
-    from lane_seg.bench_report import markdown, write_report
+    from lane_seg.bench_report import check_readme, markdown, update_readme, write_report
 
     cfg = BenchConfig(
         checkpoint=Path(args.model),
@@ -85,10 +91,14 @@ def run(args: argparse.Namespace) -> int:
         engines=_engines(args.engines),
         out=Path(args.out),
     )
+    if args.readme:
+        check_readme(Path(args.readme))  # before the long run, not after it
     report = run_bench(cfg)
     if args.node:
         report["node"] = _node(args, cfg, report)
     paths = write_report(report, cfg.out)
+    if args.readme:
+        paths["readme"] = update_readme(Path(args.readme), report, _command(args))
     print(markdown(report))
     for kind, path in paths.items():
         print(f"{kind}: {path}")
@@ -111,3 +121,21 @@ def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
         sizes=((256, 512),),
         real_dir=cfg.real_dir,
     )
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The `lane-seg bench ...` line that reproduces this run (non-default options only)."""
+    parts = ["lane-seg", "bench"]
+    defaults = build_defaults()
+    for key, value in vars(args).items():
+        if key in ("func", "command") or value in (None, False) or value == defaults.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def build_defaults() -> dict:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return vars(parser.parse_args(["bench", "--model", "x"]))

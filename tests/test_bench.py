@@ -10,6 +10,7 @@ import torch
 from lane_data import make_line_dataset
 
 from lane_seg.artifact import ModelInfo
+from lane_seg.bench_report import README_END, README_START
 from lane_seg.cli import main
 from lane_seg.engines import openvino_available
 from lane_seg.models import build_model
@@ -31,7 +32,8 @@ def bench(tmp_path_factory):
     frames = root / "no_frames"  # absent: simulator frames are used
     argv = ["bench", "--model", str(ckpt), "--data", str(data), "--out", str(out)]
     argv += ["--rounds", "2", "--iters", "3", "--warmup", "1", "--calib-size", "2"]
-    argv += ["--frames-dir", str(frames), "--threads", "1"]
+    argv += ["--frames-dir", str(frames), "--threads", "1", "--readme", str(root / "README.md")]
+    (root / "README.md").write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\nafter\n")
     assert main(argv) == 0
     return json.loads((out / "bench.json").read_text()), out
 
@@ -64,6 +66,23 @@ def test_every_row_with_sane_fields(bench):
     md = (out / "bench.md").read_text()
     assert all(f"| {name} |" in md for name in want)
     assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readme_section_is_regenerated_with_its_command(bench):
+    _, out = bench
+    text = (out.parent / "README.md").read_text()
+    assert text.startswith("# Title") and text.endswith(f"{README_END}\nafter\n")
+    assert "old table" not in text and "| PyTorch fp32 eager |" in text
+    assert "Regenerate with `lane-seg bench --model " in text and "--rounds 2" in text
+
+
+def test_readme_without_markers_fails_before_the_run(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")  # never loaded: the README is checked first
+    (tmp_path / "README.md").write_text("# no markers\n")
+    argv = ["bench", "--model", str(ckpt), "--readme", str(tmp_path / "README.md")]
+    assert main(argv) == 2
+    assert "no results section" in capsys.readouterr().err
 
 
 def test_missing_model_is_a_cli_error(tmp_path, capsys):
