@@ -51,7 +51,7 @@ class Row:
     achieved_gmacs_per_s: float
     peak_gmacs_per_s: float
     peak_fraction: float
-    speedup_vs_torch_fp32: float
+    speedup_vs_torch_fp32: float | None  # None when the PyTorch fp32 row was not run
     lane_iou: float | None
     dice: float | None
     note: str
@@ -64,15 +64,24 @@ def accuracy(runner: Runner, frames: Any, info: Any) -> tuple[float, float]:
     return acc.lane_iou, acc.dice
 
 
-def make_rows(runners: list[Runner], gmacs: float, cpu: Any, accs: dict) -> list[Row]:
+def cores_used(cpu: Any, threads: int) -> int:
+    """Cores the runtimes may use: all of them unless --threads caps it."""
+    return min(threads, cpu.cores) if threads > 0 else cpu.cores
+
+
+def make_rows(
+    runners: list[Runner], gmacs: float, cpu: Any, accs: dict, threads: int = 0
+) -> list[Row]:
+    """Rows from pooled timings; the peak is the CPU's for the cores the runtimes were given."""
+    share = cores_used(cpu, threads) / cpu.cores
     base = next((r for r in runners if r.name.startswith("PyTorch fp32")), None)
-    base_p50 = pct(base.times_ms, 50) if base else float("nan")
+    base_p50 = pct(base.times_ms, 50) if base else None
     rows = []
     for r in runners:
         p50 = pct(r.times_ms, 50)
         mean = float(np.mean(r.times_ms))
         achieved = gmacs / (p50 / 1e3)
-        peak = cpu.peak_gmacs(r.precision)
+        peak = cpu.peak_gmacs(r.precision) * share
         iou, dice = accs.get(r.name, (None, None))
         rows.append(
             Row(
@@ -95,7 +104,7 @@ def make_rows(runners: list[Runner], gmacs: float, cpu: Any, accs: dict) -> list
                 achieved_gmacs_per_s=achieved,
                 peak_gmacs_per_s=peak,
                 peak_fraction=achieved / peak if peak > 0 else float("nan"),
-                speedup_vs_torch_fp32=base_p50 / p50,
+                speedup_vs_torch_fp32=None if base_p50 is None else base_p50 / p50,
                 lane_iou=iou,
                 dice=dice,
                 note=r.note,
@@ -150,11 +159,12 @@ def run_bench(
         log(f"scoring lane IoU on {eval_desc}")
         for r in runners:
             accs[r.name] = accuracy(r, ev, info)
-    rows = make_rows(runners, cx.gmacs, cpu, accs)
+    rows = make_rows(runners, cx.gmacs, cpu, accs, cfg.threads)
     return {
         "hardware": cpu.line(),
         "cores": cpu.cores,
         "peak_gmacs_per_s": {"fp32": cpu.peak_gmacs("fp32"), "int8": cpu.peak_gmacs("int8")},
+        "cores_used": cores_used(cpu, cfg.threads),
         "model": {
             "checkpoint": str(cfg.checkpoint),
             "arch": info.arch,

@@ -30,7 +30,8 @@ def markdown(report: dict) -> str:
     lb, la = report["load_average_before"], report["load_average_after"]
     lines = [
         f"Hardware: {report['hardware']}; estimated peak {peaks['fp32']:.0f} GMAC/s fp32, "
-        f"{peaks['int8']:.0f} GMAC/s int8.",
+        f"{peaks['int8']:.0f} GMAC/s int8 on all {report['cores']} cores; '% of peak' is of "
+        f"the peak for the {report['cores_used']} core(s) the runtimes were given.",
         f"Model: {m['arch']} {m['config']} from {m['checkpoint']}, {m['params'] / 1e6:.2f} M "
         f"params, {m['gmacs']:.3f} GMACs per {m['input'][0]}x{m['input'][1]} frame.",
         f"Frames: {report['frames']}. Batch 1, threads {t['threads']}; {t['rounds']} interleaved "
@@ -48,7 +49,7 @@ def markdown(report: dict) -> str:
     for r in report["rows"]:
         lines.append(
             f"| {r['name']} | {r['provider']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['fps']:.1f} | {r['speedup_vs_torch_fp32']:.2f}x | "
+            f"{r['p99_ms']:.2f} | {r['fps']:.1f} | {_f(r['speedup_vs_torch_fp32'], '.2f')}x | "
             f"{_f(r['lane_iou'], '.2f')} | {r['size_bytes'] / 1e6:.2f} | "
             f"{r['load_peak_mb']:.0f} | {r['infer_peak_mb']:.0f} | "
             f"{r['achieved_gmacs_per_s']:.1f} | {100 * r['peak_fraction']:.1f} |"
@@ -90,7 +91,7 @@ def plot(report: dict, path: Path) -> Path:
         ax.text(
             r["p99_ms"],
             i,
-            f" {r['p50_ms']:.1f} ms ({r['speedup_vs_torch_fp32']:.1f}x)",
+            f" {r['p50_ms']:.1f} ms ({_f(r['speedup_vs_torch_fp32'])}x)",
             va="center",
             fontsize=8,
         )

@@ -56,6 +56,11 @@ def test_every_row_with_sane_fields(bench):
         assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0 and r["peak_fraction"] >= 0
         assert r["load_peak_mb"] >= 0 and r["infer_peak_mb"] >= 0
     assert rows["PyTorch fp32 eager"]["speedup_vs_torch_fp32"] == 1.0
+    assert report["cores_used"] == 1  # --threads 1: % of peak is of one core's peak
+    for r in rows.values():
+        assert r["peak_gmacs_per_s"] == pytest.approx(
+            report["peak_gmacs_per_s"][r["precision"]] / report["cores"]
+        )
     assert rows["onnxruntime fp32"]["provider"] == "CPUExecutionProvider"
     assert rows["torch.ao int8 (PTQ)"]["provider"].startswith("torch.ao")
     assert report["frames"].startswith("simulator")
