@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "lane_seg.training.eval_cli",
     "lane_seg.sim.sim_cli",
     "lane_seg.training.quantize_cli",
+    "lane_seg.bench_cli",
 ]
 
 

@@ -36,7 +36,11 @@ from lane_seg.segmenter import Segmenter
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
     """Real road frames resized to (height, width) when available, else a synthetic frame."""
-    files = sorted(real_dir.glob("*.jpg"))[:10] if real_dir and real_dir.is_dir() else []
+    files = (
+        sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:10]
+        if real_dir and real_dir.is_dir()
+        else []
+    )
     if not files:
         from lane_seg.testing import stripes_rgb
 
@@ -48,6 +52,14 @@ def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndar
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         frames.append(rgb)
     return frames
+
+
+def bench_frames_are_real(real_dir: Path | None) -> bool:
+    return bool(
+        real_dir
+        and real_dir.is_dir()
+        and any(p.suffix.lower() in (".jpg", ".png") for p in real_dir.iterdir())
+    )
 
 
 @dataclass
@@ -281,7 +293,7 @@ def run_node_bench(
         "input_qos": input_qos,
         "load_average": os.getloadavg(),
         "load_s": load_s,
-        "frames": "real" if real_dir and list(real_dir.glob("*.jpg")) else "synthetic",
+        "frames": "real" if bench_frames_are_real(real_dir) else "synthetic",
         "sizes": [asdict(r) for r in results],
         "node_log": log.strip().splitlines()[-5:],
     }

@@ -1,0 +1,155 @@
+"""`lane-seg bench` on a tiny U-Net: every row present with sane fields, in one fast run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from lane_data import make_line_dataset
+
+from lane_seg.artifact import ModelInfo
+from lane_seg.bench_report import README_END, README_START
+from lane_seg.cli import main
+from lane_seg.engines import openvino_available
+from lane_seg.models import build_model
+from lane_seg.models.checkpoint import save_checkpoint
+from lane_seg.preprocess import PreprocessConfig
+
+ROWS = {"PyTorch fp32 eager", "torch.ao int8 (PTQ)", "onnxruntime fp32", "onnxruntime int8 QDQ"}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    data = make_line_dataset(root / "ds", n_train=4, n_val=3)
+    torch.manual_seed(0)
+    ckpt = root / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    out = root / "out"
+    frames = root / "no_frames"  # absent: simulator frames are used
+    argv = ["bench", "--model", str(ckpt), "--data", str(data), "--out", str(out)]
+    argv += ["--rounds", "2", "--iters", "3", "--warmup", "1", "--calib-size", "2"]
+    argv += ["--frames-dir", str(frames), "--threads", "1", "--readme", str(root / "README.md")]
+    (root / "README.md").write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\nafter\n")
+    assert main(argv) == 0
+    return json.loads((out / "bench.json").read_text()), out
+
+
+def test_every_row_with_sane_fields(bench):
+    report, out = bench
+    rows = {r["name"]: r for r in report["rows"]}
+    want = set(ROWS)
+    if openvino_available():
+        want |= {"OpenVINO fp32", "OpenVINO int8"}
+    else:
+        assert {s["name"] for s in report["skipped"]} == {"OpenVINO fp32", "OpenVINO int8"}
+    assert set(rows) == want
+    for r in rows.values():
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"], r["name"]
+        assert r["timed_runs"] == 2 * 3
+        assert r["fps"] > 0 and r["provider"]
+        assert r["size_bytes"] == Path(r["file"]).stat().st_size > 0
+        assert 0 <= r["lane_iou"] <= 100
+        assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0 and r["peak_fraction"] >= 0
+        assert r["load_peak_mb"] >= 0 and r["infer_peak_mb"] >= 0
+    assert rows["PyTorch fp32 eager"]["speedup_vs_torch_fp32"] == 1.0
+    assert report["cores_used"] == 1  # --threads 1: % of peak is of one core's peak
+    for r in rows.values():
+        assert r["peak_gmacs_per_s"] == pytest.approx(
+            report["peak_gmacs_per_s"][r["precision"]] / report["cores"]
+        )
+    assert rows["onnxruntime fp32"]["provider"] == "CPUExecutionProvider"
+    assert rows["torch.ao int8 (PTQ)"]["provider"].startswith("torch.ao")
+    assert report["frames"].startswith("simulator")
+    assert report["calibration"]["split"] == "train"
+    assert len(report["load_average_before"]) == 3
+    for name in ("bench.md", "bench.png", "model_fp32.onnx", "model_int8.onnx"):
+        assert (out / name).is_file()
+    md = (out / "bench.md").read_text()
+    assert all(f"| {name} |" in md for name in want)
+    assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readme_section_is_regenerated_with_its_command(bench):
+    _, out = bench
+    text = (out.parent / "README.md").read_text()
+    assert text.startswith("# Title") and text.endswith(f"{README_END}\nafter\n")
+    assert "old table" not in text and "| PyTorch fp32 eager |" in text
+    assert "Regenerate with `lane-seg bench --model " in text and "--rounds 2" in text
+
+
+def test_readme_without_markers_fails_before_the_run(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")  # never loaded: the README is checked first
+    (tmp_path / "README.md").write_text("# no markers\n")
+    argv = ["bench", "--model", str(ckpt), "--readme", str(tmp_path / "README.md")]
+    assert main(argv) == 2
+    assert "no results section" in capsys.readouterr().err
+
+
+def test_missing_model_is_a_cli_error(tmp_path, capsys):
+    assert main(["bench", "--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")
+    assert main(["bench", "--model", str(ckpt), "--engines", "tensorflow"]) == 2
+    assert "choose from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_node_row_over_real_ros2(tmp_path):
+    """--node adds the node's publish -> mask latency, measured through lane_seg.node_bench."""
+    pytest.importorskip("rclpy")
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    out = tmp_path / "out"
+    argv = ["bench", "--model", str(ckpt), "--out", str(out), "--node", "--calib-size", "2"]
+    argv += ["--engines", "ort-fp32,ort-int8", "--rounds", "1", "--iters", "2", "--warmup", "1"]
+    argv += ["--frames-dir", str(tmp_path / "none")]
+    assert main(argv) == 0
+    report = json.loads((out / "bench.json").read_text())
+    (size,) = report["node"]["sizes"]
+    assert size["latency_frames"] > 0
+    assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
+    assert report["node"]["model"].endswith("model_int8.onnx")
+    assert "Node end to end" in (out / "bench.md").read_text()
+
+
+def test_peak_rss_sees_a_native_allocation():
+    import numpy as np
+
+    from lane_seg.bench_measure import PeakRss
+
+    mem = PeakRss()
+    block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
+    assert block.sum() > 0
+    del block
+    if mem.reset_ok:
+        assert mem.growth_mb() >= 48
+    else:
+        assert "not resettable" in mem.method
+
+
+def test_rounds_interleave_every_engine_in_rotated_order():
+    import numpy as np
+
+    from lane_seg.bench_measure import Runner, time_rounds
+
+    calls: list[str] = []
+
+    def runner(name: str) -> Runner:
+        return Runner(name, "x", "fp32", Path("f"), "cpu", lambda x: calls.append(name), 0.0, 0.0)
+
+    rs = [runner("a"), runner("b"), runner("c")]
+    time_rounds(rs, [np.zeros(1)], rounds=3, iters=2, warmup=1)
+    timed = calls[3:]  # after one warm-up call each
+    assert timed == list("aabbcc" + "bbccaa" + "ccaabb")
+    assert all(len(r.times_ms) == 6 for r in rs)
