@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,12 @@ def bench(tmp_path_factory):
     argv += ["--rounds", "2", "--iters", "3", "--warmup", "1", "--calib-size", "2"]
     argv += ["--frames-dir", str(frames), "--threads", "1", "--readme", str(root / "README.md")]
     (root / "README.md").write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\nafter\n")
-    assert main(argv) == 0
+    # In its own interpreter: the engines' native thread pools (OpenVINO, torch.ao) would
+    # otherwise stay in the test process, where a later test's SIGTERM crashed them.
+    run = subprocess.run(
+        [sys.executable, "-m", "lane_seg.cli", *argv], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
     return json.loads((out / "bench.json").read_text()), out
 
 

@@ -423,7 +423,6 @@ def test_several_servers_fill_one_dataset_and_a_rerun_resumes(tmp_path, monkeypa
 
 def test_sigterm_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch):
     """SIGTERM takes the Ctrl-C path: workers finish their tick and clean up, data stays valid."""
-    import os
     import signal
 
     from lane_seg.dataset import load_dataset, verify_dataset
@@ -438,7 +437,10 @@ def test_sigterm_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch)
                 rgb = np.zeros((4, 6, 3), np.uint8)
                 shared.add(cc.sample_id(shared.prefix, ep, k), ep.split, rgb, rgb[..., 0], {})
                 if k == 3:  # a job scheduler stops us mid-episode
-                    os.kill(os.getpid(), signal.SIGTERM)
+                    # Aimed at the main thread, where Python runs signal handlers: a
+                    # process-wide kill may land on a native thread of a library an earlier
+                    # test loaded (OpenVINO's pool segfaulted on it).
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
                 time.sleep(0.02)
         finally:
             cleaned.set()  # where the real episode restores settings and destroys actors
