@@ -246,6 +246,33 @@ def _trace_error(model: nn.Module, exc: Exception) -> LaneSegError:
     )
 
 
+def _prepare(
+    model: nn.Module,
+    example: torch.Tensor,
+    observer: str,
+    backend: CpuBackend | None,
+    float_layers: Iterable[str],
+    only_layers: Iterable[str] | None,
+    qat: bool,
+) -> nn.Module:
+    """Shared by PTQ (eval copy, observers) and QAT (train copy, fake-quant): backend, qconfig
+    mapping, FX prepare, and one clear error when the model cannot be traced."""
+    backend = backend or detect_backend()
+    set_engine(backend)
+    if only_layers is None:
+        only_layers = conv_only_scope(model, float_layers)
+    mapping = make_qconfig_mapping(model, observer, backend, qat, float_layers, only_layers)
+    m = copy.deepcopy(model)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if qat:
+                return prepare_qat_fx(m.train(), mapping, (example,))
+            return prepare_fx(m.eval(), mapping, (example,))
+    except (torch.fx.proxy.TraceError, TypeError, RuntimeError) as exc:
+        raise _trace_error(model, exc) from exc
+
+
 def prepare_ptq(
     model: nn.Module,
     example: torch.Tensor,
@@ -255,18 +282,7 @@ def prepare_ptq(
     only_layers: Iterable[str] | None = None,
 ) -> nn.Module:
     """Copy of `model` in eval mode with conv-bn(-relu) fused and observers inserted."""
-    backend = backend or detect_backend()
-    set_engine(backend)
-    if only_layers is None:
-        only_layers = conv_only_scope(model, float_layers)
-    mapping = make_qconfig_mapping(model, observer, backend, False, float_layers, only_layers)
-    m = copy.deepcopy(model).eval()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return prepare_fx(m, mapping, (example,))
-    except (torch.fx.proxy.TraceError, TypeError, RuntimeError) as exc:
-        raise _trace_error(model, exc) from exc
+    return _prepare(model, example, observer, backend, float_layers, only_layers, qat=False)
 
 
 @torch.no_grad()
@@ -312,17 +328,7 @@ def prepare_qat(
     float_layers: Iterable[str] = (),
 ) -> nn.Module:
     """Copy of a (converged fp32) model in train mode with fused conv-bn and fake-quant."""
-    backend = backend or detect_backend()
-    set_engine(backend)
-    only = conv_only_scope(model, float_layers)
-    mapping = make_qconfig_mapping(model, "moving-average", backend, True, float_layers, only)
-    m = copy.deepcopy(model).train()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return prepare_qat_fx(m, mapping, (example,))
-    except (torch.fx.proxy.TraceError, TypeError, RuntimeError) as exc:
-        raise _trace_error(model, exc) from exc
+    return _prepare(model, example, "moving-average", backend, float_layers, None, qat=True)
 
 
 def freeze_bn_stats(qat_model: nn.Module) -> None:
