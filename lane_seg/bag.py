@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +212,30 @@ def _replay(seg, reader, partial, storage, topic, mask_topic, overlay_topic, pro
         raise
     writer.close()
     return report
+
+
+def iter_images(src: str | Path, topic: str | None = None) -> Iterator[np.ndarray]:
+    """RGB frames of an image topic of a bag (default: its first image topic), in bag order.
+    Frames that cannot be decoded are skipped with a warning."""
+    src = Path(src)
+    reader = _open_reader(src)
+    try:
+        images = sorted(c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES)
+        topic = topic or (images[0] if images else None)
+        conns = [c for c in reader.connections if c.topic == topic and c.msgtype in IMAGE_TYPES]
+        if not conns:
+            raise LaneSegError(
+                f"no image topic {topic or ''} in {src}; image topics there: "
+                f"{', '.join(images) if images else 'none'}"
+            )
+        typestore = _typestore()
+        for conn, stamp, raw in reader.messages(connections=conns):
+            try:
+                yield message_to_rgb(typestore.deserialize_cdr(raw, conn.msgtype))
+            except (BadImage, ValueError, IndexError, AssertionError) as exc:
+                warnings.warn(f"{src} t={stamp}: skipped a frame: {exc}", stacklevel=2)
+    finally:
+        reader.close()
 
 
 def mask_array(msg) -> np.ndarray:

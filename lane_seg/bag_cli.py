@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="rosbag2 folder (metadata.yaml + .mcap/.db3)")
     p.add_argument("output", metavar="OUT", help="new rosbag2 folder (must not exist)")
     p.add_argument("--topic", required=True, help="image topic (Image or CompressedImage)")
-    p.add_argument("--model", required=True, help="lane_seg model (.onnx, or .pt checkpoint)")
+    p.add_argument("--model", help="lane_seg model (.onnx or .pt); default: the shipped int8 model")
     p.add_argument("--engine", default="auto", help="auto, onnxruntime, openvino, torch, ...")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
     p.add_argument("--threshold", type=float, default=None, help="default: the model's")
@@ -44,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     check_paths(Path(args.input), Path(args.output), args.storage)
+    if not args.model:
+        from lane_seg.default_model import default_model
+
+        args.model = str(default_model("int8"))
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
     print(f"model {args.model} on {seg.engine.describe()}")
     report = replay(

@@ -1,4 +1,6 @@
-"""`lane-seg export`: a training checkpoint (.pt) -> ONNX with ModelInfo in metadata_props."""
+"""`lane-seg export`: a training checkpoint (.pt) -> ONNX with ModelInfo in metadata_props,
+and with --int8 also its static int8 QDQ version for onnxruntime / OpenVINO, calibrated on a
+fixed, seeded subset of a dataset's train split (identity recorded in the metadata)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "export",
         "Export a checkpoint to ONNX (fp32, opset >= 17) and check parity with PyTorch.",
-        "lane-seg export --model runs/unet/best.pt --out runs/unet/unet.onnx",
+        "lane-seg export --model runs/unet/best.pt --out runs/unet/unet.onnx "
+        "--int8 runs/unet/unet_int8.onnx --calib data/sim",
     )
     p.add_argument("--model", required=True, help="checkpoint .pt written by `lane-seg train`")
     p.add_argument("--out", required=True, help="output .onnx path")
@@ -22,7 +25,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-check", action="store_true", help="skip the onnxruntime-vs-PyTorch parity check"
     )
+    p.add_argument("--int8", help="also write the int8 QDQ ONNX here (needs --calib)")
+    p.add_argument("--calib", type=Path, help="dataset whose train split calibrates --int8")
+    p.add_argument("--calib-size", type=int, default=64, help="calibration frames (default 64)")
+    p.add_argument("--calib-seed", type=int, default=0, help="seed of the calibration subset")
+    p.add_argument(
+        "--calib-method",
+        default="minmax",
+        choices=("minmax", "entropy", "percentile"),
+        help="activation range calibration (default minmax)",
+    )
     p.set_defaults(func=run)
+
+
+def _int8(args: argparse.Namespace, fp32: Path, info) -> None:
+    from dataclasses import replace
+
+    from lane_seg.training.onnx_quant import FrameReader, int8_op_counts, quantize_qdq
+    from lane_seg.training.quant_data import select_calibration
+
+    calib = select_calibration(args.calib, args.calib_size, args.calib_seed)
+    qinfo = replace(info, precision="int8", calibration=calib.identity())
+    out = quantize_qdq(
+        fp32, args.int8, FrameReader(calib.inputs(info.preprocess)), qinfo, args.calib_method
+    )
+    ops = int8_op_counts(out)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, int8 QDQ, {args.calib_method} "
+        f"calibration on {args.calib_size} frames of {args.calib} train; {ops.summary})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,11 +65,16 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise LaneSegError(f"--opset {args.opset}: use 17 or newer")
     out = Path(args.out)
-    if out.suffix != ".onnx":
-        raise LaneSegError(f"--out {out}: the file name must end in .onnx")
+    for name, path in (("--out", out), ("--int8", args.int8)):
+        if path and Path(path).suffix != ".onnx":
+            raise LaneSegError(f"{name} {path}: the file name must end in .onnx")
+    if args.int8 and not args.calib:
+        raise LaneSegError("--int8 needs --calib DATASET (its train split calibrates)")
     model, info = load_model(args.model)
     export_onnx(model, info, out, opset=args.opset)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, arch {info.arch}, opset {args.opset})")
+    if args.int8:
+        _int8(args, out, info)
     if args.no_check:
         return 0
     rng = np.random.default_rng(0)

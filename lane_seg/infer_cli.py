@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "solidWhiteRight.mp4 frames/ road.jpg --out runs/infer",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
-    p.add_argument("--model", required=True, help="lane_seg model (.onnx, or .pt checkpoint)")
+    p.add_argument("--model", help="lane_seg model (.onnx or .pt); default: the shipped int8 model")
     p.add_argument("--out", default="runs/infer", help="output folder (default runs/infer)")
     p.add_argument(
         "--engine", default="auto", help="auto (fastest here), onnxruntime, openvino, torch, ..."
@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
+    if not args.model:
+        from lane_seg.default_model import default_model
+
+        args.model = str(default_model("int8"))
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
     print(f"model {args.model} on {seg.engine.describe()}, threshold {seg.threshold:g}")
     opts = InferOptions(

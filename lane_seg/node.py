@@ -188,7 +188,9 @@ class SegNode(Node):
 
     def _declare_static_parameters(self) -> None:
         ro = {"read_only": True}
-        self.declare_parameter("model", "", _desc("path of the .onnx (or .pt) model", **ro))
+        self.declare_parameter(
+            "model", "", _desc("the .onnx (or .pt) model; empty = the shipped int8 model", **ro)
+        )
         self.declare_parameter(
             "engine",
             "auto",
@@ -246,7 +248,9 @@ class SegNode(Node):
         ]  # fmt: skip
         p = {n: self.get_parameter(n).value for n in names}
         if not p["model"]:
-            raise LaneSegError("parameter 'model' is empty; pass -p model:=/path/to/model.onnx")
+            from lane_seg.default_model import default_model
+
+            p["model"] = str(default_model("int8"))
         checks = {
             "engine": ENGINE_NAMES,
             "input_transport": TRANSPORTS,

@@ -16,10 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "node",
         "Run the ROS 2 lane segmentation node (~/image -> ~/mask, ~/overlay, /diagnostics).",
-        "lane-seg node --model models/unet_int8.onnx --image-topic /camera/image_raw "
-        "-- -p threshold:=0.5",
+        "lane-seg node --image-topic /camera/image_raw -- -p threshold:=0.5",
     )
-    p.add_argument("--model", required=True, help="lane_seg model (.onnx, or .pt checkpoint)")
+    p.add_argument(
+        "--model", default="", help="lane_seg model (.onnx or .pt); default: the shipped int8 model"
+    )
     p.add_argument("--engine", default="auto", help="auto, onnxruntime, openvino, torch, ...")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
     p.add_argument("--image-topic", help="camera topic to remap ~/image (or ~/image/compressed) to")
@@ -39,7 +40,9 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
     if args.params_file:
         ros += ["--params-file", args.params_file]
     # -p after --params-file: command-line values win over the file
-    ros += ["-p", f"model:={args.model}", "-p", f"engine:={args.engine}"]
+    if args.model:  # else the node takes the shipped int8 model
+        ros += ["-p", f"model:={args.model}"]
+    ros += ["-p", f"engine:={args.engine}"]
     ros += ["-p", f"threads:={args.threads}", "-p", f"input_transport:={args.transport}"]
     if args.image_topic:
         suffix = "/compressed" if args.transport == "compressed" else ""

@@ -1,6 +1,6 @@
 """ros2 launch lane_seg seg.launch.py model:=/path/model.onnx image_topic:=/camera/image_raw
 
-Arguments: model (required), engine, image_topic, input_transport, params_file, namespace.
+Arguments: model (default: the shipped int8 model), engine, image_topic, input_transport, params_file, namespace.
 Compressed camera stream:
   input_transport:=compressed image_topic:=/camera/image_raw/compressed
 """
@@ -16,7 +16,9 @@ from launch import LaunchDescription
 def generate_launch_description() -> LaunchDescription:
     default_params = PathJoinSubstitution([FindPackageShare("lane_seg"), "config", "seg.yaml"])
     arguments = [
-        DeclareLaunchArgument("model", description="lane_seg model file (.onnx)"),
+        DeclareLaunchArgument(
+            "model", default_value="", description="model file (.onnx); empty = shipped int8"
+        ),
         DeclareLaunchArgument(
             "engine",
             default_value="auto",

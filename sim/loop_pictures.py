@@ -30,6 +30,7 @@ def overlay_frame(
     """BGR frame: mask tinted, measured ego lines (cyan) and the centre line (yellow), text."""
     import cv2
 
+    from lane_seg.demo_live import put_text
     from lane_seg.visualize import overlay
 
     bgr = cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR)
@@ -45,13 +46,7 @@ def overlay_frame(
         if uv is not None:
             color = (0, 220, 255) if not est.held else (0, 120, 255)
             cv2.polylines(bgr, [uv], False, color, 2, cv2.LINE_AA)
-    if text:
-        band = bgr[: 8 + 15 * len(text)]
-        band[:] = (band * 0.45).astype(np.uint8)  # a dark band keeps the text readable
-    for i, line in enumerate(text):
-        org = (6, 16 + 15 * i)
-        cv2.putText(bgr, line, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
-    return bgr
+    return put_text(bgr, text) if text else bgr
 
 
 def plot_top_down(scene: Scene, log: list[FrameLog], path: Path, title: str, limit: float) -> Path:

@@ -19,6 +19,7 @@ import contextlib
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -35,6 +36,7 @@ from std_msgs.msg import Header
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.node_harness import mask_array
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
 from lane_seg.sim.loop_metrics import FrameLog, world_metrics
@@ -47,6 +49,7 @@ INFO_TOPIC = "/camera/camera_info"
 CMD_TOPIC = "/cmd_vel"
 SEG_NODE = "seg_node"
 LANE_TOPIC = f"/{SEG_NODE}/lane_center"
+MASK_TOPIC = f"/{SEG_NODE}/mask"
 STAMP_OFFSET_S = 1000.0  # simulation time of frame 0 (a zero stamp reads as "unset")
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
@@ -126,11 +129,24 @@ class LaneControllerNode(Node):
         self.pub.publish(out)
 
 
+# What a recorder gets per frame: the rendered frame, the seg node's mask (None if it never
+# came), the lane estimate from the node's path, and the frame's log entry.
+Recorder = Callable[[DriveFrame, "np.ndarray | None", "LaneEstimate | None", FrameLog], None]
+
+
 class SimBridge(Node):
-    """The simulator on ROS 2: publishes the camera, applies /cmd_vel, in lockstep."""
+    """The simulator on ROS 2: publishes the camera, applies /cmd_vel, in lockstep.
+
+    With `record`, it also subscribes to the seg node's mask and hands every frame to it."""
 
     def __init__(
-        self, cam: Camera, fps: float, accel_gain: float, timeout_s: float = 5.0, **kwargs: Any
+        self,
+        cam: Camera,
+        fps: float,
+        accel_gain: float,
+        timeout_s: float = 5.0,
+        record: Recorder | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__("lane_sim", **kwargs)
         self.cam, self.dt, self.accel_gain, self.timeout_s = cam, 1.0 / fps, accel_gain, timeout_s
@@ -138,6 +154,10 @@ class SimBridge(Node):
         self.info_pub = self.create_publisher(CameraInfo, INFO_TOPIC, RELIABLE)
         self.create_subscription(TwistStamped, CMD_TOPIC, self._on_cmd, RELIABLE)
         self.create_subscription(Path, LANE_TOPIC, self._on_path, RELIABLE)
+        self.record = record
+        self._masks: dict[int, Image] = {}
+        if record is not None:
+            self.create_subscription(Image, MASK_TOPIC, self._on_mask, RELIABLE)
         self._cond = threading.Condition()
         self._cmds: dict[int, TwistStamped] = {}
         self._paths: dict[int, tuple[float, Path]] = {}
@@ -153,6 +173,19 @@ class SimBridge(Node):
     def _on_path(self, msg: Path) -> None:
         with self._cond:
             self._paths[_stamp_ns(msg.header)] = (time.monotonic(), msg)
+
+    def _on_mask(self, msg: Image) -> None:
+        with self._cond:
+            self._masks[_stamp_ns(msg.header)] = msg
+            self._cond.notify_all()
+
+    def _take_mask(self, key: int) -> np.ndarray | None:
+        """The node's mask for this frame; it is published before the path, so it is normally
+        here by the time the command is."""
+        with self._cond:
+            self._cond.wait_for(lambda: key in self._masks, 0.5)
+            msg = self._masks.pop(key, None)
+        return mask_array(msg).copy() if msg is not None else None
 
     def steering(self, frame: DriveFrame, scene: Scene, params: VehicleParams) -> Command:
         """`drive()` steering callable: publish the frame, wait for its command, apply it."""
@@ -178,14 +211,15 @@ class SimBridge(Node):
         est = path_to_estimate(path[1]) if path is not None else None
         latency = (path[0] - sent) * 1e3 if path is not None else math.nan
         st = frame.state
-        self.log.append(
-            FrameLog(
+        entry = FrameLog(
                 frame.time_s, frame.s_m, frame.distance_m, st.x, st.y, st.yaw, st.speed, steer,
                 st.steer, frame.lateral_error_m,
                 -float(poly(est.center, self.cam.x_m)) if est else math.nan,
                 1.0 if est else 0.0, 2 if est else 0, latency, 0.0, math.nan,
-            )
         )  # fmt: skip
+        self.log.append(entry)
+        if self.record is not None:
+            self.record(frame, self._take_mask(key), est, entry)
         return Command(steer, self.accel_gain * (v_cmd - st.speed))
 
 
@@ -197,6 +231,7 @@ def run_ros_loop(
     engine: str = "onnxruntime-cpu",
     threads: int = 0,
     timeout_s: float = 5.0,
+    record: Recorder | None = None,
 ) -> dict[str, Any]:
     """Drive one world of a scenario through the three ROS 2 nodes; returns the metrics."""
     from lane_seg.lane_node import LaneSegNode
@@ -230,7 +265,7 @@ def run_ros_loop(
         seg = LaneSegNode(context=context, parameter_overrides=overrides, cli_args=remap)
         nodes.append(seg)
         nodes.append(LaneControllerNode(ctrl, context=context))
-        bridge = SimBridge(cam, scenario.fps, ctrl.accel_gain, timeout_s, context=context)
+        bridge = SimBridge(cam, scenario.fps, ctrl.accel_gain, timeout_s, record, context=context)
         nodes.append(bridge)
         executor = SingleThreadedExecutor(context=context)
         for n in nodes:
