@@ -8,7 +8,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import os; print(os.getpid() % 100 + 1)")
 
-.PHONY: venv demo test test-all lint format clean
+.PHONY: venv demo model test test-all lint format clean
 
 $(STAMP): setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,52 @@ $(STAMP): setup.py setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# make demo                      closed loop in the simulator over ROS 2, the shipped int8 model
+# make demo INPUT=clip.mp4       a video (or a rosbag2 folder) through the same node
+INPUT ?=
 demo: $(STAMP)
-	$(BIN)/lane-seg demo --out runs/demo
+	$(BIN)/lane-seg demo --out runs/demo $(if $(INPUT),--input $(INPUT))
+
+# The default model, from scratch: data -> four training stages -> fp32 + int8 ONNX -> eval ->
+# bench -> models/README.md. Each stage is a file; one that exists is reused (order-only
+# prerequisites), so delete runs/<stage> or data/sim to redo it. Several CPU hours on 2 cores.
+REAL := ../shared/data/real/tusimple_lanenet
+STAGES := unet unet_finetune unet_long unet_full
+MODEL_RUN := runs/model
+LS := nice -n 5 $(BIN)/lane-seg
+
+model: models/README.md
+
+data/sim/dataset.json: | $(STAMP)
+	$(LS) collect --backend planar --out data/sim --frames 2400 --seed 0
+
+runs/unet/best.pt: | data/sim/dataset.json
+	$(LS) train --config training/configs/unet.yaml
+runs/unet_finetune/best.pt: | runs/unet/best.pt
+	$(LS) train --config training/configs/unet_finetune.yaml
+runs/unet_long/best.pt: | runs/unet_finetune/best.pt
+	$(LS) train --config training/configs/unet_long.yaml
+runs/unet_full/best.pt: | runs/unet_long/best.pt
+	$(LS) train --config training/configs/unet_full.yaml
+
+models/lane_unet_int8.onnx: runs/unet_full/best.pt
+	$(LS) export --model $< --out models/lane_unet_fp32.onnx --int8 $@ --calib data/sim
+
+models/README.md: models/lane_unet_int8.onnx
+	mkdir -p $(MODEL_RUN)
+	$(LS) models --size 256x512 --latency --json --config training/configs/unet_full.yaml \
+	  training/configs/enet.yaml training/configs/deeplabv3plus.yaml \
+	  training/configs/segformer.yaml > $(MODEL_RUN)/selection.json.tmp
+	mv $(MODEL_RUN)/selection.json.tmp $(MODEL_RUN)/selection.json
+	for p in fp32 int8; do \
+	  $(LS) eval --model models/lane_unet_$$p.onnx --data data/sim --split val \
+	    --out $(MODEL_RUN)/eval_$$p --no-progress || exit 1; \
+	  if [ -d $(REAL) ]; then $(LS) eval --model models/lane_unet_$$p.onnx --data $(REAL) \
+	    --out $(MODEL_RUN)/eval_$${p}_real --no-progress || exit 1; fi; \
+	done
+	$(LS) bench --model runs/unet_full/best.pt --onnx-fp32 models/lane_unet_fp32.onnx \
+	  --onnx-int8 $< --data data/sim --threads 2 --node --out $(MODEL_RUN)/bench
+	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --run $(MODEL_RUN) --out $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--node", action="store_true", help="also measure the node end to end over ROS 2"
     )
     p.add_argument("--node-model", help="model the node runs (default: the int8 ONNX)")
+    p.add_argument(
+        "--node-engine", default="auto", help="engine the node runs on (default auto, as shipped)"
+    )
     p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
     p.add_argument(
         "--readme",
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.readme:
         check_readme(Path(args.readme))  # before the long run, not after it
     report = run_bench(cfg)
+    report["command"] = _command(args)
     if args.node:
         report["node"] = _node(args, cfg, report)
     paths = write_report(report, cfg.out)
@@ -116,7 +120,7 @@ def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
         raise LaneSegError("--node needs an int8 ONNX row or --node-model")
     return run_node_bench(
         model,
-        engine="onnxruntime-cpu",
+        engine=args.node_engine,
         threads=cfg.threads,
         sizes=((256, 512),),
         real_dir=cfg.real_dir,

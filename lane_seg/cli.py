@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "lane_seg.sim.sim_cli",
     "lane_seg.training.quantize_cli",
     "lane_seg.bench_cli",
+    "lane_seg.training.model_card",
 ]
 
 

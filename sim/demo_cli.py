@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         from lane_seg.sim.demo_drive import run_sim_demo
 
         m = run_sim_demo(model, out, args.seconds, args.seed, args.engine, args.threads)
-        lines, files = _loop_summary(m), {"overlay video": m["video"]}
+        lines, files = _loop_summary(m), {"overlay video": m["video"], "still": m["still"]}
         files.update({"top-down plot": m.get("plot", "-"), "metrics": str(out / "metrics.json")})
     summary = out / "summary.md"
     files["summary"] = str(summary)

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from lane_seg.demo_live import LiveStatus, VideoOut
@@ -42,8 +43,10 @@ def demo_scenario(seconds: float, seed: int) -> Scenario:
 class DemoRecorder:
     """The `record` hook of the ROS loop: live line, overlay video frame, and the drive log."""
 
-    def __init__(self, cam, video: VideoOut) -> None:
+    def __init__(self, cam, video: VideoOut, still: Path, still_at: int) -> None:
         self.cam, self.video, self.live = cam, video, LiveStatus()
+        self.still, self.still_at = still, still_at
+        self._still_bgr: np.ndarray | None = None
         self.log: list = []
 
     def __call__(self, frame, mask, est, entry) -> None:
@@ -59,9 +62,15 @@ class DemoRecorder:
         )
         if mask is None:
             mask = np.zeros(frame.image.shape[:2], np.uint8)
-        self.video.write(
-            overlay_frame(frame.image, mask, est, self.cam, [f"t {frame.time_s:5.1f} s", text])
-        )
+        bgr = overlay_frame(frame.image, mask, est, self.cam, [f"t {frame.time_s:5.1f} s", text])
+        self.video.write(bgr)
+        if len(self.log) <= self.still_at:  # a still from mid-drive (or the last frame before)
+            self._still_bgr = bgr
+
+    def close(self) -> None:
+        self.video.close()
+        if self._still_bgr is not None:
+            cv2.imwrite(str(self.still), self._still_bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
 def run_sim_demo(
@@ -78,13 +87,14 @@ def run_sim_demo(
     cam = nominal_camera(scenario.sim_config())
     out.mkdir(parents=True, exist_ok=True)
     video = VideoOut(out / "drive_overlay.mp4", scenario.fps)
-    recorder = DemoRecorder(cam, video)
+    still_at = int(seconds * scenario.fps / 2)
+    recorder = DemoRecorder(cam, video, out / "overlay.jpg", max(still_at, 1))
     ctrl = ControllerConfig.from_yaml(DEFAULT_CONTROLLER)
     try:
         metrics = run_ros_loop(scenario, seed, model, ctrl, engine, threads, record=recorder)
     finally:
-        video.close()
-    metrics.update(model=str(model), video=str(video.path))
+        recorder.close()
+    metrics.update(model=str(model), video=str(video.path), still=str(out / "overlay.jpg"))
     (out / "metrics.json").write_text(json.dumps(json_clean(metrics), indent=2))
     if recorder.log:  # the same world again (deterministic per seed) for the plot
         scene = build_world(seed, scenario.sim_config(), length_m=scenario.distance_m + 60.0)

@@ -42,6 +42,7 @@ def test_sim_demo_drives_over_ros_and_writes_its_outputs(tmp_path, capsys):
     assert m["seg_node"]["processed"] == m["frames"]
     assert len(_video_frames(out / "drive_overlay.mp4")) == m["frames"]
     assert (out / "top_down.png").stat().st_size > 10_000
+    assert cv2.imread(str(out / "overlay.jpg")).shape == (256, 512, 3)  # the mid-drive still
     assert "[demo] frame" in printed  # the live line
     for name in ("drive_overlay.mp4", "metrics.json", "summary.md", "top_down.png"):
         assert str(out / name) in printed
