@@ -62,7 +62,7 @@ models/README.md: models/lane_unet_int8.onnx
 	    --out $(MODEL_RUN)/eval_$${p}_real --no-progress || exit 1; fi; \
 	done
 	$(LS) bench --model runs/unet_full/best.pt --onnx-fp32 models/lane_unet_fp32.onnx \
-	  --onnx-int8 $< --data data/sim --threads 2 --node --out $(MODEL_RUN)/bench
+	  --onnx-int8 $< --data data/sim --threads 2 --node --out $(MODEL_RUN)/bench --readme README.md
 	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --run $(MODEL_RUN) --out $@
 
 lint: $(STAMP)

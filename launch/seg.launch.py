@@ -1,6 +1,7 @@
 """ros2 launch lane_seg seg.launch.py model:=/path/model.onnx image_topic:=/camera/image_raw
 
-Arguments: model (default: the shipped int8 model), engine, image_topic, input_transport, params_file, namespace.
+Arguments: model (default: the shipped int8 model), engine, image_topic, input_transport,
+params_file, namespace.
 Compressed camera stream:
   input_transport:=compressed image_topic:=/camera/image_raw/compressed
 """

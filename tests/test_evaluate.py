@@ -111,3 +111,29 @@ def test_predictor_applies_metadata_preprocessing(ckpt):
     assert (p.info.preprocess.height, p.info.preprocess.width) == (32, 64)
     x = np.zeros((1, 3, 32, 64), np.float32)
     assert p.logits(x).shape == (1, 1, 32, 64)
+
+
+def test_export_int8_is_calibrated_on_train_and_scores_like_fp32(data, ckpt, tmp_path):
+    from lane_seg.training.onnx_quant import int8_op_counts
+
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m_int8.onnx"
+    argv = ["export", "--model", str(ckpt), "--out", str(fp32), "--int8", str(int8)]
+    assert main(argv) == 2  # --int8 without --calib
+    assert main([*argv, "--calib", str(data), "--calib-size", "2"]) == 0
+    meta = read_metadata(int8)
+    assert meta["precision"] == "int8"
+    calib = json.loads(meta["calibration"])
+    assert calib["split"] == "train" and calib["count"] == 2
+    counts = int8_op_counts(int8)
+    assert counts.int8_convs > 0 and counts.float_convs == 0
+    a = run_eval(fp32, data, tmp_path / "fp32", progress=False)
+    b = run_eval(int8, data, tmp_path / "int8", progress=False)
+    assert b["miou"] == pytest.approx(a["miou"], abs=0.05)
+
+
+def test_models_cli_times_int8_per_engine(capsys):
+    argv = ["models", "--size", "64x128", "--latency", "--runs", "3", "--json"]
+    assert main([*argv, "--config", "training/configs/unet_full.yaml"]) == 0
+    row = json.loads(capsys.readouterr().out)["models"][0]
+    assert row["model"] == "unet" and row["config"] == "unet_full.yaml"
+    assert row["int8_onnxruntime-cpu_ms_p50"] > 0

@@ -267,7 +267,6 @@ def _run_seg_node(*ros_args: str) -> subprocess.CompletedProcess:
     "model,expect",
     [
         (["-p", "model:=/nonexistent/model.onnx"], "model file not found"),
-        ([], "parameter 'model' is empty"),
         (["-p", "model"], "bad ROS arguments"),
     ],
 )
@@ -293,3 +292,20 @@ def test_corrupt_model_fails_at_start_with_one_line(tmp_path):
         r.stderr.strip().startswith("seg_node: error:") and len(r.stderr.strip().splitlines()) == 1
     )
     assert "not a loadable ONNX model" in r.stderr
+
+
+def test_node_without_a_model_runs_the_shipped_int8_model():
+    from lane_seg.default_model import default_model
+    from lane_seg.engines import read_onnx_info
+    from lane_seg.sim.collect import render_frame
+    from lane_seg.sim.scene import SimConfig
+
+    frame, truth = render_frame(0, 3, SimConfig())[:2]
+    with NodeHarness("", {"engine": "onnxruntime-cpu", "threads": 1}) as h:
+        assert h.node.segmenter.info == read_onnx_info(default_model("int8"))
+        assert h.node.segmenter.info.precision == "int8"
+        h.publish(image_msg(frame))
+        mask = mask_array(h.wait_masks(1, timeout=30.0)[0])
+    assert mask.shape == truth.shape
+    inter = np.logical_and(mask > 0, truth > 0).sum()
+    assert inter / np.logical_or(mask > 0, truth > 0).sum() > 0.4  # a trained model, not noise
