@@ -63,6 +63,9 @@ models/README.md: models/lane_unet_int8.onnx
 	done
 	$(LS) bench --model runs/unet_full/best.pt --onnx-fp32 models/lane_unet_fp32.onnx \
 	  --onnx-int8 $< --data data/sim --threads 2 --node --out $(MODEL_RUN)/bench --readme README.md
+	$(LS) sim --perception groundtruth --no-video --out $(MODEL_RUN)/sim_groundtruth
+	for p in fp32 int8; do $(LS) sim --perception $$p --model models/lane_unet_$$p.onnx \
+	  --engine onnxruntime-cpu --threads 1 --no-video --out $(MODEL_RUN)/sim_$$p || exit 1; done
 	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --run $(MODEL_RUN) --out $@
 
 lint: $(STAMP)

@@ -184,8 +184,9 @@ def run_world(
     cam = nominal_camera(cfg)
     ctrl = ctrl.with_speed(scenario.speed_mps)
     writer = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # the plot goes here even without a video
     if out is not None and video:
-        out.mkdir(parents=True, exist_ok=True)
         vpath = out / f"{scenario.name}_s{seed}.mp4"
         writer = cv2.VideoWriter(
             str(vpath), cv2.VideoWriter_fourcc(*"mp4v"), scenario.fps, (cam.width, cam.height)

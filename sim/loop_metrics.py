@@ -141,6 +141,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "confidence_mean": wmean("confidence_mean"),
         "lost_fraction": wmean("lost_fraction"),
+        "mask_iou_mean": None
+        if any(r.get("mask_iou_mean") is None for r in runs)
+        else wmean("mask_iou_mean"),
     }
 
 

@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--run",
         type=Path,
         default=Path("runs/model"),
-        help="folder with eval_{fp32,int8}[_real]/summary.json, bench/bench.json, selection.json",
+        help="folder with eval_{fp32,int8}[_real]/ and sim_{groundtruth,fp32,int8}/ "
+        "summary.json, bench/bench.json, selection.json",
     )
     p.add_argument("--command", default="make model", help="the command that made it all")
     p.add_argument("--out", type=Path, default=Path("models/README.md"))
@@ -156,6 +157,29 @@ def _selection(run: Path) -> list[str]:
     return rows
 
 
+PERCEPTIONS = ("groundtruth", "fp32", "int8")
+
+
+def _closed_loop(run: Path) -> list[str]:
+    """The same scenarios and seeds driven with the exact mask, the fp32 and the int8 model."""
+    runs = {p: _json(run / f"sim_{p}" / "summary.json") for p in PERCEPTIONS}
+    rows = [
+        "| scenario | perception | m driven | completed | mean abs err m | max abs err m | "
+        "departures/km | mask IoU vs exact |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in runs["groundtruth"]:
+        for p in PERCEPTIONS:
+            s = runs[p][scenario]
+            iou = "-" if s.get("mask_iou_mean") is None else f"{100 * s['mask_iou_mean']:.1f}"
+            rows.append(
+                f"| {scenario} | {p} | {s['distance_m']:.0f} | {'yes' if s['completed'] else 'no'} "
+                f"| {s['mean_abs_lateral_error_m']:.3f} | {s['max_abs_lateral_error_m']:.3f} | "
+                f"{s['lane_departures_per_km']:.2f} | {iou} |"
+            )
+    return rows
+
+
 def _data(root: Path) -> str:
     d = _json(root / "dataset.json")
     c, p = d["counts"], d["params"]
@@ -222,6 +246,14 @@ def build_card(args: argparse.Namespace) -> str:
         f"`{bench.get('command', 'lane-seg bench')}`",
         "",
         bench_markdown(bench),
+        "## Driving: closed loop in the simulator",
+        "",
+        "`lane-seg sim --perception groundtruth|fp32|int8` on the standard scenarios "
+        "(`config/scenarios/`, two worlds each, 10 Hz; onnxruntime, one thread; the "
+        "simulation waits for perception, so this compares what the masks make the car do):",
+        "",
+        *_closed_loop(args.run),
+        "",
         "## How the architecture was chosen",
         "",
         "Speed does not depend on the weights, so `lane-seg models --latency` times every "
