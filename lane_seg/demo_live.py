@@ -35,7 +35,7 @@ class LiveStatus:
             self._done.popleft()
         lat = f"{latency_ms:5.1f} ms" if math.isfinite(latency_ms) else "   -- ms"
         text = f"{self.fps():5.1f} frames/s | latency {lat}" + (f" | {extra}" if extra else "")
-        if now - self._last_print >= self.period_s:
+        if self.frames == 1 or now - self._last_print >= self.period_s:
             self._last_print = now
             self.printer(f"[demo] frame {self.frames:5d} | {text}", flush=True)
         return text

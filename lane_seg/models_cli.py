@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             row.update(int8_latency(model, name, options, h, w, args.threads, args.runs))
         rows.append(row)
     if args.json:
-        print(json.dumps({"size": [h, w], "models": rows}, indent=2))
+        timing = {"threads": args.threads, "runs": args.runs} if args.latency else {}
+        print(json.dumps({"size": [h, w], **timing, "models": rows}, indent=2))
         return 0
     print(f"input 3x{h}x{w}; MACs of Conv/ConvTranspose/Linear/attention matmuls")
     lat = [k for k in rows[0] if k.endswith("_ms_p50")] if rows else []

@@ -52,6 +52,8 @@ def test_colcon_build_installs_package(tmp_path):
         "config/seg.yaml",
         "config/controller.yaml",
         "launch/seg.launch.py",
+        "models/lane_unet_int8.onnx",  # the node's default model, found via the ament index
+        "models/lane_unet_fp32.onnx",
     ):
         assert (pkg / "share/lane_seg" / f).is_file(), f
     for exe in ("lane-seg", "seg_node", "lane_controller"):  # where `ros2 run lane_seg` looks
