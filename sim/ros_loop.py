@@ -36,7 +36,7 @@ from std_msgs.msg import Header
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
-from lane_seg.node_harness import mask_array
+from lane_seg.node_harness import header, image_msg, mask_array
 from lane_seg.sim.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.lane_control import ControllerConfig, LaneController
 from lane_seg.sim.loop_metrics import FrameLog, world_metrics
@@ -56,29 +56,13 @@ RELIABLE = QoSProfile(
 )
 
 
-def _header(t: float, frame_id: str) -> Header:
-    h = Header()
-    h.stamp.sec = int(t)
-    h.stamp.nanosec = int(round((t - int(t)) * 1e9)) % 1_000_000_000
-    h.frame_id = frame_id
-    return h
-
-
 def _stamp_ns(h: Header) -> int:
     return h.stamp.sec * 1_000_000_000 + h.stamp.nanosec
 
 
-def _bytes(a: np.ndarray):
-    import array
-
-    out = array.array("B")
-    out.frombytes(np.ascontiguousarray(a).tobytes())
-    return out
-
-
-def camera_info_msg(cam: Camera, header: Header) -> CameraInfo:
+def camera_info_msg(cam: Camera, hdr: Header) -> CameraInfo:
     msg = CameraInfo()
-    msg.header = header
+    msg.header = hdr
     msg.width, msg.height = cam.width, cam.height
     msg.distortion_model = "plumb_bob"
     msg.d = [0.0] * 5
@@ -189,13 +173,9 @@ class SimBridge(Node):
 
     def steering(self, frame: DriveFrame, scene: Scene, params: VehicleParams) -> Command:
         """`drive()` steering callable: publish the frame, wait for its command, apply it."""
-        hdr = _header(STAMP_OFFSET_S + frame.time_s, "camera_optical")
+        hdr = header(STAMP_OFFSET_S + frame.time_s, "camera_optical")
         key = _stamp_ns(hdr)
-        img = Image()
-        img.header = hdr
-        img.height, img.width = frame.image.shape[:2]
-        img.encoding, img.is_bigendian, img.step = "rgb8", 0, frame.image.shape[1] * 3
-        img.data = _bytes(frame.image)
+        img = image_msg(frame.image, "rgb8", hdr)
         self.info_pub.publish(camera_info_msg(self.cam, hdr))
         sent = time.monotonic()
         self.image_pub.publish(img)
