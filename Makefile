@@ -81,6 +81,14 @@ $(MODEL_RUN)/sim_int8/summary.json: $(INT8)
 models/README.md: $(CARD_INPUTS)
 	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --run $(MODEL_RUN) --out $@
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 

@@ -25,7 +25,7 @@ FPS = 10.0
 
 
 def demo_scenario(seconds: float, seed: int) -> Scenario:
-    """A daytime two-to-three-lane road with moderate bends, `seconds` long at 12 m/s."""
+    """A daytime road without fog, no bend tighter than 100 m radius, `seconds` long at 12 m/s."""
     return Scenario.from_dict(
         {
             "name": "demo",
