@@ -1,8 +1,9 @@
 """Benchmark the ROS 2 node: publish -> mask latency and throughput beside bare engine time.
 
-    .venv/bin/python bench/node_latency.py --model models/unet_int8.onnx
-    .venv/bin/python bench/node_latency.py --arch unet # random-init U-Net (lane_seg.models)
-    .venv/bin/python bench/node_latency.py            # a random-init 256x512 3-layer conv net
+    .venv/bin/python bench/node_latency.py                      # the shipped int8 model, auto
+    .venv/bin/python bench/node_latency.py --rate 30 --frames 600   # 30 Hz sustained
+    .venv/bin/python bench/node_latency.py --model m.onnx --engine onnxruntime-cpu
+    .venv/bin/python bench/node_latency.py --arch unet  # random-init U-Net (lane_seg.models)
 
 Writes runs/bench/node_latency.{json,md} and prints the table with the CPU model line.
 A benchmark, not a test: it asserts nothing and takes about a minute.
@@ -31,11 +32,11 @@ def random_model(arch: str, path: Path) -> Path:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", help="lane_seg .onnx model (default: random-init 256x512 test net)")
+    p.add_argument("--model", help="lane_seg .onnx model (default: the shipped int8 model)")
     p.add_argument(
         "--arch", help="without --model: export a random-init lane_seg.models net (e.g. unet)"
     )
-    p.add_argument("--engine", default="onnxruntime-cpu", help="engine for node and bare timing")
+    p.add_argument("--engine", default="auto", help="engine for node and bare timing (auto)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--frames", type=int, default=200, help="frames for the latency phase")
     p.add_argument("--rate", type=float, default=10.0, help="Hz for the latency phase")
@@ -62,9 +63,9 @@ def main() -> int:
     if model is None and args.arch:
         model = str(random_model(args.arch, out / f"random_{args.arch}_256x512.onnx"))
     elif model is None:
-        from lane_seg.testing import tiny_info, write_tiny_onnx
+        from lane_seg.default_model import default_model
 
-        model = str(write_tiny_onnx(out / "random_256x512.onnx", "random", tiny_info(256, 512)))
+        model = str(default_model("int8"))
     report = run_node_bench(
         model,
         engine=args.engine,
