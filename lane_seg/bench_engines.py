@@ -46,7 +46,7 @@ def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         frames.append(cv2.resize(rgb, FRAME_HW[::-1], interpolation=cv2.INTER_AREA))
     if frames:
-        return frames, f"real: {len(frames)} frames from {real_dir}"
+        return frames, f"real: {len(frames)} frames from {os.path.relpath(real_dir, REPO)}"
     return sim_frames(SIM_FRAME_SEED, count), f"simulator: {count} frames, seed {SIM_FRAME_SEED}"
 
 
