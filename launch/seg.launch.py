@@ -9,6 +9,7 @@ Compressed camera stream:
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -54,10 +55,9 @@ def generate_launch_description() -> LaunchDescription:
         # later entries win: the launch arguments override the YAML
         parameters=[
             LaunchConfiguration("params_file"),
-            {
-                "model": LaunchConfiguration("model"),
-                "engine": LaunchConfiguration("engine"),
-                "input_transport": LaunchConfiguration("input_transport"),
+            {  # typed as strings: an empty model (the shipped one) or a numeric path stay str
+                name: ParameterValue(LaunchConfiguration(name), value_type=str)
+                for name in ("model", "engine", "input_transport")
             },
         ],
         remappings=[

@@ -181,3 +181,9 @@ def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "listening on /test_cam/image_raw" in out
+
+
+def test_node_cli_without_a_model_leaves_it_to_the_node():
+    argv = ros_arguments(build_parser().parse_args(["node", "--image-topic", "/cam"]))
+    assert not any(a.startswith("model:=") for a in argv)  # the node takes the shipped model
+    assert "engine:=auto" in argv
