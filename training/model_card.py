@@ -265,6 +265,9 @@ def build_card(args: argparse.Namespace) -> str:
         "",
         *_training(args.stages),
         "",
+        "Wall minutes are as each run logged them (`epochs.csv`), so they include whatever "
+        "else the machine was doing; best val lane IoU is on the configs' validation subset.",
+        "",
         "## Accuracy: fp32 vs int8",
         "",
         "`lane-seg eval --model models/<file> --data <set> --split <split>`:",
