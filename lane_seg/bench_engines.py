@@ -114,13 +114,10 @@ def ensure_onnx(
         onnx_fp32 = export_onnx(model, info, out / "model_fp32.onnx")
         notes.append(f"fp32 ONNX exported to {onnx_fp32}")
     if onnx_int8 is None:
-        from dataclasses import replace
-
-        from lane_seg.training.onnx_quant import FrameReader, quantize_qdq
+        from lane_seg.training.onnx_quant import quantize_int8
 
         inputs, ident = calib()
-        qinfo = replace(info, precision="int8", calibration=ident)
-        onnx_int8 = quantize_qdq(onnx_fp32, out / "model_int8.onnx", FrameReader(inputs), qinfo)
+        onnx_int8 = quantize_int8(onnx_fp32, out / "model_int8.onnx", inputs, info, ident)
         notes.append(f"int8 QDQ ONNX quantized to {onnx_int8}")
     return onnx_fp32, onnx_int8, notes
 

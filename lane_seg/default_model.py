@@ -26,6 +26,11 @@ def _candidates() -> list[Path]:
     return dirs
 
 
+def model_or_default(model: str | Path | None) -> str:
+    """`model` when given, else the shipped int8 model: what every command and the node run."""
+    return str(model) if model else str(default_model("int8"))
+
+
 def default_model(precision: str = "int8") -> Path:
     """The shipped model file of `precision` ("int8" or "fp32")."""
     if precision not in FILES:

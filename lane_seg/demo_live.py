@@ -63,10 +63,10 @@ class VideoOut:
 
     def write(self, bgr: np.ndarray) -> None:
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from lane_seg.infer import video_writer
+
             h, w = bgr.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            self._writer = video_writer(self.path, self.fps, (w, h), True)
         self._writer.write(bgr)
         self.frames += 1
 

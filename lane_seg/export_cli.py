@@ -39,16 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _int8(args: argparse.Namespace, fp32: Path, info) -> None:
-    from dataclasses import replace
-
-    from lane_seg.training.onnx_quant import FrameReader, int8_op_counts, quantize_qdq
+    from lane_seg.training.onnx_quant import int8_op_counts, quantize_int8
     from lane_seg.training.quant_data import select_calibration
 
     calib = select_calibration(args.calib, args.calib_size, args.calib_seed)
-    qinfo = replace(info, precision="int8", calibration=calib.identity())
-    out = quantize_qdq(
-        fp32, args.int8, FrameReader(calib.inputs(info.preprocess)), qinfo, args.calib_method
-    )
+    inputs = calib.inputs(info.preprocess)
+    out = quantize_int8(fp32, args.int8, inputs, info, calib.identity(), args.calib_method)
     ops = int8_op_counts(out)
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, int8 QDQ, {args.calib_method} "

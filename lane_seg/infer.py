@@ -125,7 +125,7 @@ def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: Infe
         report.outputs.append(dst)
 
 
-def _writer(path: Path, fps: float, size: tuple[int, int], color: bool) -> cv2.VideoWriter:
+def video_writer(path: Path, fps: float, size: tuple[int, int], color: bool) -> cv2.VideoWriter:
     path.parent.mkdir(parents=True, exist_ok=True)
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size, color)
     if not w.isOpened():
@@ -154,8 +154,8 @@ def _video(
             mask = _segment(seg, rgb, report)
             size = (rgb.shape[1], rgb.shape[0])
             if over_w is None:
-                over_w = _writer(tmp_over, fps, size, True)
-                mask_w = _writer(tmp_mask, fps, size, False) if opts.mask_video else None
+                over_w = video_writer(tmp_over, fps, size, True)
+                mask_w = video_writer(tmp_mask, fps, size, False) if opts.mask_video else None
             over_w.write(overlay_bgr(rgb, mask))
             if mask_w is not None:
                 mask_w.write(mask)

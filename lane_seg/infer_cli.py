@@ -42,10 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
-    if not args.model:
-        from lane_seg.default_model import default_model
+    from lane_seg.default_model import model_or_default
 
-        args.model = str(default_model("int8"))
+    args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
     print(f"model {args.model} on {seg.engine.describe()}, threshold {seg.threshold:g}")
     opts = InferOptions(

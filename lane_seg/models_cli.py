@@ -101,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
 def int8_latency(model, name: str, options: dict, h: int, w: int, threads: int, runs: int) -> dict:
     """Median ms of the model's int8 QDQ ONNX per engine (onnxruntime-cpu, openvino)."""
     import tempfile
-    from dataclasses import replace
 
     import numpy as np
 
@@ -110,14 +109,15 @@ def int8_latency(model, name: str, options: dict, h: int, w: int, threads: int, 
     from lane_seg.engines import load_engine, openvino_available, time_engine
     from lane_seg.models.export import export_onnx
     from lane_seg.preprocess import PreprocessConfig, to_input
-    from lane_seg.training.onnx_quant import FrameReader, quantize_qdq
+    from lane_seg.training.onnx_quant import quantize_int8
 
     info = ModelInfo(name, options, PreprocessConfig(height=h, width=w))
     engines = ["onnxruntime-cpu"] + (["openvino"] if openvino_available() else [])
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model.eval(), info, Path(tmp) / "fp32.onnx")
-        frames = FrameReader(to_input(f, info.preprocess) for f in sim_frames(7, 8))
-        int8 = quantize_qdq(fp32, Path(tmp) / "int8.onnx", frames, replace(info, precision="int8"))
+        frames = [to_input(f, info.preprocess) for f in sim_frames(7, 8)]
+        calib = {"dataset": "built-in simulator", "seed": 7, "count": len(frames)}
+        int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", frames, info, calib)
         return {
             f"int8_{e}_ms_p50": float(np.median(time_engine(load_engine(int8, e, threads), runs)))
             for e in engines

@@ -247,10 +247,9 @@ class SegNode(Node):
             "diagnostics_period", "bad_input_log_period", "vehicle_frame",
         ]  # fmt: skip
         p = {n: self.get_parameter(n).value for n in names}
-        if not p["model"]:
-            from lane_seg.default_model import default_model
+        from lane_seg.default_model import model_or_default
 
-            p["model"] = str(default_model("int8"))
+        p["model"] = model_or_default(p["model"])
         checks = {
             "engine": ENGINE_NAMES,
             "input_transport": TRANSPORTS,

@@ -64,9 +64,9 @@ def _replay_summary(s: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.default_model import default_model
+    from lane_seg.default_model import model_or_default
 
-    model = args.model or str(default_model("int8"))
+    model = model_or_default(args.model)
     out = Path(args.out)
     print(f"[demo] model {model}", flush=True)
     if args.input:

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,19 @@ def quantize_qdq(
         )
         write_with_metadata(Path(tmp) / "q.onnx", out_path, info)
     return out_path
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    inputs: Iterable[np.ndarray],
+    info: ModelInfo,
+    calibration: dict[str, Any],
+    method: str = "minmax",
+) -> Path:
+    """The deployable int8 QDQ file: metadata says int8 and names the calibration frames."""
+    qinfo = replace(info, precision="int8", calibration=calibration)
+    return quantize_qdq(fp32_path, out_path, FrameReader(inputs), qinfo, method)
 
 
 def compact_names(proto: Any) -> None:
