@@ -65,9 +65,9 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "lane-seg = lane_seg.cli:main",
-            "seg_node = lane_seg.node:main",
-            "lane_controller = lane_seg.sim.ros_loop:controller_main",
+            "lane-seg = lane_seg.cli.main:main",
+            "seg_node = lane_seg.ros.seg_node:main",
+            "lane_controller = lane_seg.sim.loop.ros_loop:controller_main",
         ],
     },
     zip_safe=True,

@@ -55,7 +55,7 @@ def main() -> int:
     os.environ["ROS_LOCALHOST_ONLY"] = "1"
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 101))
 
-    from lane_seg.node_bench import markdown, run_node_bench
+    from lane_seg.bench.node import markdown, run_node_bench
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def main() -> int:
     if model is None and args.arch:
         model = str(random_model(args.arch, out / f"random_{args.arch}_256x512.onnx"))
     elif model is None:
-        from lane_seg.default_model import default_model
+        from lane_seg.runtime.shipped_model import default_model
 
         model = str(default_model("int8"))
     report = run_node_bench(

@@ -1,8 +1,8 @@
 """Where onnxruntime spends the time of one inference, per operator type (fp32 vs int8).
 
 Runs each model with onnxruntime's built-in profiler (the optimized graph, the same session
-options as `lane_seg.engines`), drops the warm-up runs, and sums node time per operator type,
-so one sees e.g. how much of the int8 model is QLinearConv and how much is the float Resize /
+options as `lane_seg.runtime.engines`), drops the warm-up runs, and sums node time per operator
+type, so one sees e.g. how much of the int8 model is QLinearConv and how much is the float Resize /
 Concat between Quantize and Dequantize nodes.
 
     .venv/bin/python bench/profile_onnx.py models/lane_unet_fp32.onnx models/lane_unet_int8.onnx \

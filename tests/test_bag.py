@@ -13,11 +13,11 @@ pytest.importorskip("rosbags")
 from rosbags.rosbag2 import Reader  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
-from lane_seg.bag import mask_array, replay  # noqa: E402
-from lane_seg.cli import main  # noqa: E402
+from lane_seg.cli.main import main  # noqa: E402
 from lane_seg.errors import LaneSegError  # noqa: E402
-from lane_seg.ros_image import message_to_rgb  # noqa: E402
-from lane_seg.segmenter import Segmenter  # noqa: E402
+from lane_seg.ros.bag import mask_array, replay  # noqa: E402
+from lane_seg.ros.image_codec import message_to_rgb  # noqa: E402
+from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
 from lane_seg.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 
 TS = get_typestore(Stores.ROS2_HUMBLE)

@@ -12,12 +12,12 @@ import torch
 from lane_data import make_line_dataset
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.bench_report import README_END, README_START
-from lane_seg.cli import main
-from lane_seg.engines import openvino_available
+from lane_seg.bench.report import README_END, README_START
+from lane_seg.cli.main import main
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
+from lane_seg.runtime.engines import openvino_available
 
 ROWS = {"PyTorch fp32 eager", "torch.ao int8 (PTQ)", "onnxruntime fp32", "onnxruntime int8 QDQ"}
 
@@ -39,7 +39,10 @@ def bench(tmp_path_factory):
     # In its own interpreter: the engines' native thread pools (OpenVINO, torch.ao) would
     # otherwise stay in the test process, where a later test's SIGTERM crashed them.
     run = subprocess.run(
-        [sys.executable, "-m", "lane_seg.cli", *argv], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "lane_seg.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads((out / "bench.json").read_text()), out
@@ -112,7 +115,7 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.ros
 def test_node_row_over_real_ros2(tmp_path):
-    """--node adds the node's publish -> mask latency, measured through lane_seg.node_bench."""
+    """--node adds the node's publish -> mask latency, measured through lane_seg.bench.node."""
     pytest.importorskip("rclpy")
     ckpt = tmp_path / "m.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
@@ -133,7 +136,7 @@ def test_node_row_over_real_ros2(tmp_path):
 def test_peak_rss_sees_a_native_allocation():
     import numpy as np
 
-    from lane_seg.bench_measure import PeakRss
+    from lane_seg.bench.measure import PeakRss
 
     mem = PeakRss()
     block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
@@ -148,7 +151,7 @@ def test_peak_rss_sees_a_native_allocation():
 def test_rounds_interleave_every_engine_in_rotated_order():
     import numpy as np
 
-    from lane_seg.bench_measure import Runner, time_rounds
+    from lane_seg.bench.measure import Runner, time_rounds
 
     calls: list[str] = []
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
-from lane_seg.sim import carla_collect as cc
-from lane_seg.sim.carla_labels import (
+from lane_seg.sim.carla import collect as cc
+from lane_seg.sim.carla.labels import (
     ROADLINE_NEW,
     ROADLINE_OLD,
     bgra_to_mask,
@@ -29,8 +29,8 @@ from lane_seg.sim.carla_labels import (
     split_polygons,
     tag_scheme,
 )
-from lane_seg.sim.carla_options import add_carla_arguments, config_from_args, parse_ports
-from lane_seg.sim.carla_sync import ActorPool, FramePairer, synchronous
+from lane_seg.sim.carla.options import add_carla_arguments, config_from_args, parse_ports
+from lane_seg.sim.carla.sync import ActorPool, FramePairer, synchronous
 
 carla = pytest.importorskip("carla")
 

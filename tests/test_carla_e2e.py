@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.dataset import load_dataset, verify_dataset
 from lane_seg.errors import LaneSegError
 
@@ -26,7 +26,7 @@ def server():
         pytest.skip("CARLA_HOST is not set: no CARLA server to test against")
     port = int(os.environ.get("CARLA_PORT", "2000"))
     pytest.importorskip("carla")
-    from lane_seg.sim.carla_collect import connect
+    from lane_seg.sim.carla.collect import connect
 
     try:
         client, version = connect(host, port, timeout=10.0)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
-from lane_seg.sim import carla_loop
-from lane_seg.sim.closed_loop import GroundTruthPerception
-from lane_seg.sim.lane_control import ControllerConfig
+from lane_seg.lane_control import ControllerConfig
+from lane_seg.sim.carla import loop as carla_loop
+from lane_seg.sim.loop.closed_loop import GroundTruthPerception
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_lane_geometry import synthetic_mask  # noqa: E402

@@ -10,18 +10,18 @@ import math
 import numpy as np
 import pytest
 
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
+from lane_seg.lane_control import ControllerConfig, LaneController, lateral_command
 from lane_seg.lane_geometry import LaneEstimate
-from lane_seg.sim.closed_loop import (
+from lane_seg.sim.loop.closed_loop import (
     GroundTruthPerception,
     odometry,
     run_scenario,
 )
-from lane_seg.sim.lane_control import ControllerConfig, LaneController, lateral_command
-from lane_seg.sim.loop_metrics import count_departures
-from lane_seg.sim.scenarios import Scenario, standard_scenarios
-from lane_seg.sim.vehicle import VehicleState
+from lane_seg.sim.loop.metrics import count_departures
+from lane_seg.sim.loop.scenarios import Scenario, standard_scenarios
+from lane_seg.sim.world.vehicle import VehicleState
 
 # Small frames keep the closed-loop tests quick; geometry scales with the intrinsics.
 SMALL = {"height": 128, "width": 256, "vehicles": [0, 1]}
@@ -177,7 +177,7 @@ def test_model_perception_goes_through_the_engine(tmp_path):
     """fp32 perception: the frame goes through the shared Segmenter (preprocess, engine,
     postprocess); latency and mask IoU against the exact mask are recorded."""
     pytest.importorskip("torch")
-    from lane_seg.sim.sim_cli import load_perception
+    from lane_seg.cli.sim import load_perception
     from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", kind="bright")
@@ -194,9 +194,9 @@ def test_actuation_delay_shifts_commands_by_whole_frames():
     from test_lane_geometry import synthetic_mask
 
     from lane_seg.camera import Camera
-    from lane_seg.sim.closed_loop import LaneKeepingDriver
-    from lane_seg.sim.drive import DriveFrame
-    from lane_seg.sim.vehicle import VehicleParams
+    from lane_seg.sim.loop.closed_loop import LaneKeepingDriver
+    from lane_seg.sim.world.drive import DriveFrame
+    from lane_seg.sim.world.vehicle import VehicleParams
 
     cam = Camera.from_fov(256, 128, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
     mask = synthetic_mask(cam, offset=0.6)  # centre 0.6 m to the left: steer left

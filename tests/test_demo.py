@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")  # the tiny test model is exported from torch
 
-from lane_seg.cli import main  # noqa: E402
+from lane_seg.cli.main import main  # noqa: E402
 from lane_seg.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -88,10 +88,11 @@ def test_demo_refuses_input_it_cannot_read(tmp_path, capsys, name):
 
 
 def test_missing_default_model_says_how_to_make_it(tmp_path, monkeypatch):
-    from lane_seg import default_model as dm
+    from lane_seg import resources
     from lane_seg.errors import LaneSegError
+    from lane_seg.runtime import shipped_model as dm
 
-    monkeypatch.setattr(dm, "_candidates", lambda: [tmp_path])
+    monkeypatch.setattr(resources, "roots", lambda: [tmp_path])
     with pytest.raises(LaneSegError, match="make model"):
         dm.default_model("int8")
     with pytest.raises(LaneSegError, match="int8, fp32"):

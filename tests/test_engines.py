@@ -8,16 +8,16 @@ import importlib.util
 import numpy as np
 import pytest
 
-from lane_seg.engines import (
+from lane_seg.errors import LaneSegError
+from lane_seg.preprocess import to_input, to_mask
+from lane_seg.runtime.engines import (
     candidate_engines,
     load_engine,
     openvino_available,
     read_onnx_info,
     time_engine,
 )
-from lane_seg.errors import LaneSegError
-from lane_seg.preprocess import to_input, to_mask
-from lane_seg.segmenter import Segmenter, overlay_bgr
+from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.testing import (
     stripes_rgb,
     tiny_info,

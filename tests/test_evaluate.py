@@ -12,13 +12,13 @@ import torch
 from lane_data import make_line_dataset
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.models.export import read_metadata
 from lane_seg.preprocess import PreprocessConfig
-from lane_seg.training.evaluate import find_frames, load_predictor, run_eval
+from lane_seg.training.eval.evaluate import find_frames, load_predictor, run_eval
 
 
 def _rows(path):
@@ -114,7 +114,7 @@ def test_predictor_applies_metadata_preprocessing(ckpt):
 
 
 def test_export_int8_is_calibrated_on_train_and_scores_like_fp32(data, ckpt, tmp_path):
-    from lane_seg.training.onnx_quant import int8_op_counts
+    from lane_seg.training.quant.onnx_int8 import int8_op_counts
 
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m_int8.onnx"
     argv = ["export", "--model", str(ckpt), "--out", str(fp32), "--int8", str(int8)]

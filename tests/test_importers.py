@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lane_seg import import_cli
+from lane_seg.cli import import_ as import_cli
 from lane_seg.dataset import encode_image, load_dataset, verify_dataset
 from lane_seg.errors import LaneSegError
 from lane_seg.importers import Settings, open_frames, run_import

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.dataset import read_mask
-from lane_seg.segmenter import Segmenter
+from lane_seg.runtime.segmenter import Segmenter
 from lane_seg.testing import stripes_rgb, write_tiny_onnx
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lane_seg.errors import LaneSegError
-from lane_seg.training.losses import SegLoss, build_loss, soft_dice_loss
+from lane_seg.training.train.losses import SegLoss, build_loss, soft_dice_loss
 
 
 def test_bce_known_value():

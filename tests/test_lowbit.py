@@ -11,7 +11,7 @@ from quant_helpers import stripe_batch, trained_tiny
 from torch import nn
 
 from lane_seg.errors import LaneSegError
-from lane_seg.training import lowbit as lb
+from lane_seg.training.quant import lowbit as lb
 
 
 def test_pack_codes_known_bytes_and_roundtrip():

@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
+from lane_seg.cli import model_card as mc
 from lane_seg.errors import LaneSegError
-from lane_seg.training import model_card as mc
 
 
 def _write(path, data):

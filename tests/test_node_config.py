@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lane_seg.cli import build_parser
-from lane_seg.node_cli import ros_arguments
+from lane_seg.cli.main import build_parser
+from lane_seg.cli.node import ros_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     import rclpy
     from rclpy.parameter import Parameter
 
-    from lane_seg.lane_node import LaneSegNode  # what seg_node runs: SegNode + lane geometry
+    from lane_seg.ros.lane_center import LaneSegNode  # what seg_node runs: SegNode + lane geometry
     from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "m.onnx")
@@ -84,7 +84,7 @@ def test_launch_file_arguments_and_executable():
         if kw.arg == "executable"
     }
     setup = (REPO / "setup.py").read_text()
-    assert executables == {"seg_node"} and '"seg_node = lane_seg.node:main"' in setup
+    assert executables == {"seg_node"} and '"seg_node = lane_seg.ros.seg_node:main"' in setup
     assert 'glob("launch/*.py")' in setup and 'glob("config/*.yaml")' in setup
 
 
@@ -140,7 +140,7 @@ def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from lane_seg.node_harness import header, image_msg, mask_array
+    from lane_seg.ros.harness import header, image_msg, mask_array
     from lane_seg.testing import stripes_rgb, write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", "bright")

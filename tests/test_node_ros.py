@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from lane_seg.node_harness import (  # noqa: E402
+from lane_seg.ros.harness import (  # noqa: E402
     NodeHarness,
     compressed_msg,
     header,
@@ -23,7 +23,7 @@ from lane_seg.node_harness import (  # noqa: E402
     raw_fields_msg,
     stamp_seconds,
 )
-from lane_seg.segmenter import Segmenter  # noqa: E402
+from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
 from lane_seg.testing import (  # noqa: E402
     bad_compressed_fields,
     bad_image_fields,
@@ -295,10 +295,10 @@ def test_corrupt_model_fails_at_start_with_one_line(tmp_path):
 
 
 def test_node_without_a_model_runs_the_shipped_int8_model():
-    from lane_seg.default_model import default_model
-    from lane_seg.engines import read_onnx_info
-    from lane_seg.sim.collect import render_frame
-    from lane_seg.sim.scene import SimConfig
+    from lane_seg.runtime.engines import read_onnx_info
+    from lane_seg.runtime.shipped_model import default_model
+    from lane_seg.sim.world.collect import render_frame
+    from lane_seg.sim.world.scene import SimConfig
 
     frame, truth = render_frame(0, 3, SimConfig())[:2]
     with NodeHarness("", {"engine": "onnxruntime-cpu", "threads": 1}) as h:

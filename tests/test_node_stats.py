@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lane_seg.node_stats import NodeStats
+from lane_seg.ros.stats import NodeStats
 
 
 def test_percentiles_over_the_window_only():
@@ -25,7 +25,7 @@ def test_empty_snapshot_is_nan_not_an_error():
 
 
 def test_fps_counts_recent_frames(monkeypatch):
-    import lane_seg.node_stats as ns
+    import lane_seg.ros.stats as ns
 
     now = [1000.0]
     monkeypatch.setattr(ns.time, "monotonic", lambda: now[0])

@@ -10,7 +10,7 @@ from lane_seg.artifact import ModelInfo
 from lane_seg.dataset import read_image
 from lane_seg.models.export import export_onnx, read_metadata
 from lane_seg.preprocess import PreprocessConfig, to_input
-from lane_seg.training import onnx_quant as oq
+from lane_seg.training.quant import onnx_int8 as oq
 
 CFG = PreprocessConfig(height=32, width=64)
 N_CONVS = 5

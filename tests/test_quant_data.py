@@ -8,7 +8,7 @@ import pytest
 from quant_helpers import write_dataset
 
 from lane_seg.errors import LaneSegError
-from lane_seg.training.quant_data import check_disjoint, eval_samples, select_calibration
+from lane_seg.training.quant.calibration import check_disjoint, eval_samples, select_calibration
 
 
 def test_calibration_is_a_fixed_subset_of_train(tmp_path):

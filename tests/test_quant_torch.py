@@ -1,4 +1,4 @@
-"""torch.ao PTQ and QAT (through lane_seg.training.quant_torch) on small models."""
+"""torch.ao PTQ and QAT (through lane_seg.training.quant.torch_ao) on small models."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from lane_seg.errors import LaneSegError
-from lane_seg.training import quant_torch as qt
-from lane_seg.training.qat import FinetuneConfig, finetune
-from lane_seg.training.sensitivity import layer_sensitivity, mixed_precision
+from lane_seg.training.quant import torch_ao as qt
+from lane_seg.training.quant.qat import FinetuneConfig, finetune
+from lane_seg.training.quant.sensitivity import layer_sensitivity, mixed_precision
 
 VNNI = "processor : 0\nflags : fpu sse avx2 avx512f avx512_vnni\n"
 AVX2 = "processor : 0\nflags : fpu sse avx avx2 fma\n"

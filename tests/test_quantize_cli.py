@@ -8,7 +8,7 @@ import pytest
 from quant_helpers import write_dataset
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.models.export import read_metadata

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lane_seg.ros_image import (
+from lane_seg.ros.image_codec import (
     BadImage,
     compressed_to_rgb,
     image_to_rgb,

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")  # the tiny test model is exported from torch
 
+from lane_seg.lane_control import ControllerConfig  # noqa: E402
 from lane_seg.lane_geometry import center_points  # noqa: E402
-from lane_seg.sim.lane_control import ControllerConfig  # noqa: E402
-from lane_seg.sim.scenarios import Scenario  # noqa: E402
+from lane_seg.sim.loop.scenarios import Scenario  # noqa: E402
 from lane_seg.testing import write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -46,7 +46,7 @@ SCENARIO = {
 
 
 def test_ros_loop_keeps_the_car_in_its_lane(tmp_path):
-    from lane_seg.sim.ros_loop import run_ros_loop
+    from lane_seg.sim.loop.ros_loop import run_ros_loop
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", kind="bright")
     sc = Scenario.from_dict(SCENARIO, source="test")
@@ -66,7 +66,7 @@ def test_path_round_trip():
     import numpy as np
     from nav_msgs.msg import Path
 
-    from lane_seg.sim.ros_loop import path_to_estimate
+    from lane_seg.sim.loop.ros_loop import path_to_estimate
 
     msg = Path()
     assert path_to_estimate(msg) is None  # an empty path means the lane is lost
@@ -85,7 +85,7 @@ def test_lane_center_hook_waits_for_a_camera():
     from test_lane_geometry import synthetic_mask
 
     from lane_seg.camera import Camera
-    from lane_seg.lane_node import LaneCenterHook
+    from lane_seg.ros.lane_center import LaneCenterHook
 
     cam = Camera.from_fov(256, 128, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
     mask = synthetic_mask(cam, offset=0.2)

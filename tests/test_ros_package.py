@@ -59,6 +59,6 @@ def test_colcon_build_installs_package(tmp_path):
     for exe in ("lane-seg", "seg_node", "lane_controller"):  # where `ros2 run lane_seg` looks
         assert (pkg / "lib/lane_seg" / exe).is_file(), exe
     site = next((pkg / "lib").glob("python3*/site-packages"))
-    assert (site / "lane_seg/sim/render.py").is_file()
+    assert (site / "lane_seg/sim/world/render.py").is_file()
     assert (site / "lane_seg/training/__init__.py").is_file()
     assert not (site / "sim").exists() and not (site / "training").exists()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from lane_seg.default_model import default_model
-from lane_seg.engines import read_onnx_info
+from lane_seg.runtime.engines import read_onnx_info
+from lane_seg.runtime.shipped_model import default_model
 
 
 def test_int8_and_fp32_are_the_same_model_in_two_precisions():

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lane_seg.cli import main
+from lane_seg.cli.main import main
 from lane_seg.dataset import load_dataset, read_mask, verify_dataset
-from lane_seg.sim.collect import collect_planar, render_frame
-from lane_seg.sim.scene import SimConfig
+from lane_seg.sim.world.collect import collect_planar, render_frame
+from lane_seg.sim.world.scene import SimConfig
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -65,7 +65,7 @@ def test_killed_collect_resumes(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "lane_seg.cli",
+        "lane_seg.cli.main",
         "collect",
         "--out",
         str(out),

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.sim.render import ego_pose, render
-from lane_seg.sim.road import Road
-from lane_seg.sim.scene import WHITE, SimConfig, Stripe, sample_scene
+from lane_seg.sim.world.render import ego_pose, render
+from lane_seg.sim.world.road import Road
+from lane_seg.sim.world.scene import WHITE, SimConfig, Stripe, sample_scene
 
 CLEAR = dict(
     night_probability=0,
@@ -97,7 +97,7 @@ def test_every_mask_pixel_projects_back_onto_a_marking():
 
 
 def test_occluding_vehicle_clears_mask():
-    from lane_seg.sim.scene import Box
+    from lane_seg.sim.world.scene import Box
 
     scene, rng = _straight_scene(2)
     cam = Camera.from_fov(512, 256, 60, height_m=1.5, pitch_deg=3.0)

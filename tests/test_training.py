@@ -14,11 +14,11 @@ from lane_data import draw_scene, make_line_dataset
 
 from lane_seg.errors import LaneSegError
 from lane_seg.models.checkpoint import load_checkpoint, load_model
-from lane_seg.training.augment import AugmentConfig, augment
-from lane_seg.training.config import config_from_dict, load_config
-from lane_seg.training.data import SegmentationSet, WeightedDistributedSampler, gather_samples
-from lane_seg.training.schedule import lr_factor
-from lane_seg.training.train import train
+from lane_seg.training.train.augment import AugmentConfig, augment
+from lane_seg.training.train.config import config_from_dict, load_config
+from lane_seg.training.train.data import SegmentationSet, WeightedDistributedSampler, gather_samples
+from lane_seg.training.train.schedule import lr_factor
+from lane_seg.training.train.trainer import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -174,7 +174,7 @@ def test_resume_without_checkpoint_is_an_error(lines, tmp_path):
 def _ddp_worker(rank: int, world: int, init_file: str, cfg_dict: dict, result_dir: str) -> None:
     import torch.distributed as dist
 
-    from lane_seg.training.train import DistContext
+    from lane_seg.training.train.trainer import DistContext
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -229,7 +229,7 @@ def test_torchrun_entry_point(lines, tmp_path):
 
 
 def test_train_cli_and_resume_flag(lines, tmp_path):
-    from lane_seg.cli import main
+    from lane_seg.cli.main import main
 
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny_config(lines, tmp_path / "cli", epochs=2)))
@@ -247,7 +247,7 @@ def test_init_from_loads_weights_and_checks_architecture(lines, tmp_path):
     train(config_from_dict(tiny_config(lines, first, epochs=1)), progress=False)
     cfg = config_from_dict(tiny_config(lines, tmp_path / "ft", epochs=1))
     cfg.train.init_from = str(first / "last.pt")
-    from lane_seg.training.train import DistContext, Run
+    from lane_seg.training.train.trainer import DistContext, Run
 
     run = Run(cfg, DistContext(), progress=False)
     start = load_checkpoint(first / "last.pt")["state_dict"]

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from lane_seg.sim.drive import build_world, drive, nominal_camera
-from lane_seg.sim.scene import SimConfig
-from lane_seg.sim.vehicle import VehicleParams, VehicleState, step
+from lane_seg.sim.world.drive import build_world, drive, nominal_camera
+from lane_seg.sim.world.scene import SimConfig
+from lane_seg.sim.world.vehicle import VehicleParams, VehicleState, step
 
 
 def test_constant_steering_drives_a_circle_of_the_bicycle_radius():

@@ -1,0 +1,264 @@
+"""The rows of `lane-seg bench`: frames, calibration, and loading each engine under test.
+
+PyTorch fp32 eager (the .pt checkpoint), torch.ao int8 (static PTQ of the same checkpoint via
+lane_seg.training.quant.torch_ao), onnxruntime fp32 and int8 QDQ (the given .onnx files, or ones
+exported with lane_seg.models.export and quantized with lane_seg.training.quant.onnx_int8), OpenVINO
+fp32 and int8 on the same .onnx files when the openvino wheel is installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lane_seg import resources
+from lane_seg.bench.measure import Predict, Runner, timed_load
+from lane_seg.errors import LaneSegError
+from lane_seg.preprocess import to_input
+
+REPO = resources.checkout_root() or Path.cwd()
+# Real road frames beside a checkout (LANE_SEG_REAL_DATA elsewhere); simulator frames if absent.
+REAL_FRAMES = Path(
+    os.environ.get("LANE_SEG_REAL_DATA", REPO.parent / "shared" / "data" / "real")
+) / ("tusimple_lanenet/image")
+FRAME_HW = (256, 512)
+SIM_FRAME_SEED = 8128  # simulator seed for timing frames when no real ones are present
+SIM_CALIB_SEED = 4242  # a different seed for calibration frames when no --data is given
+
+# ---------------------------------------------------------------- frames
+
+
+def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray], str]:
+    """`count` RGB frames at 256x512: real road frames when present, else simulator frames."""
+    import cv2
+
+    files: list[Path] = []
+    if real_dir is not None and real_dir.is_dir():
+        files = sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    frames = []
+    for f in files[:count]:
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frames.append(cv2.resize(rgb, FRAME_HW[::-1], interpolation=cv2.INTER_AREA))
+    if frames:
+        return frames, f"real: {len(frames)} frames from {os.path.relpath(real_dir, REPO)}"
+    return sim_frames(SIM_FRAME_SEED, count), f"simulator: {count} frames, seed {SIM_FRAME_SEED}"
+
+
+def sim_frames(seed: int, count: int) -> list[np.ndarray]:
+    from lane_seg.sim.world.collect import render_frame
+    from lane_seg.sim.world.scene import SimConfig
+
+    cfg = SimConfig(height=FRAME_HW[0], width=FRAME_HW[1])
+    return [render_frame(seed, i, cfg)[0] for i in range(count)]
+
+
+# ---------------------------------------------------------------- the engines
+
+
+def _torch_predict(model: Any) -> Predict:
+    import torch
+
+    model.eval()
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).float().numpy()
+
+    return predict
+
+
+def _engine_predict(engine: Any) -> tuple[Predict, str]:
+    return engine.infer, engine.device
+
+
+def calibration_inputs(data: Path | None, size: int, cfg: Any) -> tuple[list[np.ndarray], dict]:
+    """Calibration frames: the train split of --data, else simulator frames (another seed)."""
+    if data is not None:
+        from lane_seg.training.quant.calibration import select_calibration
+
+        calib = select_calibration(data, size)
+        return list(calib.inputs(cfg)), calib.identity()
+    frames = sim_frames(SIM_CALIB_SEED, size)
+    return [to_input(f, cfg) for f in frames], {
+        "dataset": "built-in simulator (render_frame)",
+        "seed": SIM_CALIB_SEED,
+        "count": size,
+    }
+
+
+def torch_int8_model(model: Any, calib: list[np.ndarray]) -> tuple[Any, str]:
+    import torch
+
+    from lane_seg.training.quant import torch_ao as quant_torch
+
+    backend = quant_torch.detect_backend()
+    example = torch.from_numpy(calib[0])
+    q = quant_torch.ptq(model, example, (torch.from_numpy(c) for c in calib), backend=backend)
+    return q, f"torch.ao {backend.engine}" + (" reduce_range" if backend.reduce_range else "")
+
+
+def ensure_onnx(
+    model: Any, info: Any, onnx_fp32: Path | None, onnx_int8: Path | None, out: Path, calib: Any
+) -> tuple[Path, Path, list[str]]:
+    """The given .onnx files, or ones exported / quantized into `out` from the checkpoint."""
+    notes = []
+    if onnx_fp32 is None:
+        from lane_seg.models.export import export_onnx
+
+        onnx_fp32 = export_onnx(model, info, out / "model_fp32.onnx")
+        notes.append(f"fp32 ONNX exported to {onnx_fp32}")
+    if onnx_int8 is None:
+        from lane_seg.training.quant.onnx_int8 import quantize_int8
+
+        inputs, ident = calib()
+        onnx_int8 = quantize_int8(onnx_fp32, out / "model_int8.onnx", inputs, info, ident)
+        notes.append(f"int8 QDQ ONNX quantized to {onnx_int8}")
+    return onnx_fp32, onnx_int8, notes
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+@dataclass
+class BenchConfig:
+    checkpoint: Path
+    onnx_fp32: Path | None = None
+    onnx_int8: Path | None = None
+    data: Path | None = None
+    split: str = "val"
+    eval_limit: int | None = 50
+    calib_size: int = 16
+    real_dir: Path | None = REAL_FRAMES
+    frames: int = 8
+    rounds: int = 5
+    iters: int = 20
+    warmup: int = 5
+    threads: int = 0
+    engines: tuple[str, ...] = (
+        "torch-fp32",
+        "torch-int8",
+        "ort-fp32",
+        "ort-int8",
+        "ov-fp32",
+        "ov-int8",
+    )
+    out: Path = Path("runs/bench")
+
+
+def check_inputs(cfg: BenchConfig) -> None:
+    for label, p in (
+        ("checkpoint", cfg.checkpoint),
+        ("fp32 ONNX", cfg.onnx_fp32),
+        ("int8 ONNX", cfg.onnx_int8),
+    ):
+        if p is not None and not Path(p).is_file():
+            raise LaneSegError(f"{label} not found: {p}; pass an existing file")
+    if cfg.checkpoint.suffix != ".pt":
+        raise LaneSegError(
+            f"--model must be a .pt checkpoint (got {cfg.checkpoint.name}); "
+            "pass the ONNX files with --onnx-fp32/--onnx-int8"
+        )
+    if cfg.data is not None and not cfg.data.is_dir():
+        raise LaneSegError(f"--data {cfg.data} is not a dataset directory")
+    if min(cfg.rounds, cfg.iters, cfg.frames) < 1:
+        raise LaneSegError("--rounds, --iters and --frames must be at least 1")
+
+
+def build_runners(
+    cfg: BenchConfig, model: Any, info: Any, x: np.ndarray
+) -> tuple[list[Runner], list[dict], dict]:
+    """Load every engine (timing the load and its memory); skipped ones come back with a reason."""
+    from lane_seg.runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_available
+
+    runners: list[Runner] = []
+    skipped: list[dict] = []
+    extra: dict = {"notes": []}
+    cache: dict = {}
+
+    def calib() -> tuple[list[np.ndarray], dict]:
+        if "calib" not in cache:
+            cache["calib"] = calibration_inputs(cfg.data, cfg.calib_size, info.preprocess)
+            extra["calibration"] = cache["calib"][1]
+        return cache["calib"]
+
+    def add(
+        name: str, runtime: str, precision: str, file: Path, make: Callable, note: str = ""
+    ) -> None:
+        (predict, provider), load_s, peak = timed_load(make, x)
+        runners.append(
+            Runner(name, runtime, precision, file, provider, predict, load_s, peak, note)
+        )
+
+    want = set(cfg.engines)
+    if "torch-fp32" in want:
+        add(
+            "PyTorch fp32 eager",
+            "torch",
+            "fp32",
+            cfg.checkpoint,
+            lambda: (_torch_predict(model), "torch-cpu"),
+        )
+    if "torch-int8" in want:
+        import torch
+
+        def make_q() -> tuple[Predict, str]:
+            q, provider = torch_int8_model(model, calib()[0])
+            cache["q"] = q
+            return _torch_predict(q), provider
+
+        calib()  # loaded (or rendered) outside the engine's load time and memory
+        qpath = cfg.out / "torch_int8_state_dict.pt"
+        add(
+            "torch.ao int8 (PTQ)",
+            "torch",
+            "int8",
+            qpath,
+            make_q,
+            "static PTQ in this run (load = prepare + calibrate + convert); "
+            "file = its saved state_dict",
+        )
+        torch.save(cache["q"].state_dict(), qpath)
+    onnx_fp32, onnx_int8 = cfg.onnx_fp32, cfg.onnx_int8
+    if want & {"ort-fp32", "ort-int8", "ov-fp32", "ov-int8"}:
+        onnx_fp32, onnx_int8, notes = ensure_onnx(model, info, onnx_fp32, onnx_int8, cfg.out, calib)
+        extra["notes"] += notes
+    for key, path, precision in (("ort-fp32", onnx_fp32, "fp32"), ("ort-int8", onnx_int8, "int8")):
+        if key in want:
+            label = "onnxruntime " + ("fp32" if precision == "fp32" else "int8 QDQ")
+            add(
+                label,
+                "onnxruntime",
+                precision,
+                path,
+                lambda p=path: _engine_predict(
+                    OnnxRuntimeEngine(p, cfg.threads, "onnxruntime-cpu")
+                ),
+            )
+    for key, path, precision in (("ov-fp32", onnx_fp32, "fp32"), ("ov-int8", onnx_int8, "int8")):
+        if key not in want:
+            continue
+        label = f"OpenVINO {precision}"
+        if not openvino_available():
+            skipped.append(
+                {
+                    "name": label,
+                    "reason": "the openvino wheel is not installed (pip install openvino)",
+                }
+            )
+            continue
+        add(
+            label,
+            "openvino",
+            precision,
+            path,
+            lambda p=path: _engine_predict(OpenVinoEngine(p, cfg.threads)),
+        )
+    return runners, skipped, extra

@@ -1,0 +1,321 @@
+"""Node benchmark: publish -> mask latency and throughput over real ROS 2, beside bare engine time.
+
+The node runs as its own process (`seg_node`, exactly what `ros2 run` starts); this process
+publishes camera frames and receives the masks. Measured in one run, for each resolution:
+
+- engine_ms: the bare `engine.infer` on a preprocessed batch (what the model costs),
+- segment_ms: preprocess + infer + postprocess in-process (what the node does per frame),
+- latency p50/p99 from publish to mask received, frames published at a steady rate below
+  the node's capacity (the stamp carries the publish time; one clock, one host),
+- throughput: masks per second received while publishing as fast as this process can,
+  with the latency under that load.
+
+The difference between latency and segment_ms is the node's overhead: DDS transport both ways,
+message conversion, and scheduling.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lane_seg.hwinfo import CpuInfo
+from lane_seg.preprocess import to_input
+from lane_seg.runtime.engines import load_engine, time_engine
+from lane_seg.runtime.segmenter import Segmenter
+
+
+def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
+    """Real road frames resized to (height, width) when available, else a synthetic frame."""
+    files = (
+        sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:10]
+        if real_dir and real_dir.is_dir()
+        else []
+    )
+    if not files:
+        from lane_seg.testing import stripes_rgb
+
+        return [stripes_rgb(height, width, seed=i) for i in range(4)]
+    frames = []
+    for f in files:
+        rgb = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
+        if rgb.shape[:2] != (height, width):
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        frames.append(rgb)
+    return frames
+
+
+def bench_frames_are_real(real_dir: Path | None) -> bool:
+    return bool(
+        real_dir
+        and real_dir.is_dir()
+        and any(p.suffix.lower() in (".jpg", ".png") for p in real_dir.iterdir())
+    )
+
+
+@dataclass
+class SizeResult:
+    height: int
+    width: int
+    engine_ms_p50: float
+    segment_ms_p50: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+    latency_frames: int  # masks received of n_latency published at the steady rate
+    published_steady: int
+    throughput_fps: float
+    loaded_latency_ms_p50: float
+    published_under_load: int
+    node_dropped: int  # frames the node replaced by a newer one during the overload
+
+
+def _pct(a: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(a), q)) if a else float("nan")
+
+
+def offline_times(seg: Segmenter, frames: list[np.ndarray], runs: int) -> tuple[float, float]:
+    """(engine_ms p50, segment_ms p50) for these frames, in this process."""
+    x = to_input(frames[0], seg.info.preprocess)
+    for _ in range(3):
+        seg.engine.infer(x)
+        seg.segment(frames[0])
+    engine, full = [], []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        seg.engine.infer(x)
+        engine.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        seg.segment(frames[i % len(frames)])
+        full.append((time.perf_counter() - t0) * 1e3)
+    return _pct(engine, 50), _pct(full, 50)
+
+
+class _Client:
+    """Publishes frames to the node and timestamps the masks coming back."""
+
+    def __init__(self, node_ns: str) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("lane_seg_bench_client", context=self.context)
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+        )
+        self.pub = self.node.create_publisher(Image, f"{node_ns}/image", qos)
+        self.node.create_subscription(Image, f"{node_ns}/mask", self._on_mask, qos)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.diag: dict[str, str] = {}
+        self._node_name = node_ns
+        self._lock = threading.Lock()
+        self.received: list[tuple[float, float]] = []  # (receive time, publish stamp)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        self.mask_topic = f"{node_ns}/mask"
+
+    def _on_mask(self, msg) -> None:
+        now = time.time()
+        with self._lock:
+            self.received.append((now, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+
+    def _on_diag(self, msg) -> None:
+        for status in msg.status:
+            if status.name.startswith(f"{self._node_name}:"):
+                self.diag = {kv.key: kv.value for kv in status.values}
+
+    def dropped(self) -> int:
+        return int(self.diag.get("dropped", "0"))
+
+    def wait_connected(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.pub.get_subscription_count() and self.node.count_publishers(self.mask_topic):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("the node did not appear on the ROS graph")
+
+    def take(self) -> list[tuple[float, float]]:
+        with self._lock:
+            out, self.received = self.received, []
+        return out
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        if self.context.ok():
+            self._rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5.0)
+
+
+def _messages(frames: list[np.ndarray]):
+    from lane_seg.ros.harness import image_msg
+
+    return [image_msg(f, "bgr8") for f in frames]
+
+
+def _stamp(msg, t: float) -> None:
+    msg.header.stamp.sec = int(t)
+    msg.header.stamp.nanosec = int((t - int(t)) * 1e9)
+
+
+def measure_size(
+    client: _Client, frames: list[np.ndarray], n_latency: int, rate_hz: float, load_s: float
+) -> tuple[list[float], float, list[float], int]:
+    msgs = _messages(frames)
+    # warm-up: the node's first frames at a new size allocate buffers
+    for i in range(5):
+        _stamp(msgs[i % len(msgs)], time.time())
+        client.pub.publish(msgs[i % len(msgs)])
+        time.sleep(0.1)
+    end = time.monotonic() + 10.0
+    while len(client.received) < 5 and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    client.take()
+    # steady rate: latency without queueing anywhere
+    steady_t0 = time.time()
+    period = 1.0 / rate_hz
+    t_next = time.monotonic()
+    for i in range(n_latency):
+        msg = msgs[i % len(msgs)]
+        _stamp(msg, time.time())
+        client.pub.publish(msg)
+        t_next += period
+        time.sleep(max(0.0, t_next - time.monotonic()))
+    time.sleep(max(1.0, 3 * period))
+    steady = [(r - s) * 1e3 for r, s in client.take() if s >= steady_t0]
+    # overload: publish as fast as possible; the node keeps only the newest frame
+    t0 = time.time()
+    sent = 0
+    while time.time() - t0 < load_s:
+        msg = msgs[sent % len(msgs)]
+        _stamp(msg, time.time())
+        client.pub.publish(msg)
+        sent += 1
+        time.sleep(0.001)
+    t1 = time.time()
+    time.sleep(1.0)
+    # masks received inside the window, of frames published inside it
+    loaded = [(r - s) * 1e3 for r, s in client.take() if t0 <= s and r <= t1]
+    fps = len(loaded) / (t1 - t0)
+    return steady, fps, loaded, sent
+
+
+def start_node(
+    model: str, engine: str, threads: int, name: str, input_qos: str = "reliable"
+) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("seg_node")
+    cmd = [str(exe) if exe.exists() else "seg_node", "--ros-args", "-p", f"model:={model}"]
+    cmd += ["-p", f"engine:={engine}", "-p", f"threads:={threads}", "-r", f"__node:={name}"]
+    cmd += ["-p", f"qos.input_reliability:={input_qos}"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run_node_bench(
+    model: str,
+    engine: str = "onnxruntime-cpu",
+    threads: int = 0,
+    sizes: tuple[tuple[int, int], ...] = ((256, 512), (720, 1280)),
+    n_latency: int = 200,
+    rate_hz: float = 10.0,
+    load_s: float = 5.0,
+    real_dir: Path | None = None,
+    input_qos: str = "reliable",
+) -> dict:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    seg = Segmenter(load_engine(model, engine, threads))
+    engine_desc = seg.engine.describe()
+    model_ms = float(np.median(time_engine(seg.engine, runs=30, warmup=5)))
+    node_engine = seg.engine.name  # what `auto` picked, so both sides run the same engine
+    name = f"seg_bench_{os.getpid()}"
+    proc = start_node(model, node_engine, threads, name, input_qos)
+    client = None
+    results = []
+    try:
+        client = _Client(f"/{name}")
+        client.wait_connected(30.0)
+        for size in sizes:
+            frames = bench_frames(*size, real_dir)
+            # bare times right before the node's turn (the node idles meanwhile), so both see
+            # the same machine load
+            engine_ms, segment_ms = offline_times(seg, frames, 30)
+            dropped0 = client.dropped()
+            steady, fps, loaded, sent = measure_size(client, frames, n_latency, rate_hz, load_s)
+            time.sleep(1.2)  # one more /diagnostics period
+            results.append(
+                SizeResult(
+                    height=size[0],
+                    width=size[1],
+                    engine_ms_p50=engine_ms,
+                    segment_ms_p50=segment_ms,
+                    latency_ms_p50=_pct(steady, 50),
+                    latency_ms_p99=_pct(steady, 99),
+                    latency_frames=len(steady),
+                    published_steady=n_latency,
+                    throughput_fps=fps,
+                    loaded_latency_ms_p50=_pct(loaded, 50),
+                    published_under_load=sent,
+                    node_dropped=client.dropped() - dropped0,
+                )
+            )
+    finally:
+        if client is not None:
+            client.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            log, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log, _ = proc.communicate()
+    return {
+        "cpu": CpuInfo.detect().line(),
+        "model": str(model),
+        "engine": engine_desc,
+        "model_ms_p50_random_input": model_ms,
+        "rate_hz": rate_hz,
+        "input_qos": input_qos,
+        "load_average": os.getloadavg(),
+        "load_s": load_s,
+        "frames": "real" if bench_frames_are_real(real_dir) else "synthetic",
+        "sizes": [asdict(r) for r in results],
+        "node_log": log.strip().splitlines()[-5:],
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"CPU: {report['cpu']}; engine {report['engine']}; "
+        f"model {report['model']}; frames: {report['frames']}; node input QoS "
+        f"{report['input_qos']}; load average {report['load_average'][0]:.2f}",
+        "",
+        "| frame | engine ms p50 | pre+infer+post ms p50 | publish->mask ms p50 | p99 | "
+        "delivered at steady rate | "
+        "throughput fps | latency under overload ms p50 | published / dropped under overload |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["sizes"]:
+        lines.append(
+            f"| {r['width']}x{r['height']} | {r['engine_ms_p50']:.2f} | {r['segment_ms_p50']:.2f}"
+            f" | {r['latency_ms_p50']:.2f} | {r['latency_ms_p99']:.2f} | "
+            f"{r['latency_frames']}/{r['published_steady']} | "
+            f"{r['throughput_fps']:.1f} | {r['loaded_latency_ms_p50']:.2f} | "
+            f"{r['published_under_load']} / {r['node_dropped']} |"
+        )
+    return "\n".join(lines)

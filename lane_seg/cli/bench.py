@@ -1,0 +1,145 @@
+"""`lane-seg bench`: one model on PyTorch, torch.ao int8, onnxruntime and OpenVINO, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from lane_seg.cli.common import add_command
+from lane_seg.errors import LaneSegError
+
+ENGINE_KEYS = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ov-fp32", "ov-int8")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "bench",
+        "Time one model on every runtime (fp32 and int8) in one run: latency p50/p95/p99, "
+        "fps, memory, size, lane IoU, GMAC/s vs the CPU's peak; markdown, JSON and a plot.",
+        "lane-seg bench --model runs/unet/best.pt --onnx-fp32 runs/models/unet_fp32.onnx "
+        "--onnx-int8 runs/models/unet_int8.onnx --data data/sim --out runs/bench",
+    )
+    p.add_argument("--model", required=True, help="the .pt checkpoint (PyTorch rows)")
+    p.add_argument("--onnx-fp32", help="its fp32 ONNX (default: exported into --out)")
+    p.add_argument("--onnx-int8", help="its int8 QDQ ONNX (default: quantized into --out)")
+    p.add_argument(
+        "--data",
+        help="lane_seg dataset: lane IoU on --split, calibration on its train split "
+        "(without it: no IoU, calibration on simulator frames)",
+    )
+    p.add_argument("--split", default="val", help="split scored for lane IoU (default val)")
+    p.add_argument("--eval-limit", type=int, default=50, help="frames scored (0 = all; default 50)")
+    p.add_argument("--calib-size", type=int, default=16, help="calibration frames (default 16)")
+    p.add_argument(
+        "--frames-dir",
+        help="timing frames (jpg/png); default ../shared/data/real/tusimple_lanenet/image, "
+        "simulator frames when absent",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    p.add_argument("--iters", type=int, default=20, help="timed runs per engine per round")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs per engine first")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
+    p.add_argument(
+        "--engines",
+        default=",".join(ENGINE_KEYS),
+        help=f"comma-separated subset of {','.join(ENGINE_KEYS)}",
+    )
+    p.add_argument(
+        "--node", action="store_true", help="also measure the node end to end over ROS 2"
+    )
+    p.add_argument("--node-model", help="model the node runs (default: the int8 ONNX)")
+    p.add_argument(
+        "--node-engine", default="auto", help="engine the node runs on (default auto, as shipped)"
+    )
+    p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    p.add_argument(
+        "--readme",
+        help="also rewrite the results section of this README (between the "
+        "'<!-- lane-seg bench: start/end -->' markers)",
+    )
+    p.set_defaults(func=run)
+
+
+def _engines(text: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in keys if k not in ENGINE_KEYS]
+    if bad or not keys:
+        raise LaneSegError(f"--engines {text!r}: choose from {', '.join(ENGINE_KEYS)}")
+    return keys
+
+
+def _path(v: str | None) -> Path | None:
+    return Path(v) if v else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from lane_seg.bench.report import check_readme, markdown, update_readme, write_report
+    from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
+
+    cfg = BenchConfig(
+        checkpoint=Path(args.model),
+        onnx_fp32=_path(args.onnx_fp32),
+        onnx_int8=_path(args.onnx_int8),
+        data=_path(args.data),
+        split=args.split,
+        eval_limit=args.eval_limit or None,
+        calib_size=args.calib_size,
+        real_dir=_path(args.frames_dir) or REAL_FRAMES,
+        rounds=args.rounds,
+        iters=args.iters,
+        warmup=args.warmup,
+        threads=args.threads,
+        engines=_engines(args.engines),
+        out=Path(args.out),
+    )
+    if args.readme:
+        check_readme(Path(args.readme))  # before the long run, not after it
+    report = run_bench(cfg)
+    report["command"] = _command(args)
+    if args.node:
+        report["node"] = _node(args, cfg, report)
+    paths = write_report(report, cfg.out)
+    if args.readme:
+        paths["readme"] = update_readme(Path(args.readme), report, _command(args))
+    print(markdown(report))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
+    """The node's publish -> mask latency over real ROS 2, via lane_seg.bench.node."""
+    from lane_seg.bench.node import run_node_bench
+
+    model = args.node_model or next(
+        (r["file"] for r in report["rows"] if r["name"].startswith("onnxruntime int8")), None
+    )
+    if model is None:
+        raise LaneSegError("--node needs an int8 ONNX row or --node-model")
+    return run_node_bench(
+        model,
+        engine=args.node_engine,
+        threads=cfg.threads,
+        sizes=((256, 512),),
+        real_dir=cfg.real_dir,
+    )
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The `lane-seg bench ...` line that reproduces this run (non-default options only)."""
+    parts = ["lane-seg", "bench"]
+    defaults = build_defaults()
+    for key, value in vars(args).items():
+        if key in ("func", "command") or value in (None, False) or value == defaults.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def build_defaults() -> dict:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return vars(parser.parse_args(["bench", "--model", "x"]))

@@ -1,0 +1,51 @@
+"""`lane-seg eval`: lane IoU, Dice/F1, precision, recall and mIoU of a .pt or .onnx model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lane_seg.cli.common import add_command
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "eval",
+        "Evaluate a .pt or .onnx model on labelled frames (threshold 0.5 on the sigmoid); "
+        "writes per_image.csv, summary.json and gallery.png.",
+        "lane-seg eval --model runs/unet/best.pt --data data/sim --split val --out runs/eval/unet",
+    )
+    p.add_argument("--model", required=True, help="checkpoint .pt or exported .onnx")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="dataset root (dataset.json), a folder with image/ + gt_binary_image/, "
+        "or an image folder together with --masks",
+    )
+    p.add_argument("--masks", help="mask folder paired by file name with the images in --data")
+    p.add_argument("--split", default="val", help="dataset split: train|val|test|all (val)")
+    p.add_argument("--out", help="output folder (default runs/eval/<model>-<data>)")
+    p.add_argument("--gallery", type=int, default=4, help="worst/best frames shown (4; 0 = none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lane_seg.training.eval.evaluate import run_eval
+
+    model, data = Path(args.model), Path(args.data)
+    out = Path(args.out) if args.out else Path("runs/eval") / f"{model.stem}-{data.name}"
+    summary = run_eval(
+        model,
+        data,
+        out,
+        split=args.split,
+        masks=Path(args.masks) if args.masks else None,
+        gallery_size=args.gallery,
+        progress=not args.no_progress,
+    )
+    keys = ("images", "lane_iou", "dice", "precision", "recall", "miou")
+    print(json.dumps({k: summary[k] for k in keys} | {"out": str(out)}))
+    return 0

@@ -1,0 +1,183 @@
+"""`lane-seg import`: turn a real lane dataset (TuSimple, CULane, image+mask) into Contract 1."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from lane_seg.cli.common import add_command
+
+FORMATS = ("tusimple", "culane", "masks")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "import",
+        "Import a TuSimple, CULane or image+mask dataset (lanes drawn at the benchmark's "
+        "width, split by clip); re-run to resume.",
+        "lane-seg import --format tusimple ~/data/tusimple/train_set --out data/tusimple "
+        "--size 512x256",
+    )
+    p.add_argument(
+        "src",
+        help="dataset root folder or .zip (tusimple: also one .json file; masks: the image folder)",
+    )
+    p.add_argument("--format", required=True, choices=FORMATS, help="label format of SRC")
+    p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
+    p.add_argument("--masks", help="masks format: folder of binary masks, paired by file stem")
+    p.add_argument(
+        "--list",
+        dest="list_file",
+        help="culane: list file (e.g. list/train_gt.txt), on disk or inside SRC; "
+        "default: every image with a .lines.txt beside it",
+    )
+    p.add_argument(
+        "--clip-pattern",
+        help="masks format: regex whose first group, matched on the image path, "
+        "names its clip (default: the image's folder)",
+    )
+    p.add_argument("--size", help="resize to WxH, e.g. 512x256 (default: keep the source size)")
+    p.add_argument(
+        "--resize",
+        choices=("stretch", "letterbox"),
+        default="stretch",
+        help="how --size fits the frame (lane_seg.preprocess; default stretch)",
+    )
+    p.add_argument(
+        "--crop",
+        help="crop X,Y,W,H in source pixels before resizing "
+        "(W/H <= 0 count back from the far edge: 0,160,0,0 drops the top 160 rows)",
+    )
+    p.add_argument(
+        "--line-width",
+        type=float,
+        help="line width in px at the benchmark's resolution "
+        "(default 10 at 1280x720 for tusimple, 16 at 1640x590 for culane)",
+    )
+    p.add_argument(
+        "--split",
+        default="0.8,0.1,0.1",
+        help="train,val,test shares of frames, assigned by whole clips "
+        "(default 0.8,0.1,0.1; 1,0,0 puts everything in train)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the clip order for the split")
+    p.add_argument("--prefix", default="", help="prefix for sample ids (to merge datasets)")
+    p.add_argument(
+        "--image-format",
+        choices=("keep", "png", "jpg"),
+        default="keep",
+        help="keep: copy the source file as is when not resized (default)",
+    )
+    p.add_argument(
+        "--mask-threshold",
+        type=int,
+        default=127,
+        help="masks format: pixels above this are lane (0 for label-index masks)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.1,
+        help="label points may lie this fraction of the image size outside it",
+    )
+    p.add_argument("--workers", type=int, default=2, help="decode/encode threads (default 2)")
+    p.add_argument("--limit", type=int, help="import at most this many frames")
+    p.add_argument("--max-problems", type=int, default=20, help="problems to print")
+    p.add_argument("--preview", action="store_true", help="also write OUT/preview.png")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace):
+    from lane_seg.errors import LaneSegError
+    from lane_seg.importers import LINE_WIDTHS, Settings
+    from lane_seg.importers.common import Crop, parse_fractions
+    from lane_seg.preprocess import PreprocessConfig
+
+    try:
+        crop = Crop.parse(args.crop) if args.crop else None
+        fractions = parse_fractions(args.split)
+    except ValueError as exc:
+        raise LaneSegError(str(exc)) from None
+    size = None
+    if args.size:
+        m = re.fullmatch(r"(\d+)x(\d+)", args.size.strip())
+        if not m or min(int(m.group(1)), int(m.group(2))) < 8:
+            raise LaneSegError(f"--size must be WxH with W,H >= 8, e.g. 512x256; got {args.size}")
+        size = PreprocessConfig(height=int(m.group(2)), width=int(m.group(1)), resize=args.resize)
+    ref_size, ref_width = LINE_WIDTHS.get(args.format, (None, None))
+    if args.line_width is not None:
+        if args.format == "masks":
+            raise LaneSegError("--line-width applies to tusimple and culane, not to masks")
+        if args.line_width <= 0:
+            raise LaneSegError("--line-width must be positive")
+        ref_width = args.line_width
+    if not 0 <= args.mask_threshold <= 254:
+        raise LaneSegError("--mask-threshold must be 0..254")
+    if args.limit is not None and args.limit < 1:
+        raise LaneSegError("--limit must be at least 1")
+    if args.workers < 1 or args.margin < 0:
+        raise LaneSegError("--workers must be at least 1 and --margin >= 0")
+    if args.clip_pattern:
+        try:
+            re.compile(args.clip_pattern)
+        except re.error as exc:
+            raise LaneSegError(f"--clip-pattern is not a valid regex: {exc}") from None
+    return Settings(
+        format=args.format,
+        ref_size=ref_size,
+        ref_line_width=ref_width,
+        margin=args.margin,
+        crop=crop,
+        size=size,
+        fractions=fractions,
+        seed=args.seed,
+        prefix=args.prefix,
+        image_format=args.image_format,
+        mask_threshold=args.mask_threshold,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lane_seg.errors import LaneSegError
+    from lane_seg.importers import open_frames, run_import
+    from lane_seg.importers.runner import REPORT_NAME
+
+    settings = _settings(args)
+    frames, images, masks = open_frames(
+        args.format, args.src, args.masks, args.list_file, args.clip_pattern
+    )
+    report = run_import(
+        frames,
+        images,
+        args.out,
+        settings,
+        masks=masks,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+        limit=args.limit,
+    )
+    for problem in report.problems[: args.max_problems]:
+        print(f"skipped {problem}", file=sys.stderr)
+    if len(report.problems) > args.max_problems:
+        print(f"... and {len(report.problems) - args.max_problems} more", file=sys.stderr)
+    if report.written == 0 and report.skipped_existing == 0:
+        raise LaneSegError(
+            f"no usable {args.format} frames in {args.src} ({len(report.problems)} skipped); "
+            "check the path and --format"
+        )
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())) or "none new"
+    print(
+        f"{args.out}: wrote {report.written} samples ({splits}) from {report.clips} clips in "
+        f"{report.seconds:.1f} s ({report.samples_per_s:.1f} samples/s); "
+        f"{report.skipped_existing} already there; {len(report.problems)} skipped as malformed; "
+        f"report in {Path(args.out) / REPORT_NAME}"
+    )
+    if args.preview:
+        from lane_seg.sim.world.collect import write_preview
+
+        print(f"preview: {write_preview(args.out)}")
+    return 0

@@ -1,0 +1,57 @@
+"""`lane-seg infer --model M INPUT...`: lane masks for images, folders and videos."""
+
+from __future__ import annotations
+
+import argparse
+
+from lane_seg.cli.common import add_command
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "infer",
+        "Segment lane markings in images, folders of images and videos (mp4): writes masks "
+        "and overlays, or an overlay video per input video.",
+        "lane-seg infer --model models/unet_int8.onnx ../shared/data/real/udacity/"
+        "solidWhiteRight.mp4 frames/ road.jpg --out runs/infer",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
+    p.add_argument("--model", help="lane_seg model (.onnx or .pt); default: the shipped int8 model")
+    p.add_argument("--out", default="runs/infer", help="output folder (default runs/infer)")
+    p.add_argument(
+        "--engine", default="auto", help="auto (fastest here), onnxruntime, openvino, torch, ..."
+    )
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
+    p.add_argument(
+        "--threshold", type=float, default=None, help="probability threshold (default: model's)"
+    )
+    p.add_argument("--no-masks", action="store_true", help="do not write mask PNGs for images")
+    p.add_argument("--no-overlays", action="store_true", help="do not write overlay images")
+    p.add_argument(
+        "--mask-video", action="store_true", help="also write a mask video for each video"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lane_seg.errors import LaneSegError
+    from lane_seg.runtime.infer import InferOptions, collect_inputs, infer_all
+    from lane_seg.runtime.segmenter import Segmenter
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
+    from lane_seg.runtime.shipped_model import model_or_default
+
+    args.model = model_or_default(args.model)
+    seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
+    print(f"model {args.model} on {seg.engine.describe()}, threshold {seg.threshold:g}")
+    opts = InferOptions(
+        masks=not args.no_masks, overlays=not args.no_overlays, mask_video=args.mask_video
+    )
+    report = infer_all(seg, jobs, args.out, opts)
+    print(report.summary())
+    for line in report.failures:
+        print(f"  failed: {line}")
+    return 1 if report.failures else 0

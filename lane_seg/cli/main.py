@@ -1,0 +1,80 @@
+"""The `lane-seg` command line: one entry point, one module per sub-command.
+
+Each command module exposes `register(subparsers)`, which adds its parser and sets `func`.
+Command modules import their implementation (torch, rclpy, OpenCV behind it) inside their run
+functions, so `lane-seg --help` stays fast and works with only the runtime extras installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lane_seg.cli import (
+    bag,
+    bench,
+    collect,
+    demo,
+    eval,
+    export,
+    import_,
+    infer,
+    model_card,
+    models,
+    node,
+    quantize,
+    sim,
+    train,
+    verify,
+)
+from lane_seg.errors import LaneSegError
+
+COMMANDS = (
+    collect,
+    verify,
+    demo,
+    import_,
+    infer,
+    node,
+    bag,
+    models,
+    export,
+    train,
+    eval,
+    sim,
+    quantize,
+    bench,
+    model_card,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lane-seg",
+        description="Real-time lane segmentation for ROS 2.",
+        epilog="Run `lane-seg COMMAND --help` for the options and an example of each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LaneSegError as exc:
+        print(f"lane-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"lane-seg {args.command}: interrupted; re-run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

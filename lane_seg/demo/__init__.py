@@ -1,0 +1,1 @@
+"""`lane-seg demo`: the shipped model in the real ROS 2 node, live figures, an overlay video."""

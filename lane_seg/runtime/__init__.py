@@ -1,0 +1,1 @@
+"""Running a model: engines (model -> logits), timing, frame -> mask, the shipped model."""

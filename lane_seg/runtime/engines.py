@@ -1,0 +1,329 @@
+"""Inference engines behind one small interface: preprocessed batch in, logits out.
+
+Every engine takes the float32 [N, 3, H, W] tensor that `lane_seg.preprocess.to_input` makes and
+returns float32 logits [N, 1, H, W]; pre- and postprocessing live in
+`lane_seg.runtime.segmenter`, never here, so a model behaves the same on every engine. The
+model's `ModelInfo` (Contract 2) comes from the ONNX `metadata_props` or the checkpoint's "info"
+dict.
+
+Engines: onnxruntime (CPU, plus the CUDA and TensorRT execution providers when the installed
+onnxruntime has them), OpenVINO (when the `openvino` wheel is installed) for ONNX files, and
+PyTorch fp32 for `.pt` checkpoints. `engine="auto"` times every engine that can run the model on
+this machine and keeps the fastest.
+
+No ROS import here; torch and openvino are imported only when an engine needs them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from lane_seg.errors import LaneSegError
+
+ENGINE_NAMES = (
+    "auto",
+    "onnxruntime",
+    "onnxruntime-cpu",
+    "onnxruntime-cuda",
+    "onnxruntime-tensorrt",
+    "openvino",
+    "torch",
+)
+# onnxruntime execution providers by engine name, most preferred first.
+ORT_PROVIDERS = {
+    "onnxruntime": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    "onnxruntime-cpu": ["CPUExecutionProvider"],
+    "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "onnxruntime-tensorrt": [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ],
+}
+AUTO_WARMUP = 2
+AUTO_RUNS = 5
+
+
+class Engine:
+    """One loaded model. `infer` is called from one thread at a time."""
+
+    name: str = "engine"
+
+    def __init__(self, path: Path, info: ModelInfo, threads: int) -> None:
+        self.path = path
+        self.info = info
+        self.threads = threads
+        # Filled by `load_engine(engine="auto")`: median ms per engine name it tried.
+        self.auto_timings: dict[str, float] = {}
+
+    @property
+    def device(self) -> str:
+        """Where it actually runs (e.g. the execution provider that onnxruntime chose)."""
+        return "cpu"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, 3, H, W] -> float32 logits [N, 1, H, W]."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.device}, threads={self.threads or 'default'})"
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        cfg = self.info.preprocess
+        return (batch, 3, cfg.height, cfg.width)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise LaneSegError(f"model file not found: {path}; pass the path of an .onnx or .pt model")
+    if not path.is_file():
+        raise LaneSegError(f"model path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise LaneSegError(f"model file is empty: {path}; re-export it")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------- onnxruntime
+
+
+def _ort_session(path: Path, providers: list[str], threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = max(0, threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only: the CLI and the node report what matters
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise LaneSegError(
+            f"{path} is not a loadable ONNX model ({_first_line(exc)}); re-export it"
+        ) from exc
+
+
+def _check_io(path: Path, inputs: list[str], outputs: list[str]) -> None:
+    if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        raise LaneSegError(
+            f"{path} has inputs {inputs} and outputs {outputs}; a lane_seg model has input "
+            f"{INPUT_NAME!r} and output {OUTPUT_NAME!r} (export it with lane_seg)"
+        )
+
+
+class OnnxRuntimeEngine(Engine):
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int = 0, variant: str = "onnxruntime") -> None:
+        import onnxruntime as ort
+
+        _check_file(path)
+        available = set(ort.get_available_providers())
+        wanted = [p for p in ORT_PROVIDERS[variant] if p in available]
+        needed = ORT_PROVIDERS[variant][0]
+        if variant not in ("onnxruntime", "onnxruntime-cpu") and needed not in available:
+            raise LaneSegError(
+                f"engine {variant!r} needs {needed}, which this onnxruntime lacks (it has "
+                f"{', '.join(sorted(available))}); install onnxruntime-gpu or use onnxruntime"
+            )
+        self.session = _ort_session(path, wanted, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        super().__init__(path, ModelInfo.from_metadata(meta, source=str(path)), threads)
+        _check_io(
+            path,
+            [i.name for i in self.session.get_inputs()],
+            [o.name for o in self.session.get_outputs()],
+        )
+        self.name = variant
+
+    @property
+    def device(self) -> str:
+        return self.session.get_providers()[0]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+
+
+def read_onnx_info(path: str | Path) -> ModelInfo:
+    """The ModelInfo inside an ONNX file, read through onnxruntime's model metadata."""
+    path = Path(path)
+    _check_file(path)
+    session = _ort_session(path, ["CPUExecutionProvider"], 1)
+    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+
+
+# ---------------------------------------------------------------- OpenVINO
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVinoEngine(Engine):
+    name = "openvino"
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        if not openvino_available():
+            raise LaneSegError("engine 'openvino' needs the openvino wheel: pip install openvino")
+        import openvino as ov
+
+        # Metadata through onnxruntime, the one reader of Contract 2 for ONNX files.
+        info = read_onnx_info(path)
+        super().__init__(path, info, threads)
+        core = ov.Core()
+        # f32: OpenVINO would otherwise run fp32 layers in bf16 on CPUs that have it, and the
+        # mask would differ from every other engine's. int8 QDQ layers still run in int8.
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            model = core.read_model(str(path))
+            _check_io(
+                path,
+                [n for i in model.inputs for n in i.get_names()],
+                [n for o in model.outputs for n in o.get_names()],
+            )
+            self.compiled = core.compile_model(model, "CPU", config)
+        except LaneSegError:
+            raise
+        except Exception as exc:
+            raise LaneSegError(f"OpenVINO cannot load {path}: {_first_line(exc)}") from exc
+        self.request = self.compiled.create_infer_request()
+        self._output = self.compiled.output(OUTPUT_NAME)
+
+    @property
+    def device(self) -> str:
+        return "CPU"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.request.infer({INPUT_NAME: batch})
+        return np.array(self.request.get_tensor(self._output).data, copy=True)
+
+
+# ---------------------------------------------------------------- PyTorch
+
+
+class TorchEngine(Engine):
+    name = "torch"
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import torch
+
+        from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
+
+        _check_file(path)
+        ckpt = load_checkpoint(path)  # weights_only=True; LaneSegError for foreign files
+        try:
+            model, info = model_from_checkpoint(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise LaneSegError(
+                f"{path}: cannot rebuild the model from its weights ({_first_line(exc)})"
+            ) from exc
+        super().__init__(path, info, threads)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.model = model.eval()
+        self._torch = torch
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.model(self._torch.from_numpy(np.ascontiguousarray(batch)))
+        return out.float().numpy()
+
+
+# ---------------------------------------------------------------- choosing
+
+
+def candidate_engines(path: str | Path) -> list[str]:
+    """Engine names that can run this model file on this machine, for `auto`."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        return ["torch"]
+    import onnxruntime as ort
+
+    names = ["onnxruntime-cpu"]
+    available = set(ort.get_available_providers())
+    if "CUDAExecutionProvider" in available:
+        names.append("onnxruntime-cuda")
+    if "TensorrtExecutionProvider" in available:
+        names.append("onnxruntime-tensorrt")
+    if openvino_available():
+        names.append("openvino")
+    return names
+
+
+def _make(path: Path, name: str, threads: int) -> Engine:
+    if name == "torch":
+        if path.suffix != ".pt":
+            raise LaneSegError(f"engine 'torch' runs .pt checkpoints, not {path.name}")
+        return TorchEngine(path, threads)
+    if path.suffix == ".pt":
+        raise LaneSegError(
+            f"engine {name!r} runs ONNX files; {path.name} is a checkpoint (use --engine torch "
+            "or export it to ONNX)"
+        )
+    if name == "openvino":
+        return OpenVinoEngine(path, threads)
+    if name in ORT_PROVIDERS:
+        return OnnxRuntimeEngine(path, threads, variant=name)
+    raise LaneSegError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+
+
+def time_engine(engine: Engine, runs: int = AUTO_RUNS, warmup: int = AUTO_WARMUP) -> list[float]:
+    """Milliseconds per batch-1 inference on a fixed random input, after a warm-up."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(engine.input_shape(), dtype=np.float32)
+    for _ in range(warmup):
+        engine.infer(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        engine.infer(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def load_engine(model: str | Path, engine: str = "auto", threads: int = 0) -> Engine:
+    """Load `model` (.onnx or .pt) on the named engine, or on the fastest one for `auto`.
+
+    `threads` = 0 leaves the runtime's default (all cores). Any problem with the file is a
+    LaneSegError with one line that says what was wrong.
+    """
+    path = Path(model)
+    if threads < 0:
+        raise LaneSegError(f"threads must be >= 0 (0 = runtime default), got {threads}")
+    _check_file(path)
+    if path.suffix not in (".onnx", ".pt"):
+        raise LaneSegError(f"model must be an .onnx or .pt file, got {path.name}")
+    if engine != "auto":
+        return _make(path, engine, threads)
+    best: Engine | None = None
+    timings: dict[str, float] = {}
+    errors: list[str] = []
+    for name in candidate_engines(path):
+        try:
+            eng = _make(path, name, threads)
+        except LaneSegError as exc:
+            if name in ("onnxruntime-cpu", "torch"):
+                raise  # the baseline engine failing means the file itself is bad
+            errors.append(f"{name}: {exc}")
+            continue
+        timings[name] = statistics.median(time_engine(eng))
+        if best is None or timings[name] < timings[best.name]:
+            best = eng
+    assert best is not None  # the baseline engine raised otherwise
+    best.auto_timings = timings
+    return best

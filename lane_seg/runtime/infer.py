@@ -1,0 +1,199 @@
+"""Offline inference on files: images, folders of images and videos, with a progress bar.
+
+Outputs under OUT (names follow the inputs, so nothing overwrites anything else):
+  masks/<name>.png        0/255 mask at the image's resolution   (images)
+  overlays/<name>.jpg     the frame with the lane tinted         (images)
+  <video stem>_overlay.mp4 (and <stem>_mask.mp4 with mask_video) (videos)
+A file that cannot be read is reported and skipped; the others are still processed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from lane_seg.dataset import atomic_write, encode_image, encode_mask
+from lane_seg.errors import LaneSegError
+from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
+from lane_seg.visualize import overlay
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+
+
+@dataclass
+class Job:
+    path: Path
+    name: str  # output name relative to OUT/masks etc., without extension
+    video: bool = False
+
+
+@dataclass
+class InferOptions:
+    masks: bool = True
+    overlays: bool = True
+    mask_video: bool = False
+
+
+@dataclass
+class InferReport:
+    frames: int = 0
+    images: int = 0
+    videos: int = 0
+    seconds: float = 0.0
+    inference_ms: list[float] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        ms = float(np.median(self.inference_ms)) if self.inference_ms else float("nan")
+        fps = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.frames} frames ({self.images} images, {self.videos} videos) in "
+            f"{self.seconds:.1f} s ({fps:.1f} frames/s end to end, inference p50 {ms:.1f} ms); "
+            f"{len(self.outputs)} files written, {len(self.failures)} failed"
+        )
+
+
+def collect_inputs(inputs: list[str]) -> list[Job]:
+    """Expand files and folders into jobs; every path is checked before any work starts."""
+    jobs: list[Job] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise LaneSegError(f"input not found: {path}")
+        if path.is_dir():
+            files = sorted(
+                f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS
+            )
+            if not files:
+                raise LaneSegError(f"no images ({', '.join(IMAGE_EXTS)}) in folder {path}")
+            jobs += [
+                Job(f, str(Path(path.name) / f.relative_to(path).with_suffix(""))) for f in files
+            ]
+        elif path.suffix.lower() in IMAGE_EXTS:
+            jobs.append(Job(path, path.stem))
+        elif path.suffix.lower() in VIDEO_EXTS:
+            jobs.append(Job(path, path.stem, video=True))
+        else:
+            raise LaneSegError(
+                f"{path}: not an image ({', '.join(IMAGE_EXTS)}) or video ({', '.join(VIDEO_EXTS)})"
+            )
+    names = [j.name for j in jobs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LaneSegError(f"two inputs would write the same outputs: {', '.join(dupes[:5])}")
+    return jobs
+
+
+def _video_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    return max(n, 0)
+
+
+def _segment(seg: Segmenter, rgb: np.ndarray, report: InferReport) -> np.ndarray:
+    mask = seg.segment(rgb)
+    report.inference_ms.append(seg.last.inference_ms)
+    report.frames += 1
+    return mask
+
+
+def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport) -> None:
+    bgr = cv2.imread(str(job.path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        report.failures.append(f"{job.path}: unreadable image")
+        return
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    mask = _segment(seg, rgb, report)
+    report.images += 1
+    if opts.masks:
+        dst = out / "masks" / f"{job.name}.png"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dst, encode_mask(mask))
+        report.outputs.append(dst)
+    if opts.overlays:
+        dst = out / "overlays" / f"{job.name}.jpg"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dst, encode_image(overlay(rgb, mask), ".jpg"))
+        report.outputs.append(dst)
+
+
+def video_writer(path: Path, fps: float, size: tuple[int, int], color: bool) -> cv2.VideoWriter:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size, color)
+    if not w.isOpened():
+        raise LaneSegError(f"cannot write video {path} (no mp4v encoder in this OpenCV build)")
+    return w
+
+
+def _video(
+    seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport, bar: tqdm
+) -> None:
+    cap = cv2.VideoCapture(str(job.path))
+    if not cap.isOpened():
+        report.failures.append(f"{job.path}: unreadable video")
+        return
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    tmp_over = out / f".{job.name}_overlay.partial.mp4"
+    tmp_mask = out / f".{job.name}_mask.partial.mp4"
+    over_w = mask_w = None
+    frames = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            mask = _segment(seg, rgb, report)
+            size = (rgb.shape[1], rgb.shape[0])
+            if over_w is None:
+                over_w = video_writer(tmp_over, fps, size, True)
+                mask_w = video_writer(tmp_mask, fps, size, False) if opts.mask_video else None
+            over_w.write(overlay_bgr(rgb, mask))
+            if mask_w is not None:
+                mask_w.write(mask)
+            frames += 1
+            bar.update(1)
+    finally:
+        cap.release()
+        for w in (over_w, mask_w):
+            if w is not None:
+                w.release()
+    if frames == 0:
+        report.failures.append(f"{job.path}: no frames could be decoded")
+        return
+    report.videos += 1
+    for tmp, suffix in ((tmp_over, "overlay"), (tmp_mask, "mask")):
+        if tmp.exists():
+            dst = out / f"{job.name}_{suffix}.mp4"
+            tmp.replace(
+                dst
+            )  # complete files only: a killed run leaves no half video under the name
+            report.outputs.append(dst)
+
+
+def infer_all(
+    seg: Segmenter, jobs: list[Job], out: str | Path, opts: InferOptions | None = None
+) -> InferReport:
+    opts = opts or InferOptions()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = InferReport()
+    total = sum(_video_frames(j.path) if j.video else 1 for j in jobs)
+    t0 = time.perf_counter()
+    with tqdm(total=total or None, unit="frame", desc="infer", dynamic_ncols=True) as bar:
+        for job in jobs:
+            if job.video:
+                _video(seg, job, out, opts, report, bar)
+            else:
+                _image(seg, job, out, opts, report)
+                bar.update(1)
+    report.seconds = time.perf_counter() - t0
+    return report

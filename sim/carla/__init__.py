@@ -1,0 +1,1 @@
+"""CARLA: connection, ego and camera spawn, labels, the collector and the closed loop."""

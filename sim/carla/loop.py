@@ -1,0 +1,164 @@
+"""The closed loop against CARLA: camera -> mask -> lane geometry -> carla.VehicleControl.
+
+Synchronous mode at a fixed step (the server waits for our tick, so a slow model never makes
+the world run ahead of the controller). The world's settings are restored and every actor we
+spawned is destroyed on every exit path: the connection, synchronous-mode and actor helpers are
+the CARLA collector's (`carla_collect.connect`, `carla_sync.synchronous`, `ActorPool`,
+`FramePairer`). Ground-truth perception reads RoadLine from a semantic camera at the same
+mount, with the tag scheme chosen from the server's version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.errors import LaneSegError
+from lane_seg.lane_control import ControllerConfig, LaneController
+from lane_seg.lane_geometry import LaneTracker, poly
+from lane_seg.sim.carla.collect import _load_town, _vehicle_blueprints, connect
+from lane_seg.sim.carla.labels import bgra_to_mask, bgra_to_rgb, tag_scheme
+from lane_seg.sim.carla.sync import ActorPool, FramePairer, synchronous
+from lane_seg.sim.loop.closed_loop import GroundTruthPerception
+from lane_seg.sim.loop.metrics import (
+    FrameLog,
+    aggregate,
+    drive_metrics,
+    json_clean,
+    mask_iou,
+)
+
+WIDTH, HEIGHT, FOV = 512, 256, 60.0
+CAM_X, CAM_Z, CAM_PITCH = 1.6, 1.45, 2.5  # metres ahead of / above the vehicle origin, degrees
+DELTA_S = 0.1  # 10 Hz, the built-in simulator's scenario rate
+
+
+def carla_camera() -> Camera:
+    """Our camera model (REP-103, y left) for the mount used here."""
+    return Camera.from_fov(WIDTH, HEIGHT, FOV, height_m=CAM_Z, pitch_deg=CAM_PITCH, x_m=CAM_X)
+
+
+def to_vehicle_control(carla: Any, steer_rad: float, accel: float, max_steer_deg: float) -> Any:
+    """Our command (steer + left, acceleration m/s^2) as carla.VehicleControl.
+
+    CARLA's y axis points right, so a left turn is a negative steer; its steer is normalised by
+    the front wheels' maximum angle. Throttle and brake map acceleration linearly.
+    """
+    steer = -math.degrees(steer_rad) / max(max_steer_deg, 1.0)
+    throttle = min(1.0, max(0.0, accel / 3.0))
+    brake = min(1.0, max(0.0, -accel / 6.0))
+    return carla.VehicleControl(
+        throttle=float(throttle), steer=float(max(-1.0, min(1.0, steer))), brake=float(brake)
+    )
+
+
+def lane_error(carla_map: Any, transform: Any) -> tuple[float, float]:
+    """(lateral offset from the lane centre, + left; lane width) at the camera's ground point."""
+    loc = transform.location
+    fwd = transform.get_forward_vector()
+    cam = type(loc)(x=loc.x + fwd.x * CAM_X, y=loc.y + fwd.y * CAM_X, z=loc.z)
+    wp = carla_map.get_waypoint(cam)
+    c = wp.transform.location
+    right = wp.transform.get_right_vector()
+    # CARLA's right vector points right; + left in our convention
+    return -((cam.x - c.x) * right.x + (cam.y - c.y) * right.y), float(wp.lane_width)
+
+
+def run_carla(
+    args: argparse.Namespace, perception: Any, ctrl: ControllerConfig, out: Path
+) -> dict[str, Any]:
+    """Drive a CARLA vehicle for `args.seconds` from its camera; metrics to out/metrics.json."""
+    import carla
+
+    client, version = connect(args.host, args.port, args.timeout)
+    world = _load_town(client, args.town, args.timeout) if args.town else client.get_world()
+    scheme = tag_scheme(version)
+    cam = carla_camera()
+    groundtruth = isinstance(perception, GroundTruthPerception)
+    tracker = LaneTracker(cam)
+    controller = LaneController(ctrl, tracker.cfg.min_confidence)
+    log: list[FrameLog] = []
+    rng = random.Random(getattr(args, "seed", 0))
+    end_reason = "time"
+    widths: list[float] = []
+    with synchronous(world, None, DELTA_S), ActorPool() as pool:
+        library = world.get_blueprint_library()
+        carla_map = world.get_map()
+        spawn_points = list(carla_map.get_spawn_points())
+        rng.shuffle(spawn_points)
+        ego = None
+        vehicles = _vehicle_blueprints(library, "vehicle.*")
+        while spawn_points and ego is None:
+            ego = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
+        if ego is None:
+            raise LaneSegError("no free spawn point for the ego vehicle")
+        max_steer = float(ego.get_physics_control().wheels[0].max_steer_angle)
+        mount = carla.Transform(carla.Location(x=CAM_X, z=CAM_Z), carla.Rotation(pitch=-CAM_PITCH))
+        # The semantic camera gives ground-truth perception, and the IoU of a model's masks.
+        sensors = {"rgb": "sensor.camera.rgb", "seg": "sensor.camera.semantic_segmentation"}
+        pairer = FramePairer(list(sensors))
+        for name, kind in sensors.items():
+            bp = library.find(kind)
+            bp.set_attribute("image_size_x", str(WIDTH))
+            bp.set_attribute("image_size_y", str(HEIGHT))
+            bp.set_attribute("fov", str(FOV))
+            pool.spawn(world, bp, mount, ego).listen(pairer.callback(name))
+        prev = None
+        for i in range(int(args.seconds / DELTA_S)):
+            frame = world.tick(args.timeout)
+            data = pairer.wait(frame, args.timeout)
+            rgb = bgra_to_rgb(data["rgb"].raw_data, WIDTH, HEIGHT)
+            truth = bgra_to_mask(data["seg"].raw_data, WIDTH, HEIGHT, scheme)
+            mask = perception(rgb, truth)
+            tf = ego.get_transform()
+            yaw = -math.radians(tf.rotation.yaw)  # to a left-handed-free, y-left frame
+            pose = (tf.location.x, -tf.location.y, yaw)
+            motion = None
+            if prev is not None:
+                dx, dy = pose[0] - prev[0], pose[1] - prev[1]
+                c, s = math.cos(prev[2]), math.sin(prev[2])
+                dyaw = math.atan2(math.sin(pose[2] - prev[2]), math.cos(pose[2] - prev[2]))
+                motion = (c * dx + s * dy, -s * dx + c * dy, dyaw)
+            prev = pose
+            est = tracker.update(mask, motion)
+            v = ego.get_velocity()
+            speed = math.hypot(v.x, v.y)
+            steer, v_target = controller.update(est, speed, DELTA_S)
+            ego.apply_control(
+                to_vehicle_control(carla, steer, controller.accel(speed, v_target), max_steer)
+            )
+            err, width = lane_error(carla_map, tf)
+            widths.append(width)
+            ok = est is not None and est.confidence >= tracker.cfg.min_confidence
+            log.append(
+                FrameLog(
+                    i * DELTA_S, 0.0, sum(f.speed for f in log) * DELTA_S, pose[0], pose[1],
+                    yaw, speed, steer, steer, err,
+                    -float(poly(est.center, CAM_X)) if ok else math.nan,
+                    est.confidence if est is not None else 0.0,
+                    est.lines_found if est is not None else 0,
+                    getattr(perception, "last_ms", 0.0), 0.0,
+                    math.nan if groundtruth else mask_iou(mask, truth),
+                )
+            )  # fmt: skip
+            if abs(err) > width / 2 + 1.0:
+                end_reason = "left the lane"
+                break
+    metrics = drive_metrics(log, float(np.median(widths)) if widths else 3.5, 1.0 / DELTA_S)
+    metrics.update(server=version, end_reason=end_reason, completed=end_reason == "time")
+    report = {
+        "backend": "carla",
+        "perception": getattr(perception, "name", ""),
+        "summary": aggregate([metrics]),
+        "worlds": [metrics],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(json_clean(report), indent=2))
+    return report

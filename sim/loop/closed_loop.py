@@ -1,0 +1,285 @@
+"""Closed-loop lane keeping in the built-in simulator: camera -> mask -> lane geometry -> control.
+
+`LaneKeepingDriver` is a `drive()` steering callable: on every rendered frame it runs
+perception (the simulator's exact mask for "groundtruth", or a model through the shared
+`Segmenter` engine path), the lane-geometry tracker and the controller, and logs what happened.
+`run_scenario` drives a scenario's worlds and writes metrics JSON, an overlay video and a
+top-down plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.lane_control import ControllerConfig, LaneController
+from lane_seg.lane_geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
+from lane_seg.sim.loop.metrics import (
+    FrameLog,
+    aggregate,
+    json_clean,
+    mask_iou,
+    world_metrics,
+)
+from lane_seg.sim.loop.pictures import overlay_frame, plot_top_down
+from lane_seg.sim.loop.scenarios import Scenario
+from lane_seg.sim.world.drive import Command, DriveFrame, build_world, drive, nominal_camera
+from lane_seg.sim.world.scene import Scene
+from lane_seg.sim.world.vehicle import VehicleParams, VehicleState
+
+OFF_ROAD_MARGIN_M = 1.0  # the drive ends when the camera point is this far beyond the line
+STOPPED_S = 3.0  # ... or when the vehicle has stood still this long
+
+
+# --------------------------------------------------------------------------- perception
+
+
+class GroundTruthPerception:
+    """The simulator's exact mask: what perfect segmentation would hand to lane geometry."""
+
+    name = "groundtruth"
+    precision = "exact"
+    engine = "simulator mask"
+
+    def __init__(self) -> None:
+        self.last_ms = 0.0
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.last_ms = 0.0
+        return mask
+
+
+class ModelPerception:
+    """A model through `lane_seg.segmenter.Segmenter` (the same path as the ROS node)."""
+
+    def __init__(self, segmenter: Any, name: str) -> None:
+        self.segmenter = segmenter
+        self.name = name
+        self.precision = segmenter.info.precision
+        self.engine = segmenter.engine.describe()
+        self.last_ms = 0.0
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.segmenter.segment(image)
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        return out
+
+
+Perception = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def odometry(prev: VehicleState, cur: VehicleState) -> tuple[float, float, float]:
+    """Motion (dx, dy, dyaw) from the previous vehicle pose, in the previous vehicle frame."""
+    dx, dy = cur.x - prev.x, cur.y - prev.y
+    c, s = math.cos(prev.yaw), math.sin(prev.yaw)
+    dyaw = math.atan2(math.sin(cur.yaw - prev.yaw), math.cos(cur.yaw - prev.yaw))
+    return c * dx + s * dy, -s * dx + c * dy, dyaw
+
+
+class LaneKeepingDriver:
+    """Perception + lane geometry + controller, as a `drive()` steering callable."""
+
+    def __init__(
+        self,
+        perception: Perception,
+        camera: Camera,
+        fps: float,
+        ctrl: ControllerConfig | None = None,
+        geometry: GeometryConfig | None = None,
+        on_frame: Callable[[DriveFrame, np.ndarray, LaneEstimate | None], None] | None = None,
+    ) -> None:
+        self.perception = perception
+        self.camera = camera
+        self.dt = 1.0 / fps
+        self.tracker = LaneTracker(camera, geometry)
+        self.controller = LaneController(
+            ctrl or ControllerConfig(), self.tracker.cfg.min_confidence
+        )
+        self.on_frame = on_frame
+        self.log: list[FrameLog] = []
+        self._prev: VehicleState | None = None
+        # Commands reach the wheels this many frames after their camera frame (latency model).
+        self.delay_frames = round(self.controller.cfg.actuation_delay_s * fps)
+        self._pending: deque[Command] = deque()
+
+    def __call__(self, frame: DriveFrame, scene: Scene, params: VehicleParams) -> Command:
+        state = frame.state
+        mask = self.perception(frame.image, frame.mask)
+        t0 = time.perf_counter()
+        motion = odometry(self._prev, state) if self._prev is not None else None
+        est = self.tracker.update(mask, motion)
+        geometry_ms = (time.perf_counter() - t0) * 1e3
+        self._prev = state
+        steer, v_target = self.controller.update(est, state.speed, self.dt)
+        ok = est is not None and est.confidence >= self.tracker.cfg.min_confidence
+        is_model = not isinstance(self.perception, GroundTruthPerception)
+        self.log.append(
+            FrameLog(
+                frame.time_s,
+                frame.s_m,
+                frame.distance_m,
+                state.x,
+                state.y,
+                state.yaw,
+                state.speed,
+                steer,
+                state.steer,
+                frame.lateral_error_m,
+                -float(poly(est.center, self.camera.x_m)) if ok else math.nan,
+                est.confidence if est is not None else 0.0,
+                est.lines_found if est is not None else 0,
+                getattr(self.perception, "last_ms", 0.0),
+                geometry_ms,
+                mask_iou(mask, frame.mask) if is_model else math.nan,
+            )
+        )
+        if self.on_frame is not None:
+            self.on_frame(frame, mask, est)
+        self._pending.append(Command(steer, self.controller.accel(state.speed, v_target)))
+        if len(self._pending) > self.delay_frames:
+            return self._pending.popleft()
+        return Command(state.steer, 0.0)  # nothing has arrived yet: hold the wheel and speed
+
+
+# --------------------------------------------------------------------------- a scenario
+
+
+@dataclass
+class DriveResult:
+    seed: int
+    metrics: dict[str, Any]
+    video: Path | None = None
+    plot: Path | None = None
+    log: list[FrameLog] = field(default_factory=list, repr=False)
+
+
+def run_world(
+    scenario: Scenario,
+    seed: int,
+    perception: Perception,
+    ctrl: ControllerConfig,
+    out: Path | None,
+    geometry: GeometryConfig | None = None,
+    video: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> DriveResult:
+    """Drive one world of a scenario; metrics (and video, plot when `out` is given)."""
+    import cv2
+
+    cfg = scenario.sim_config()
+    scene = build_world(seed, cfg, length_m=scenario.distance_m + 60.0)
+    cam = nominal_camera(cfg)
+    ctrl = ctrl.with_speed(scenario.speed_mps)
+    writer = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # the plot goes here even without a video
+    if out is not None and video:
+        vpath = out / f"{scenario.name}_s{seed}.mp4"
+        writer = cv2.VideoWriter(
+            str(vpath), cv2.VideoWriter_fourcc(*"mp4v"), scenario.fps, (cam.width, cam.height)
+        )
+
+    def on_frame(frame: DriveFrame, mask: np.ndarray, est: LaneEstimate | None) -> None:
+        if progress is not None:
+            progress(1)
+        if writer is None:
+            return
+        f = driver.log[-1]
+        text = [
+            f"{scenario.name} seed {seed} {getattr(perception, 'name', '')}  {f.distance:6.0f} m",
+            f"err {f.lateral_error:+.2f} m  est {f.est_offset:+.2f} m  conf {f.confidence:.2f}",
+            f"steer {math.degrees(f.steer_cmd):+5.1f} deg  v {f.speed:4.1f} m/s",
+        ]
+        writer.write(overlay_frame(frame.image, mask, est, cam, text))
+
+    driver = LaneKeepingDriver(perception, cam, scenario.fps, ctrl, geometry, on_frame)
+    end_reason = "distance"
+    still = 0.0
+    limit_off = scene.lane_width / 2 + OFF_ROAD_MARGIN_M
+    try:
+        for frame in drive(
+            scene,
+            cam,
+            None,
+            scenario.fps,
+            scenario.speed_mps,
+            seed,
+            steering=driver,
+            distance_m=scenario.distance_m,
+            start_offset_m=scenario.start_offset_m,
+        ):
+            if frame.command is None:
+                end_reason = "end of road"
+                break
+            still = still + 1.0 / scenario.fps if frame.state.speed < 0.5 else 0.0
+            if abs(frame.lateral_error_m) > limit_off:
+                end_reason = "left the lane"
+                break
+            if still >= STOPPED_S:
+                end_reason = "stopped (lane lost)"
+                break
+    finally:
+        if writer is not None:
+            writer.release()
+    metrics = world_metrics(driver.log, scene, scenario.fps, seed, scenario.distance_m, end_reason)
+    result = DriveResult(seed, metrics, log=driver.log)
+    if out is not None and driver.log:
+        result.video = out / f"{scenario.name}_s{seed}.mp4" if writer is not None else None
+        title = f"{scenario.name} (seed {seed}), {getattr(perception, 'name', '')} perception"
+        result.plot = plot_top_down(
+            scene,
+            driver.log,
+            out / f"{scenario.name}_s{seed}_topdown.png",
+            title,
+            metrics["departure_limit_m"],
+        )
+    return result
+
+
+def run_scenario(
+    scenario: Scenario,
+    perception: Perception,
+    ctrl: ControllerConfig,
+    out: Path | None,
+    geometry: GeometryConfig | None = None,
+    video: bool = True,
+    progress: Callable[[int], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Drive every world of a scenario; returns (and writes to out/metrics.json) the metrics."""
+    results = [
+        run_world(scenario, seed, perception, ctrl, out, geometry, video, progress)
+        for seed in scenario.seeds
+    ]
+    report = {
+        "scenario": scenario.name,
+        "scenario_file": str(scenario.source),
+        "perception": getattr(perception, "name", "custom"),
+        "precision": getattr(perception, "precision", ""),
+        "engine": getattr(perception, "engine", ""),
+        **(extra or {}),
+        "speed_mps": scenario.speed_mps,
+        "fps": scenario.fps,
+        "controller": asdict(ctrl.with_speed(scenario.speed_mps)),
+        "summary": aggregate([r.metrics for r in results]),
+        "worlds": [r.metrics for r in results],
+        "videos": [str(r.video) for r in results if r.video],
+        "plots": [str(r.plot) for r in results if r.plot],
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(json_clean(report), indent=2))
+    return report

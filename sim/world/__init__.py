@@ -1,0 +1,1 @@
+"""The built-in planar simulator: roads, scenes, the camera renderer, the vehicle, collection."""

@@ -1,0 +1,1 @@
+"""Evaluation: lane IoU, Dice and mIoU of a model on labelled frames."""

@@ -1,0 +1,1 @@
+"""Quantization: torch.ao PTQ/QAT, int8 ONNX, low-bit study, calibration data, the report."""

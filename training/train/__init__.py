@@ -1,0 +1,1 @@
+"""Training: configuration, data and augmentation, losses, schedule, and the trainer."""
