@@ -1,7 +1,9 @@
 """lane_seg: a pip package and a ROS 2 ament_python package from one setup.py.
 
-`training/` and `sim/` live at the top of the repository (the design card's layout) but install as
-`lane_seg.training` and `lane_seg.sim`, so nothing generic lands in site-packages.
+`training/` and `sim/` live at the top of the repository (docs/architecture.md, Layout) but
+install as `lane_seg.training` and `lane_seg.sim`, so nothing generic lands in site-packages.
+The files the code reads at run time (config/, config/scenarios/, models/, launch/) install to
+`share/lane_seg`, where lane_seg.resources finds them (pip, a wheel, or colcon).
 """
 
 from glob import glob
@@ -61,6 +63,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
     ],
     entry_points={

@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="frame-to-wheels delay to simulate (overrides the controller YAML), e.g. a model's "
         "measured latency; the simulation itself always waits for perception",
     )
+    p.add_argument(
+        "--distance",
+        type=float,
+        help="drive at most this many metres of each world (default: the scenario's distance)",
+    )
     p.add_argument("--out", help="output directory (default runs/sim/<perception>)")
     p.add_argument("--engine", default="auto", help="inference engine (default auto)")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
@@ -98,12 +103,19 @@ def load_perception(kind: str, model: str | None, engine: str = "auto", threads:
     return ModelPerception(seg, kind)
 
 
-def _scenarios(names: list[str]):
+def _scenarios(names: list[str], distance_m: float | None = None):
+    import dataclasses
+
     from lane_seg.sim.loop.scenarios import Scenario, standard_scenarios
 
+    if distance_m is not None and distance_m <= 0:
+        raise LaneSegError("--distance must be positive")
     if names == ["all"]:
         names = standard_scenarios()
-    return [Scenario.load(n) for n in names]
+    scenarios = [Scenario.load(n) for n in names]
+    if distance_m is None:
+        return scenarios
+    return [dataclasses.replace(s, distance_m=min(s.distance_m, distance_m)) for s in scenarios]
 
 
 def _row(name: str, s: dict) -> str:
@@ -150,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.loop.closed_loop import run_scenario
     from lane_seg.sim.loop.metrics import json_clean
 
-    scenarios = _scenarios(args.scenario)
+    scenarios = _scenarios(args.scenario, args.distance)
     if args.ros:
         return _run_ros(args, scenarios, ctrl, out)
     total = sum(int(sc.distance_m / sc.speed_mps * sc.fps) * len(sc.seeds) for sc in scenarios)
