@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from lane_seg.errors import LaneSegError
 from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.settings import from_mapping, load_yaml, setting
 
 LATERAL = ("pure_pursuit", "stanley")
 
@@ -36,60 +34,58 @@ def pure_pursuit(target_x: float, target_y: float, wheelbase_m: float) -> float:
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    lateral: str = "pure_pursuit"
-    lookahead_min_m: float = 7.0  # pure pursuit: lookahead = max(min, time * speed)
-    lookahead_time_s: float = 0.8
-    stanley_gain: float = 1.2  # Stanley: steer = heading error + atan(gain * offset / speed)
-    stanley_softening_mps: float = 2.0
-    steer_filter: float = 0.6  # weight of the new steering command (1 = no smoothing)
-    max_steer_deg: float = 35.0
-    cruise_speed_mps: float = 20.0  # the scenario's speed replaces this
-    max_lateral_accel: float = 2.5  # m/s^2: slow down for curves seen ahead
-    accel_gain: float = 0.8  # 1/s: proportional speed control
-    low_confidence: float = 0.3  # below this, slow down ...
-    low_confidence_speed_factor: float = 0.6  # ... to this fraction of cruise
-    stop_after_lost_s: float = 2.0  # lane lost this long: brake to a stop
-    wheelbase_m: float = 2.8
-    actuation_delay_s: float = 0.0  # camera frame -> command at the wheels (the loop's latency)
+    """The controller's settings (config/controller.yaml; the controller node's parameters)."""
+
+    lateral: str = setting("pure_pursuit", "lateral control law", choices=LATERAL)
+    lookahead_min_m: float = setting(
+        7.0, "pure pursuit: lookahead = max(this, lookahead_time_s * speed), m", range=(0.5, 100.0)
+    )
+    lookahead_time_s: float = setting(0.8, "pure pursuit: lookahead time, s", range=(0.0, 10.0))
+    stanley_gain: float = setting(
+        1.2, "Stanley: steer = heading error + atan(gain * offset / speed)", range=(0.0, 20.0)
+    )
+    stanley_softening_mps: float = setting(
+        2.0, "Stanley: speed added in the denominator, m/s", range=(0.01, 50.0)
+    )
+    steer_filter: float = setting(
+        0.6, "weight of each new steering command (1 = no smoothing)", range=(0.01, 1.0)
+    )
+    max_steer_deg: float = setting(35.0, "road-wheel angle limit, degrees", range=(1.0, 90.0))
+    cruise_speed_mps: float = setting(
+        20.0, "cruise speed, m/s (`lane-seg sim` uses the scenario's)", range=(0.0, 70.0)
+    )
+    max_lateral_accel: float = setting(
+        2.5, "slow down to keep speed^2 * curvature ahead below this, m/s^2", range=(0.1, 20.0)
+    )
+    accel_gain: float = setting(0.8, "proportional speed control gain, 1/s", range=(0.0, 10.0))
+    low_confidence: float = setting(
+        0.3, "below this lane confidence, drive slower ...", range=(0.0, 1.0)
+    )
+    low_confidence_speed_factor: float = setting(
+        0.6, "... at this fraction of cruise speed", range=(0.0, 1.0)
+    )
+    stop_after_lost_s: float = setting(
+        2.0, "lane lost this long: brake to a stop, s", range=(0.0, 60.0)
+    )
+    wheelbase_m: float = setting(2.8, "vehicle wheelbase, m", range=(0.5, 10.0))
+    actuation_delay_s: float = setting(
+        0.0,
+        "camera frame -> command at the wheels, s (simulated in `lane-seg sim`)",
+        range=(0.0, 5.0),
+    )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "controller config") -> ControllerConfig:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise LaneSegError(f"{source}: unknown settings {unknown}; known: {sorted(fields)}")
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            default = getattr(cls, key)
-            if isinstance(default, str):
-                values[key] = str(value)
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                raise LaneSegError(f"{source}: {key} must be a number, got {value!r}")
-            else:
-                values[key] = float(value)
-        cfg = cls(**values)
-        if cfg.lateral not in LATERAL:
-            raise LaneSegError(f"{source}: lateral must be one of {', '.join(LATERAL)}")
-        if cfg.actuation_delay_s < 0.0:
-            raise LaneSegError(f"{source}: actuation_delay_s must be >= 0")
-        if not 0.0 < cfg.steer_filter <= 1.0:
-            raise LaneSegError(f"{source}: steer_filter must be in (0, 1]")
-        return cfg
-
-    def with_speed(self, cruise_speed_mps: float) -> ControllerConfig:
-        return dataclasses.replace(self, cruise_speed_mps=float(cruise_speed_mps))
+        return from_mapping(cls, data, source)
 
     @classmethod
     def from_yaml(cls, path: str | Path | None) -> ControllerConfig:
-        if path is None:
-            return cls()
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise LaneSegError(f"cannot read controller config {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LaneSegError(f"{path}: expected a mapping of controller settings")
-        return cls.from_dict(data, source=str(path))
+        """The defaults, with any subset overridden by a YAML file (or a ROS 2 parameter file,
+        like the shipped `config/controller.yaml`)."""
+        return cls() if path is None else load_yaml(cls, path, "controller config")
+
+    def with_speed(self, cruise_speed_mps: float) -> ControllerConfig:
+        return dataclasses.replace(self, cruise_speed_mps=float(cruise_speed_mps))
 
 
 def lateral_command(est: LaneEstimate, speed: float, cfg: ControllerConfig) -> float:

@@ -120,7 +120,7 @@ def test_config_files_load_and_bad_ones_say_why(tmp_path):
     ControllerConfig.from_yaml(Scenario.load("rain").source.replace("scenarios/rain", "controller"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nseeds: [1]\ndistance_m: 10\nspeed_mps: 5\nsim: {fog: 1}\n")
-    with pytest.raises(LaneSegError, match="unknown simulator settings"):
+    with pytest.raises(LaneSegError, match="unknown keys"):
         Scenario.load(bad)
     bad.write_text("name: x\nseeds: one\ndistance_m: 10\nspeed_mps: 5\n")
     with pytest.raises(LaneSegError, match="seeds"):

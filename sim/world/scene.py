@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from lane_seg.camera import Camera
-from lane_seg.errors import LaneSegError
+from lane_seg.settings import from_mapping, load_yaml
 from lane_seg.sim.world.road import Road, RoadShape
 
 WHITE = (0.92, 0.92, 0.90)
@@ -63,39 +62,20 @@ class SimConfig:
     ego_heading_sigma_deg: float = 1.5
     draw_distance_m: float = 250.0
 
-    @classmethod
-    def from_yaml(cls, path: str | Path | None) -> SimConfig:
-        if path is None:
-            return cls()
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise LaneSegError(f"cannot read simulator config {path}: {exc}") from exc
-        return cls.from_dict(data, source=str(path))
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise ValueError(f"{f.name} must be a range [low, high], got {list(value)}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> SimConfig:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise LaneSegError(
-                f"{source}: unknown simulator settings {unknown}; known: {sorted(fields)}"
-            )
-        values = {}
-        for key, value in data.items():
-            default = getattr(cls, key)
-            if isinstance(default, tuple):
-                if not (
-                    isinstance(value, list | tuple) and len(value) == 2 and value[0] <= value[1]
-                ):
-                    raise LaneSegError(
-                        f"{source}: {key} must be a range [low, high], got {value!r}"
-                    )
-                value = tuple(type(default[0])(v) for v in value)
-            elif not isinstance(value, int | float) or isinstance(value, bool):
-                raise LaneSegError(f"{source}: {key} must be a number, got {value!r}")
-            values[key] = type(default)(value)
-        return cls(**values)
+    def from_yaml(cls, path: str | Path | None) -> SimConfig:
+        """The defaults, with any subset overridden by a YAML file (`config/sim.yaml` lists all)."""
+        return cls() if path is None else load_yaml(cls, path, "simulator config")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "simulator config") -> SimConfig:
+        return from_mapping(cls, data, source)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,14 +13,13 @@ and `out` are resolved against the current directory.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig
+from lane_seg.settings import from_mapping, read_yaml
 from lane_seg.training.train.augment import AugmentConfig
 
 
@@ -110,19 +109,7 @@ class TrainConfig:
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise LaneSegError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise LaneSegError(f"{where}: unknown keys {unknown}; allowed: {sorted(known)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise LaneSegError(f"{where}: {exc}") from exc
+    return from_mapping(cls, {} if raw is None else raw, where)
 
 
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
@@ -184,8 +171,4 @@ def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise LaneSegError(f"config {path} not found; see training/configs/ for examples")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise LaneSegError(f"{path} is not valid YAML: {exc}") from exc
-    return config_from_dict(raw, str(path))
+    return config_from_dict(read_yaml(path, "training config"), str(path))
