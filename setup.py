@@ -69,8 +69,8 @@ setup(
     entry_points={
         "console_scripts": [
             "lane-seg = lane_seg.cli.main:main",
-            "seg_node = lane_seg.ros.seg_node:main",
-            "lane_controller = lane_seg.sim.loop.ros_loop:controller_main",
+            "seg_node = lane_seg.ros.entry_points:seg_node",
+            "lane_controller = lane_seg.ros.entry_points:lane_controller",
         ],
     },
     zip_safe=True,

@@ -1,7 +1,8 @@
-"""ros2 launch lane_seg seg.launch.py model:=/path/model.onnx image_topic:=/camera/image_raw
+"""ros2 launch lane_seg seg.launch.py image_topic:=/camera/image_raw   (the shipped model)
 
-Arguments: model (default: the shipped int8 model), engine, image_topic, input_transport,
-params_file, namespace.
+The segmentation node alone; lane_keeping.launch.py adds the lane controller.
+Arguments: model (default: the shipped int8 model), engine, image_topic, camera_info_topic,
+input_transport, params_file, namespace.
 Compressed camera stream:
   input_transport:=compressed image_topic:=/camera/image_raw/compressed
 """

@@ -81,7 +81,7 @@ def segment_one_frame(client: Client, node: str, proc: subprocess.Popen, rgb) ->
     """Publish `rgb` on `<node>/image` once the node listens; the mask it sends back."""
     from sensor_msgs.msg import Image
 
-    from lane_seg.ros.harness import header, image_msg
+    from lane_seg.ros.messages import header, image_msg
 
     masks = client.subscribe(Image, f"{node}/mask")
     pub = client.publisher(Image, f"{node}/image")

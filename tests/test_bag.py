@@ -15,8 +15,11 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from lane_seg.cli.main import main  # noqa: E402
 from lane_seg.errors import LaneSegError  # noqa: E402
-from lane_seg.ros.bag import mask_array, replay  # noqa: E402
-from lane_seg.ros.image_codec import message_to_rgb  # noqa: E402
+from lane_seg.ros.bag import replay  # noqa: E402
+from lane_seg.ros.image_codec import (
+    mask_array,  # noqa: E402
+    message_to_rgb,  # noqa: E402
+)
 from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
 from lane_seg.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 

@@ -1,8 +1,7 @@
-"""config/seg.yaml, launch/seg.launch.py and `lane-seg node` agree with the node itself."""
+"""config/seg.yaml and `lane-seg node` agree with the node itself (launch files: test_launch.py)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -32,7 +31,7 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     import rclpy
     from rclpy.parameter import Parameter
 
-    from lane_seg.ros.lane_center import LaneSegNode  # what seg_node runs: SegNode + lane geometry
+    from lane_seg.ros.seg_node import SegNode
     from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "m.onnx")
@@ -46,7 +45,7 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     ctx = rclpy.Context()
     rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(edited)])
     try:
-        node = LaneSegNode(context=ctx, parameter_overrides=[Parameter("model", value=str(model))])
+        node = SegNode(context=ctx, parameter_overrides=[Parameter("model", value=str(model))])
         try:
             for name, value in params.items():
                 got = node.get_parameter(name).value
@@ -59,43 +58,16 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
         rclpy.shutdown(context=ctx)
 
 
-def test_launch_file_arguments_and_executable():
-    """The launch file declares the documented arguments and starts the installed entry point."""
-    tree = ast.parse((REPO / "launch/seg.launch.py").read_text())
-    declared = {
-        n.args[0].value
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"
-    }
-    assert declared == {
-        "model",
-        "engine",
-        "image_topic",
-        "input_transport",
-        "params_file",
-        "namespace",
-        "camera_info_topic",
-    }
-    executables = {
-        kw.value.value
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call)
-        for kw in n.keywords
-        if kw.arg == "executable"
-    }
-    setup = (REPO / "setup.py").read_text()
-    assert executables == {"seg_node"} and '"seg_node = lane_seg.ros.seg_node:main"' in setup
-    assert 'glob("launch/*.py")' in setup and 'glob("config/*.yaml")' in setup
-
-
 def test_launch_description_builds_when_launch_ros_is_installed():
     pytest.importorskip("launch_ros", reason="launch_ros comes with a ROS 2 install, not PyPI")
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("seg_launch", REPO / "launch/seg.launch.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.generate_launch_description().entities
+    for name in ("seg", "lane_keeping"):
+        path = REPO / "launch" / f"{name}.launch.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_launch", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        assert mod.generate_launch_description().entities
 
 
 def test_node_cli_builds_ros_arguments():
@@ -140,7 +112,8 @@ def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from lane_seg.ros.harness import header, image_msg, mask_array
+    from lane_seg.ros.image_codec import mask_array
+    from lane_seg.ros.messages import header, image_msg
     from lane_seg.testing import stripes_rgb, write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", "bright")
@@ -148,7 +121,7 @@ def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
     proc = subprocess.Popen(
         [exe, "node", "--model", str(model), "--engine", "onnxruntime-cpu", "--image-topic",
          "/test_cam/image_raw", "--namespace", "/front", "--", "-p",
-         "qos.input_reliability:=reliable"],
+         "qos_overrides./test_cam/image_raw.subscription.reliability:=reliable"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     ctx = rclpy.Context()

@@ -13,14 +13,14 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from lane_seg.ros.harness import (  # noqa: E402
-    NodeHarness,
+from lane_seg.ros.harness import NodeHarness  # noqa: E402
+from lane_seg.ros.image_codec import mask_array  # noqa: E402
+from lane_seg.ros.messages import (  # noqa: E402
+    compressed_from_fields,
     compressed_msg,
     header,
+    image_from_fields,
     image_msg,
-    mask_array,
-    raw_compressed_msg,
-    raw_fields_msg,
     stamp_seconds,
 )
 from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
@@ -110,12 +110,12 @@ def test_fuzz_malformed_messages_are_counted_and_the_node_keeps_serving(bright):
     rng = np.random.default_rng(2026)
     good = stripes_rgb(64, 128)
     for transport, n, make in (
-        ("raw", 2000, lambda: raw_fields_msg(bad_image_fields(rng))),
-        ("compressed", 500, lambda: raw_compressed_msg(bad_compressed_fields(rng))),
+        ("raw", 2000, lambda: image_from_fields(bad_image_fields(rng))),
+        ("compressed", 500, lambda: compressed_from_fields(bad_compressed_fields(rng))),
     ):
-        params = {**FAST, "input_transport": transport, "qos.input_reliability": "reliable"}
-        params["qos.input_depth"] = 1000
-        with NodeHarness(bright, params) as h:
+        params = {**FAST, "input_transport": transport}
+        qos = {"reliability": "reliable", "depth": 1000}
+        with NodeHarness(bright, params, input_qos=qos) as h:
             h.publish(image_msg(good) if transport == "raw" else compressed_msg(good, "png"))
             h.wait_masks(1)
             for start in range(0, n, 250):  # paced so that reliable delivery loses nothing
@@ -236,7 +236,7 @@ def test_diagnostics_are_published(bright):
         for k in range(5):
             h.publish(image_msg(stripes_rgb(32, 64), hdr=header(k)))
             h.wait_masks(k + 1)
-        h.publish(raw_fields_msg({**bad_image_fields(np.random.default_rng(1))}))
+        h.publish(image_from_fields(bad_image_fields(np.random.default_rng(1))))
         h.wait_for(lambda: h.node.stats.bad_inputs == 1, 5)
         h.wait_for(
             lambda: any(

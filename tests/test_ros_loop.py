@@ -63,20 +63,16 @@ def test_ros_loop_keeps_the_car_in_its_lane(tmp_path):
 
 
 def test_path_round_trip():
+    """Centre points -> nav_msgs/Path (what the node publishes) -> the controller's estimate."""
     import numpy as np
     from nav_msgs.msg import Path
 
-    from lane_seg.sim.loop.ros_loop import path_to_estimate
+    from lane_seg.ros.messages import header, path_msg, path_to_estimate
 
-    msg = Path()
-    assert path_to_estimate(msg) is None  # an empty path means the lane is lost
-    from geometry_msgs.msg import PoseStamped
-
+    assert path_to_estimate(Path()) is None  # an empty path means the lane is lost
     c = np.array([0.3, -0.02, 0.004])
-    for x, y in center_points(c, 30.0, 1.0):
-        p = PoseStamped()
-        p.pose.position.x, p.pose.position.y = x, y
-        msg.poses.append(p)
+    msg = path_msg(header(5.0).stamp, "base_link", center_points(c, 30.0, 1.0))
+    assert msg.header.frame_id == "base_link" and msg.header.stamp.sec == 5
     np.testing.assert_allclose(path_to_estimate(msg).center, c, atol=1e-9)
 
 

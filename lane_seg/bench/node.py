@@ -165,7 +165,7 @@ class _Client:
 
 
 def _messages(frames: list[np.ndarray]):
-    from lane_seg.ros.harness import image_msg
+    from lane_seg.ros.messages import image_msg
 
     return [image_msg(f, "bgr8") for f in frames]
 
@@ -221,10 +221,12 @@ def measure_size(
 def start_node(
     model: str, engine: str, threads: int, name: str, input_qos: str = "reliable"
 ) -> subprocess.Popen:
+    from lane_seg.ros.params import qos_override
+
     exe = Path(sys.executable).with_name("seg_node")
     cmd = [str(exe) if exe.exists() else "seg_node", "--ros-args", "-p", f"model:={model}"]
     cmd += ["-p", f"engine:={engine}", "-p", f"threads:={threads}", "-r", f"__node:={name}"]
-    cmd += ["-p", f"qos.input_reliability:={input_qos}"]
+    cmd += ["-p", f"{qos_override(f'/{name}/image')}:={input_qos}"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.errors import LaneSegError
 
     try:
-        from lane_seg.ros.seg_node import main
+        from lane_seg.ros.entry_points import seg_node
     except ImportError as exc:
         raise LaneSegError(
             f"the node needs ROS 2 Python packages ({exc}); pip install 'lane_seg[ros]' or "
             "source a ROS 2 install"
         ) from exc
-    return main(ros_arguments(args))
+    return seg_node(ros_arguments(args))

@@ -70,15 +70,17 @@ def run_replay(
     topic: str | None = None,
 ) -> dict[str, Any]:
     """Feed `source` through a SegNode over ROS 2; writes the overlay video and summary.json."""
-    from lane_seg.ros.harness import NodeHarness, header, image_msg, mask_array
+    from lane_seg.ros.harness import NodeHarness
+    from lane_seg.ros.image_codec import mask_array
+    from lane_seg.ros.messages import header, image_msg
 
     frames, fps = input_frames(source, topic)
     out.mkdir(parents=True, exist_ok=True)
     video = VideoOut(out / "overlay.mp4", fps)
     live = LiveStatus()
-    params = {"engine": engine, "threads": threads, "qos.input_reliability": "reliable"}
+    params = {"engine": engine, "threads": threads}
     latencies, lane_frames, start = [], 0, time.monotonic()
-    with NodeHarness(str(model), params, keep_masks=1) as h:
+    with NodeHarness(str(model), params, keep_masks=1, input_qos={"reliability": "reliable"}) as h:
         print(f"[demo] seg_node up: {h.node.segmenter.engine.describe()}", flush=True)
         for i, rgb in enumerate(frames):
             if max_frames and i >= max_frames:

@@ -242,8 +242,3 @@ def iter_images(src: str | Path, topic: str | None = None) -> Iterator[np.ndarra
                 warnings.warn(f"{src} t={stamp}: skipped a frame: {exc}", stacklevel=2)
     finally:
         reader.close()
-
-
-def mask_array(msg) -> np.ndarray:
-    """The HxW mask of a deserialized mono8 Image (rosbags message)."""
-    return np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width]

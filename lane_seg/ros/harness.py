@@ -1,13 +1,12 @@
-"""Drive a SegNode over real ROS 2 from one process: message builders and a test harness.
+"""A SegNode driven over real ROS 2 from one process: `lane-seg demo --input` and the tests.
 
-Used by the ROS tests and the node benchmark. `NodeHarness` owns its own rclpy Context (so it
-never touches the global one), a SegNode, a client node that publishes frames and collects
-masks/overlays/paths/diagnostics, and an executor thread; `close()` shuts all of it down.
+`NodeHarness` owns its own rclpy Context (so it never touches the global one), a SegNode, a
+client node that publishes frames and collects masks/overlays/paths/diagnostics, and an executor
+thread; `close()` shuts all of it down. Messages come from lane_seg.ros.messages.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import threading
 import time
@@ -15,8 +14,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import cv2
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Path
@@ -24,79 +21,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
 
-from lane_seg.ros.seg_node import SegNode
-
-
-def _bytes_array(data: bytes) -> array.array:
-    out = array.array("B")
-    out.frombytes(data)
-    return out
-
-
-def header(stamp_s: float, frame_id: str = "camera_optical") -> Header:
-    h = Header()
-    h.stamp.sec = int(stamp_s)
-    h.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9)) % 1_000_000_000
-    h.frame_id = frame_id
-    return h
-
-
-def stamp_seconds(h: Header) -> float:
-    return h.stamp.sec + h.stamp.nanosec * 1e-9
-
-
-def image_msg(rgb: np.ndarray, encoding: str = "rgb8", hdr: Header | None = None) -> Image:
-    """RGB uint8 HxWx3 -> sensor_msgs/Image in `encoding` (rgb8, bgr8, rgba8, bgra8, mono8)."""
-    conv = {
-        "rgb8": None,
-        "bgr8": cv2.COLOR_RGB2BGR,
-        "rgba8": cv2.COLOR_RGB2RGBA,
-        "bgra8": cv2.COLOR_RGB2BGRA,
-        "mono8": cv2.COLOR_RGB2GRAY,
-    }[encoding]
-    px = np.ascontiguousarray(rgb if conv is None else cv2.cvtColor(rgb, conv))
-    msg = Image()
-    msg.header = hdr or header(time.time())
-    msg.height, msg.width = rgb.shape[:2]
-    msg.encoding = encoding
-    msg.step = int(px.strides[0])
-    msg.data = _bytes_array(px.tobytes())
-    return msg
-
-
-def compressed_msg(
-    rgb: np.ndarray, fmt: str = "jpeg", hdr: Header | None = None
-) -> CompressedImage:
-    ext = ".png" if fmt == "png" else ".jpg"
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    msg = CompressedImage()
-    msg.header = hdr or header(time.time())
-    msg.format = fmt
-    msg.data = _bytes_array(buf.tobytes())
-    return msg
-
-
-def raw_fields_msg(fields: dict) -> Image:
-    """A sensor_msgs/Image from raw field values, malformed ones included."""
-    msg = Image()
-    msg.height, msg.width, msg.step = fields["height"], fields["width"], fields["step"]
-    msg.encoding, msg.is_bigendian = fields["encoding"], fields["is_bigendian"]
-    msg.data = _bytes_array(bytes(fields["data"]))
-    return msg
-
-
-def raw_compressed_msg(fields: dict) -> CompressedImage:
-    msg = CompressedImage()
-    msg.format = fields["format"]
-    msg.data = _bytes_array(bytes(fields["data"]))
-    return msg
-
-
-def mask_array(msg: Image) -> np.ndarray:
-    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width]
+from lane_seg.ros.params import qos_override
+from lane_seg.ros.seg_node import NODE_NAME, SegNode
 
 
 class NodeHarness:
@@ -110,16 +37,23 @@ class NodeHarness:
         subscribe_overlay: bool = False,
         on_mask: Callable[[Image, float], None] | None = None,
         keep_masks: int | None = None,
+        input_qos: dict[str, Any] | None = None,
     ) -> None:
         """`keep_masks` bounds how many received masks are kept (None: all), so a long burst
-        measures the node's memory rather than the test client's."""
+        measures the node's memory rather than the test client's. `input_qos` overrides the
+        node's input QoS policies, e.g. {"reliability": "reliable", "depth": 1000}."""
         self.context = rclpy.Context()
         self._keep_masks = keep_masks
         rclpy.init(context=self.context)
         self.node = None
         try:
+            params = dict(params or {})
+            suffix = "/compressed" if params.get("input_transport") == "compressed" else ""
+            topic = f"/{NODE_NAME}/image{suffix}"
+            for policy, value in (input_qos or {}).items():
+                params[qos_override(topic, "subscription", policy)] = value
             overrides = [Parameter("model", value=str(model))]
-            overrides += [Parameter(k, value=v) for k, v in (params or {}).items()]
+            overrides += [Parameter(k, value=v) for k, v in params.items()]
             self.node = SegNode(
                 lane_center_fn=lane_center_fn, context=self.context, parameter_overrides=overrides
             )

@@ -137,29 +137,57 @@ def message_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return image_to_rgb(msg, max_pixels)
 
 
-def mono8_fields(mask: np.ndarray) -> dict:
-    """Field values of a mono8 sensor_msgs/Image holding `mask` (HxW uint8)."""
-    height, width = mask.shape
+def pixel_fields(pixels: np.ndarray, encoding: str) -> dict:
+    """Field values of a sensor_msgs/Image holding `pixels`, already laid out for `encoding`
+    (HxW for mono8, HxWx3 for rgb8/bgr8, HxWx4 for rgba8/bgra8)."""
+    px = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = px.shape[:2]
     return {
         "height": height,
         "width": width,
-        "encoding": "mono8",
+        "encoding": encoding,
         "is_bigendian": 0,
-        "step": width,
-        "data": np.ascontiguousarray(mask, dtype=np.uint8).reshape(-1),
+        "step": width * ENCODINGS[encoding][0],
+        "data": px.reshape(-1),
     }
+
+
+def mono8_fields(mask: np.ndarray) -> dict:
+    """Field values of a mono8 sensor_msgs/Image holding `mask` (HxW uint8)."""
+    return pixel_fields(mask, "mono8")
 
 
 def bgr8_fields(image_bgr: np.ndarray) -> dict:
-    height, width = image_bgr.shape[:2]
-    return {
-        "height": height,
-        "width": width,
-        "encoding": "bgr8",
-        "is_bigendian": 0,
-        "step": width * 3,
-        "data": np.ascontiguousarray(image_bgr, dtype=np.uint8).reshape(-1),
-    }
+    return pixel_fields(image_bgr, "bgr8")
+
+
+# RGB -> each encoding's layout (the inverse of ENCODINGS' conversions)
+FROM_RGB = {
+    "rgb8": None,
+    "bgr8": cv2.COLOR_RGB2BGR,
+    "rgba8": cv2.COLOR_RGB2RGBA,
+    "bgra8": cv2.COLOR_RGB2BGRA,
+    "mono8": cv2.COLOR_RGB2GRAY,
+}
+
+
+def rgb_fields(rgb: np.ndarray, encoding: str = "rgb8") -> dict:
+    """Field values of a sensor_msgs/Image showing the RGB frame `rgb` in `encoding`."""
+    conversion = FROM_RGB[encoding]
+    return pixel_fields(rgb if conversion is None else cv2.cvtColor(rgb, conversion), encoding)
+
+
+def compressed_fields(rgb: np.ndarray, fmt: str = "jpeg") -> dict:
+    """Field values of a sensor_msgs/CompressedImage holding `rgb` as jpeg or png."""
+    ok, buf = cv2.imencode(".png" if fmt == "png" else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"could not encode a {rgb.shape} frame as {fmt}")
+    return {"format": fmt, "data": buf.reshape(-1)}
+
+
+def mask_array(msg) -> np.ndarray:
+    """The HxW pixels of a mono8 Image message (rclpy or rosbags), without a copy."""
+    return _as_bytes_view(msg.data).reshape(int(msg.height), int(msg.step))[:, : int(msg.width)]
 
 
 def quiet_opencv() -> None:

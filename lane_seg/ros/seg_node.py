@@ -1,7 +1,8 @@
-"""The ROS 2 lane segmentation node (Contract 3): camera frames in, lane masks out.
+"""The ROS 2 lane segmentation node (docs/architecture.md, the node contract): camera frames in,
+lane masks and the lane centre out.
 
-    ros2 run lane_seg seg_node --ros-args -p model:=model.onnx -r ~/image:=/camera/image_raw
-    lane-seg node --model model.onnx --image-topic /camera/image_raw   # pip-only installs
+    ros2 run lane_seg seg_node --ros-args -r ~/image:=/camera/image_raw   # the shipped model
+    lane-seg node --model model.onnx --image-topic /camera/image_raw      # pip-only installs
 
 Design:
 - The subscription callback only converts the message (numpy, no cv_bridge) and puts the frame
@@ -14,15 +15,15 @@ Design:
   frame_id), so it pairs exactly with the camera's camera_info and depth (RTAB-Map,
   depth_image_proc).
 - The overlay is computed only while someone subscribes to it.
-- `~/lane_center` (nav_msgs/Path) is published when a lane-geometry function is plugged in
-  (`SegNode(lane_center_fn=...)`), see `LaneCenterFn`.
+- `~/lane_center` (nav_msgs/Path) comes from lane geometry on every mask (lane_seg.ros.
+  lane_center); `SegNode(lane_center_fn=...)` plugs in another function (tests do).
+- Parameters are declared with descriptions and ranges; `threshold` and `overlay_alpha` change
+  at run time (applied in the post-set callback; rclpy checks the ranges), the rest are
+  read-only. QoS of every topic through rclpy's QoS overrides (lane_seg.ros.params).
 """
 
 from __future__ import annotations
 
-import array
-import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,22 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lane_seg.errors import LaneSegError
+from lane_seg.lane_geometry import camera_from_camera_info
 from lane_seg.ros.image_codec import (
     MAX_PIXELS,
     BadImage,
@@ -54,16 +47,29 @@ from lane_seg.ros.image_codec import (
     mono8_fields,
     quiet_opencv,
 )
+from lane_seg.ros.lane_center import LaneCenterHook, declare_camera
+from lane_seg.ros.messages import image_from_fields, path_msg
+from lane_seg.ros.params import QOS_OVERRIDES, descriptor
 from lane_seg.ros.stats import NodeStats
 from lane_seg.runtime.engines import ENGINE_NAMES, load_engine
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
+from lane_seg.runtime.shipped_model import model_or_default
 
 NODE_NAME = "seg_node"
 TRANSPORTS = ("raw", "compressed")
-RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+# Defaults of the QoS overrides: sensor data in (accepts reliable and best-effort cameras, keeps
+# only what the one-slot buffer can use), reliable out (what RTAB-Map and rviz subscribe with).
+INPUT_QOS = {"depth": 5, "reliability": ReliabilityPolicy.BEST_EFFORT}
+OUTPUT_QOS = {"depth": 1, "reliability": ReliabilityPolicy.RELIABLE}
+
+
+def qos(defaults: dict[str, Any]) -> QoSProfile:
+    """A new profile each time: rclpy writes the overrides into the profile it is given."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, **defaults)
+
 
 # mask (HxW uint8, 0/255) -> lane centre points (x forward, y left, metres) in the vehicle
-# frame, or None when no lane is found. The closed-loop lane geometry plugs in here.
+# frame, or None when no lane is found.
 LaneCenterFn = Callable[[np.ndarray], "Sequence[tuple[float, float]] | None"]
 
 
@@ -72,41 +78,6 @@ class Frame:
     header: Any
     rgb: np.ndarray
     received: float  # time.monotonic() when the callback got it
-
-
-def _desc(
-    text: str,
-    *,
-    read_only: bool = False,
-    float_range: tuple[float, float] | None = None,
-    int_range: tuple[int, int] | None = None,
-    choices: Sequence[str] = (),
-) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=text, read_only=read_only)
-    if float_range:
-        d.floating_point_range = [
-            FloatingPointRange(from_value=float_range[0], to_value=float_range[1], step=0.0)
-        ]
-    if int_range:
-        d.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1], step=1)]
-    if choices:
-        d.additional_constraints = "one of: " + ", ".join(choices)
-    return d
-
-
-def _as_uint8_array(a: np.ndarray) -> array.array:
-    out = array.array("B")
-    out.frombytes(np.ascontiguousarray(a).tobytes())
-    return out
-
-
-def _image_msg(header, fields: dict) -> Image:
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = fields["height"], fields["width"]
-    msg.encoding, msg.is_bigendian, msg.step = fields["encoding"], 0, fields["step"]
-    msg.data = _as_uint8_array(fields["data"])
-    return msg
 
 
 class SegNode(Node):
@@ -123,7 +94,7 @@ class SegNode(Node):
         self.declare_parameter(
             "threshold",
             engine.info.threshold,
-            _desc(
+            descriptor(
                 "lane where sigmoid(logit) > threshold; changeable at run time",
                 float_range=(0.0, 1.0),
             ),
@@ -131,15 +102,19 @@ class SegNode(Node):
         self.declare_parameter(
             "overlay_alpha",
             0.55,
-            _desc("overlay blend weight of the lane colour", float_range=(0.0, 1.0)),
+            descriptor("overlay blend weight of the lane colour", float_range=(0.0, 1.0)),
         )
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._threshold = float(self.get_parameter("threshold").value)
         self._alpha = float(self.get_parameter("overlay_alpha").value)
+        self.add_post_set_parameters_callback(self._apply_parameters)
         self._max_pixels = p["max_pixels"]
         self._log_period = p["bad_input_log_period"]
         self._vehicle_frame = p["vehicle_frame"]
-        self._lane_center_fn = lane_center_fn
+        self.lane_center = LaneCenterHook()
+        self._mount, camera = declare_camera(self)
+        if camera is not None:
+            self.lane_center.set_camera(camera)
+        self._lane_center_fn = lane_center_fn or self.lane_center
 
         self._cv = threading.Condition()
         self._slot: Frame | None = None
@@ -161,74 +136,69 @@ class SegNode(Node):
         )
 
     def _create_topics(self, p: dict[str, Any]) -> None:
-        in_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=p["qos.input_depth"],
-            reliability=RELIABILITY[p["qos.input_reliability"]],
-        )
-        out_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=p["qos.output_depth"],
-            reliability=RELIABILITY[p["qos.output_reliability"]],
-        )
-        self.mask_pub = self.create_publisher(Image, "~/mask", out_qos)
-        self.overlay_pub = self.create_publisher(Image, "~/overlay", out_qos)
-        self.lane_center_pub = (
-            self.create_publisher(Path, "~/lane_center", out_qos) if self._lane_center_fn else None
-        )
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        if p["input_transport"] == "compressed":
+        """Every topic with rclpy's QoS overrides; a bad override is a one-line start-up error."""
+        try:
+            self.mask_pub = self._publisher(Image, "~/mask")
+            self.overlay_pub = self._publisher(Image, "~/overlay")
+            self.lane_center_pub = self._publisher(Path, "~/lane_center")
+            self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            compressed = p["input_transport"] == "compressed"
             self.sub = self.create_subscription(
-                CompressedImage, "~/image/compressed", self._on_image, in_qos
+                CompressedImage if compressed else Image,
+                "~/image/compressed" if compressed else "~/image",
+                self._on_image,
+                qos(INPUT_QOS),
+                qos_overriding_options=QOS_OVERRIDES,
             )
-        else:
-            self.sub = self.create_subscription(Image, "~/image", self._on_image, in_qos)
+        except Exception as exc:  # rclpy's RuntimeError/InvalidQosOverridesError/parameter errors
+            raise LaneSegError(f"bad QoS override: {str(exc).splitlines()[0]}") from exc
+        self.info_sub = self.create_subscription(CameraInfo, "~/camera_info", self._on_info, 5)
+
+    def _publisher(self, msg_type: type, topic: str) -> Any:
+        return self.create_publisher(
+            msg_type, topic, qos(OUTPUT_QOS), qos_overriding_options=QOS_OVERRIDES
+        )
 
     # ---------------------------------------------------------------- parameters
 
     def _declare_static_parameters(self) -> None:
         ro = {"read_only": True}
         self.declare_parameter(
-            "model", "", _desc("the .onnx (or .pt) model; empty = the shipped int8 model", **ro)
+            "model",
+            "",
+            descriptor("the .onnx (or .pt) model; empty = the shipped int8 model", **ro),
         )
         self.declare_parameter(
             "engine",
             "auto",
-            _desc("inference engine; auto times them all", choices=ENGINE_NAMES, **ro),
+            descriptor("inference engine; auto times them all", choices=ENGINE_NAMES, **ro),
         )
         self.declare_parameter(
-            "threads", 0, _desc("inference threads, 0 = runtime default", int_range=(0, 256), **ro)
+            "threads",
+            0,
+            descriptor("inference threads, 0 = runtime default", int_range=(0, 256), **ro),
         )
         self.declare_parameter(
             "input_transport",
             "raw",
-            _desc("raw: ~/image, compressed: ~/image/compressed", choices=TRANSPORTS, **ro),
+            descriptor("raw: ~/image, compressed: ~/image/compressed", choices=TRANSPORTS, **ro),
         )
-        for side, rel, depth in (("input", "best_effort", 5), ("output", "reliable", 1)):
-            self.declare_parameter(
-                f"qos.{side}_reliability",
-                rel,
-                _desc(f"{side} QoS reliability", choices=tuple(RELIABILITY), **ro),
-            )
-            self.declare_parameter(
-                f"qos.{side}_depth",
-                depth,
-                _desc(f"{side} QoS keep-last depth", int_range=(1, 100000), **ro),
-            )
         self.declare_parameter(
             "max_pixels",
             MAX_PIXELS,
-            _desc("frames larger than this are refused as bad input", int_range=(1, 1 << 30), **ro),
+            descriptor(
+                "frames larger than this are refused as bad input", int_range=(1, 1 << 30), **ro
+            ),
         )
         self.declare_parameter(
             "diagnostics_period",
             1.0,
-            _desc("seconds between /diagnostics messages", float_range=(0.05, 60.0), **ro),
+            descriptor("seconds between /diagnostics messages", float_range=(0.05, 60.0), **ro),
         )
         self.declare_parameter(
             "bad_input_log_period",
             5.0,
-            _desc(
+            descriptor(
                 "at most one bad-input log line per this many seconds",
                 float_range=(0.0, 3600.0),
                 **ro,
@@ -237,37 +207,37 @@ class SegNode(Node):
         self.declare_parameter(
             "vehicle_frame",
             "base_link",
-            _desc("frame_id of ~/lane_center (the vehicle frame)", **ro),
+            descriptor("frame_id of ~/lane_center (the vehicle frame)", **ro),
         )
 
     def _static_params(self) -> dict[str, Any]:
         names = [
-            "model", "engine", "threads", "input_transport", "qos.input_reliability",
-            "qos.input_depth", "qos.output_reliability", "qos.output_depth", "max_pixels",
-            "diagnostics_period", "bad_input_log_period", "vehicle_frame",
+            "model", "engine", "threads", "input_transport", "max_pixels", "diagnostics_period",
+            "bad_input_log_period", "vehicle_frame",
         ]  # fmt: skip
         p = {n: self.get_parameter(n).value for n in names}
-        from lane_seg.runtime.shipped_model import model_or_default
-
         p["model"] = model_or_default(p["model"])
-        checks = {
-            "engine": ENGINE_NAMES,
-            "input_transport": TRANSPORTS,
-            "qos.input_reliability": tuple(RELIABILITY),
-            "qos.output_reliability": tuple(RELIABILITY),
-        }
+        checks = {"engine": ENGINE_NAMES, "input_transport": TRANSPORTS}
         for name, choices in checks.items():
             if p[name] not in choices:
                 raise LaneSegError(f"parameter {name}={p[name]!r}; use one of {', '.join(choices)}")
         return p
 
-    def _on_set_parameters(self, params) -> SetParametersResult:
+    def _apply_parameters(self, params) -> None:
+        """Post-set callback: the values passed the descriptors' range checks and are set."""
         for param in params:
             if param.name == "threshold":
                 self._threshold = float(param.value)
             elif param.name == "overlay_alpha":
                 self._alpha = float(param.value)
-        return SetParametersResult(successful=True)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            cam = camera_from_camera_info(list(msg.k), msg.width, msg.height, **self._mount)
+        except ValueError as exc:
+            self._count_bad(f"camera_info: {exc}")
+            return
+        self.lane_center.set_camera(cam)
 
     # ---------------------------------------------------------------- input
 
@@ -317,32 +287,15 @@ class SegNode(Node):
 
     def _process(self, frame: Frame) -> None:
         mask = self.segmenter.segment(frame.rgb, self._threshold)
-        self.mask_pub.publish(_image_msg(frame.header, mono8_fields(mask)))
+        self.mask_pub.publish(image_from_fields(mono8_fields(mask), frame.header))
         if self.overlay_pub.get_subscription_count() > 0:
             over = overlay_bgr(frame.rgb, mask, self._alpha)
-            self.overlay_pub.publish(_image_msg(frame.header, bgr8_fields(over)))
+            self.overlay_pub.publish(image_from_fields(bgr8_fields(over), frame.header))
             self.stats.overlays += 1
-        if self.lane_center_pub is not None:
-            self._publish_lane_center(frame.header, mask)
+        points = self._lane_center_fn(mask) or []
+        self.lane_center_pub.publish(path_msg(frame.header.stamp, self._vehicle_frame, points))
         latency = (time.monotonic() - frame.received) * 1e3
         self.stats.frame_done(latency, self.segmenter.last.inference_ms)
-
-    def _publish_lane_center(self, header, mask: np.ndarray) -> None:
-        points = self._lane_center_fn(mask)
-        path = Path()
-        path.header.stamp = header.stamp
-        path.header.frame_id = self._vehicle_frame
-        pts = list(points or [])
-        for i, (x, y) in enumerate(pts):
-            pose = PoseStamped()
-            pose.header = path.header
-            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-            nx, ny = pts[min(i + 1, len(pts) - 1)]
-            px, py = pts[max(i - 1, 0)]
-            yaw = math.atan2(ny - py, nx - px) if len(pts) > 1 else 0.0
-            pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-            path.poses.append(pose)
-        self.lane_center_pub.publish(path)
 
     # ---------------------------------------------------------------- diagnostics
 
@@ -381,38 +334,3 @@ class SegNode(Node):
             self._cv.notify_all()
         self._worker.join(timeout=5.0)
         super().destroy_node()
-
-
-def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
-    """Entry-point body shared by the package's nodes: init, spin until Ctrl-C or shutdown, and
-    turn start-up problems (bad --ros-args, LaneSegError) into one line and exit code 2."""
-    try:
-        rclpy.init(args=args)
-    except Exception as exc:  # rclpy's RCLError for malformed --ros-args
-        reason = str(exc).splitlines()[0].split(", at /")[0]
-        print(f"{name}: error: bad ROS arguments: {reason}", file=sys.stderr)
-        return 2
-    node = None
-    try:
-        node = make_node()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except LaneSegError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
-
-
-def main(args: list[str] | None = None) -> int:
-    """`seg_node` entry point (`ros2 run lane_seg seg_node --ros-args -p model:=...`)."""
-    from lane_seg.ros.lane_center import LaneSegNode  # SegNode + ~/lane_center (lane geometry)
-
-    return run_node(LaneSegNode, NODE_NAME, args)

@@ -7,15 +7,17 @@
   synchronous mode: frame i+1 is rendered once the command stamped with frame i's time has
   arrived (or a time-out passed, which is counted), so a slow machine slows the drive down
   instead of changing it.
-- `LaneSegNode` (lane_seg.ros.lane_center) is the real segmentation node: it segments the frames and
+- `SegNode` (lane_seg.ros.seg_node) is the real segmentation node: it segments the frames and
   publishes `~/lane_center` (nav_msgs/Path, vehicle frame) through lane geometry.
-- `LaneControllerNode` turns each lane-centre path into a command with the same
-  `LaneController` the in-process loop uses, and publishes it stamped with the path's stamp.
+- `LaneControllerNode` (lane_seg.ros.lane_controller) turns each lane-centre path into a command
+  with the same `LaneController` the in-process loop uses, stamped with the path's stamp.
+The nodes are wired by remapping their private topics, as the launch file does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import time
@@ -32,12 +34,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 from lane_seg.camera import Camera
-from lane_seg.lane_control import ControllerConfig, LaneController
+from lane_seg.lane_control import ControllerConfig
 from lane_seg.lane_geometry import LaneEstimate, poly
-from lane_seg.ros.harness import header, image_msg, mask_array
+from lane_seg.ros.image_codec import mask_array
+from lane_seg.ros.lane_controller import LaneControllerNode
+from lane_seg.ros.messages import camera_info_msg, header, image_msg, path_to_estimate, stamp_ns
+from lane_seg.ros.params import qos_override
+from lane_seg.ros.seg_node import SegNode
 from lane_seg.sim.loop.metrics import FrameLog, world_metrics
 from lane_seg.sim.loop.scenarios import Scenario
 from lane_seg.sim.world.drive import Command, DriveFrame, build_world, drive, nominal_camera
@@ -54,63 +59,6 @@ STAMP_OFFSET_S = 1000.0  # simulation time of frame 0 (a zero stamp reads as "un
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
 )
-
-
-def _stamp_ns(h: Header) -> int:
-    return h.stamp.sec * 1_000_000_000 + h.stamp.nanosec
-
-
-def camera_info_msg(cam: Camera, hdr: Header) -> CameraInfo:
-    msg = CameraInfo()
-    msg.header = hdr
-    msg.width, msg.height = cam.width, cam.height
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [float(v) for v in cam.K.ravel()]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [cam.fx, 0.0, cam.cx, 0.0, 0.0, cam.fy, cam.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
-
-
-def path_to_estimate(msg: Path) -> LaneEstimate | None:
-    """A lane-centre path back to a centre line y(x) (quadratic fit); None when empty."""
-    if len(msg.poses) < 3:
-        return None
-    x = np.array([p.pose.position.x for p in msg.poses])
-    y = np.array([p.pose.position.y for p in msg.poses])
-    c = np.polyfit(x, y, 2)[::-1]
-    return LaneEstimate(c, 0.0, 1.0, 2, False)
-
-
-class LaneControllerNode(Node):
-    """Lane centre (nav_msgs/Path) in, TwistStamped out: speed and yaw rate for the vehicle."""
-
-    def __init__(self, ctrl: ControllerConfig | None = None, **kwargs: Any) -> None:
-        super().__init__("lane_controller", **kwargs)
-        self.declare_parameter("config_file", "")
-        self.declare_parameter("cruise_speed_mps", 0.0)  # 0 = the config file's
-        path = self.get_parameter("config_file").value
-        cfg = ctrl or ControllerConfig.from_yaml(path or None)
-        cruise = float(self.get_parameter("cruise_speed_mps").value)
-        self.cfg = cfg.with_speed(cruise) if cruise > 0 else cfg
-        self.controller = LaneController(self.cfg)
-        self.speed = self.cfg.cruise_speed_mps
-        self._last_stamp: int | None = None
-        self.pub = self.create_publisher(TwistStamped, CMD_TOPIC, RELIABLE)
-        self.sub = self.create_subscription(Path, LANE_TOPIC, self._on_path, RELIABLE)
-
-    def _on_path(self, msg: Path) -> None:
-        now = _stamp_ns(msg.header)
-        dt = (now - self._last_stamp) * 1e-9 if self._last_stamp is not None else 0.1
-        self._last_stamp = now
-        est = path_to_estimate(msg)
-        steer, v = self.controller.update(est, self.speed, max(dt, 1e-3))
-        self.speed = v
-        out = TwistStamped()
-        out.header = msg.header
-        out.twist.linear.x = float(v)
-        out.twist.angular.z = float(v * math.tan(steer) / self.cfg.wheelbase_m)
-        self.pub.publish(out)
 
 
 # What a recorder gets per frame: the rendered frame, the seg node's mask (None if it never
@@ -151,16 +99,16 @@ class SimBridge(Node):
 
     def _on_cmd(self, msg: TwistStamped) -> None:
         with self._cond:
-            self._cmds[_stamp_ns(msg.header)] = msg
+            self._cmds[stamp_ns(msg.header)] = msg
             self._cond.notify_all()
 
     def _on_path(self, msg: Path) -> None:
         with self._cond:
-            self._paths[_stamp_ns(msg.header)] = (time.monotonic(), msg)
+            self._paths[stamp_ns(msg.header)] = (time.monotonic(), msg)
 
     def _on_mask(self, msg: Image) -> None:
         with self._cond:
-            self._masks[_stamp_ns(msg.header)] = msg
+            self._masks[stamp_ns(msg.header)] = msg
             self._cond.notify_all()
 
     def _take_mask(self, key: int) -> np.ndarray | None:
@@ -174,7 +122,7 @@ class SimBridge(Node):
     def steering(self, frame: DriveFrame, scene: Scene, params: VehicleParams) -> Command:
         """`drive()` steering callable: publish the frame, wait for its command, apply it."""
         hdr = header(STAMP_OFFSET_S + frame.time_s, "camera_optical")
-        key = _stamp_ns(hdr)
+        key = stamp_ns(hdr)
         img = image_msg(frame.image, "rgb8", hdr)
         self.info_pub.publish(camera_info_msg(self.cam, hdr))
         sent = time.monotonic()
@@ -192,11 +140,23 @@ class SimBridge(Node):
         latency = (path[0] - sent) * 1e3 if path is not None else math.nan
         st = frame.state
         entry = FrameLog(
-                frame.time_s, frame.s_m, frame.distance_m, st.x, st.y, st.yaw, st.speed, steer,
-                st.steer, frame.lateral_error_m,
-                -float(poly(est.center, self.cam.x_m)) if est else math.nan,
-                1.0 if est else 0.0, 2 if est else 0, latency, 0.0, math.nan,
-        )  # fmt: skip
+            t=frame.time_s,
+            s=frame.s_m,
+            distance=frame.distance_m,
+            x=st.x,
+            y=st.y,
+            yaw=st.yaw,
+            speed=st.speed,
+            steer_cmd=steer,
+            steer_applied=st.steer,
+            lateral_error=frame.lateral_error_m,
+            est_offset=-float(poly(est.center, self.cam.x_m)) if est else math.nan,
+            confidence=1.0 if est else 0.0,
+            lines_found=2 if est else 0,
+            perception_ms=latency,
+            geometry_ms=0.0,
+            mask_iou=math.nan,
+        )
         self.log.append(entry)
         if self.record is not None:
             self.record(frame, self._take_mask(key), est, entry)
@@ -214,8 +174,6 @@ def run_ros_loop(
     record: Recorder | None = None,
 ) -> dict[str, Any]:
     """Drive one world of a scenario through the three ROS 2 nodes; returns the metrics."""
-    from lane_seg.ros.lane_center import LaneSegNode
-
     cfg = scenario.sim_config()
     scene = build_world(seed, cfg, length_m=scenario.distance_m + 60.0)
     cam = nominal_camera(cfg)
@@ -232,19 +190,21 @@ def run_ros_loop(
             Parameter("model", value=str(model)),
             Parameter("engine", value=engine),
             Parameter("threads", value=int(threads)),
-            Parameter("qos.input_reliability", value="reliable"),
+            Parameter(qos_override(IMAGE_TOPIC), value="reliable"),  # lockstep: lose nothing
             *[Parameter(k, value=v) for k, v in mount.items()],
         ]
-        remap = [
-            "--ros-args",
-            "-r",
-            f"~/image:={IMAGE_TOPIC}",
-            "-r",
-            f"~/camera_info:={INFO_TOPIC}",
-        ]
-        seg = LaneSegNode(context=context, parameter_overrides=overrides, cli_args=remap)
+        remap = ["-r", f"~/image:={IMAGE_TOPIC}", "-r", f"~/camera_info:={INFO_TOPIC}"]
+        seg = SegNode(
+            context=context, parameter_overrides=overrides, cli_args=["--ros-args", *remap]
+        )
         nodes.append(seg)
-        nodes.append(LaneControllerNode(ctrl, context=context))
+        settings = [Parameter(k, value=v) for k, v in dataclasses.asdict(ctrl).items()]
+        remap = ["-r", f"~/lane_center:={LANE_TOPIC}", "-r", f"~/cmd_vel:={CMD_TOPIC}"]
+        nodes.append(
+            LaneControllerNode(
+                context=context, parameter_overrides=settings, cli_args=["--ros-args", *remap]
+            )
+        )
         bridge = SimBridge(cam, scenario.fps, ctrl.accel_gain, timeout_s, record, context=context)
         nodes.append(bridge)
         executor = SingleThreadedExecutor(context=context)
@@ -301,13 +261,3 @@ def _wait(cond, timeout: float, what: str) -> None:
         if time.monotonic() > end:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
-
-
-def controller_main(args: list[str] | None = None) -> int:
-    """`lane_controller` entry point: /seg_node/lane_center in, /cmd_vel (TwistStamped) out.
-
-    ros2 run lane_seg lane_controller --ros-args -p config_file:=config/controller.yaml
-    """
-    from lane_seg.ros.seg_node import run_node
-
-    return run_node(LaneControllerNode, "lane_controller", args)
