@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def bench(tmp_path_factory):
     # In its own interpreter: the engines' native thread pools (OpenVINO, torch.ao) would
     # otherwise stay in the test process, where a later test's SIGTERM crashed them.
     run = subprocess.run(
-        [sys.executable, "-m", "lane_seg.cli.main", *argv],
+        [sys.executable, "-m", "lane_seg.cli", *argv],
         capture_output=True,
         text=True,
         timeout=300,
@@ -62,9 +63,7 @@ def test_every_row_with_sane_fields(bench):
         assert r["timed_runs"] == 2 * 3
         assert r["fps"] > 0 and r["provider"]
         assert r["size_bytes"] == Path(r["file"]).stat().st_size > 0
-        assert 0 <= r["lane_iou"] <= 100
-        assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0 and r["peak_fraction"] >= 0
-        assert r["load_peak_mb"] >= 0 and r["infer_peak_mb"] >= 0
+        assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0 and r["peak_fraction"] > 0
     assert rows["PyTorch fp32 eager"]["speedup_vs_torch_fp32"] == 1.0
     assert report["cores_used"] == 1  # --threads 1: % of peak is of one core's peak
     for r in rows.values():
@@ -81,6 +80,27 @@ def test_every_row_with_sane_fields(bench):
     md = (out / "bench.md").read_text()
     assert all(f"| {name} |" in md for name in want)
     assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lane_iou_is_what_lane_seg_eval_reports_on_the_same_frames(bench, tmp_path):
+    """The bench scores each engine through the scoring loop of `lane-seg eval`: the same model
+    on the same frames gives the same lane IoU (the int8 rows: their own files)."""
+    report, out = bench
+    rows = {r["name"]: r for r in report["rows"]}
+    data = Path(report["accuracy_set"].split(" split ")[0])
+    for name, model in (
+        ("PyTorch fp32 eager", rows["PyTorch fp32 eager"]["file"]),
+        ("onnxruntime fp32", out / "model_fp32.onnx"),
+        ("onnxruntime int8 QDQ", out / "model_int8.onnx"),
+    ):
+        argv = ["eval", "--model", str(model), "--data", str(data), "--split", "val"]
+        assert main([*argv, "--out", str(tmp_path / name), "--no-progress", "--gallery", "0"]) == 0
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["images"] == 3
+        assert rows[name]["lane_iou"] == pytest.approx(100 * summary["lane_iou"], abs=1e-9), name
+    assert rows["torch.ao int8 (PTQ)"]["lane_iou"] == pytest.approx(
+        rows["PyTorch fp32 eager"]["lane_iou"], abs=5.0
+    )  # quantized in this run, no file to evaluate: close to its fp32 model
 
 
 def test_readme_section_is_regenerated_with_its_command(bench):
@@ -148,6 +168,25 @@ def test_peak_rss_sees_a_native_allocation():
         assert "not resettable" in mem.method
 
 
+def test_rounds_record_the_memory_an_engine_allocates_while_timed():
+    import numpy as np
+
+    from lane_seg.bench.measure import PeakRss, Runner, time_rounds
+
+    def allocate(x):
+        block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched, freed again
+        return block.sum()
+
+    def runner(name, infer) -> Runner:
+        return Runner(name, "x", "fp32", Path("f"), "cpu", types.SimpleNamespace(infer=infer), 0, 0)
+
+    hungry, lean = runner("hungry", allocate), runner("lean", len)
+    time_rounds([hungry, lean], [np.zeros(4)], rounds=1, iters=2, warmup=1)
+    if not PeakRss().reset_ok:
+        pytest.skip("/proc/self/clear_refs is not writable here: the peak cannot be reset")
+    assert hungry.infer_peak_mb >= 48 and lean.infer_peak_mb < 16
+
+
 def test_rounds_interleave_every_engine_in_rotated_order():
     import numpy as np
 
@@ -156,7 +195,8 @@ def test_rounds_interleave_every_engine_in_rotated_order():
     calls: list[str] = []
 
     def runner(name: str) -> Runner:
-        return Runner(name, "x", "fp32", Path("f"), "cpu", lambda x: calls.append(name), 0.0, 0.0)
+        engine = types.SimpleNamespace(infer=lambda x: calls.append(name))
+        return Runner(name, "x", "fp32", Path("f"), "cpu", engine, 0.0, 0.0)
 
     rs = [runner("a"), runner("b"), runner("c")]
     time_rounds(rs, [np.zeros(1)], rounds=3, iters=2, warmup=1)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import numpy as np
 import pytest
 
 from lane_seg.errors import LaneSegError
-from lane_seg.preprocess import to_input, to_mask
 from lane_seg.runtime.engines import (
     candidate_engines,
     load_engine,
@@ -18,6 +14,7 @@ from lane_seg.runtime.engines import (
     time_engine,
 )
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
+from lane_seg.runtime.timing import Latency, time_calls
 from lane_seg.testing import (
     stripes_rgb,
     tiny_info,
@@ -77,9 +74,21 @@ def test_auto_times_every_candidate_and_keeps_the_fastest(models):
     assert all(t > 0 for t in eng.auto_timings.values())
 
 
-def test_time_engine_returns_one_time_per_run(models):
+def test_time_calls_warms_up_untimed_then_times_inputs_in_turn():
+    seen: list[int] = []
+    times = time_calls(seen.append, [0, 1, 2], runs=4, warmup=2, start=1)
+    assert seen == [0, 1, 1, 2, 0, 1]  # two warm-up calls, then four from index 1 on
+    assert len(times) == 4 and all(t >= 0 for t in times)
+    lat = Latency.of([1.0, 2.0, 3.0, 4.0])
+    assert (lat.p50_ms, lat.mean_ms, lat.fps, lat.runs) == (2.5, 2.5, 400.0, 4)
+
+
+def test_time_engine_times_the_engine_itself(models):
     eng = load_engine(models["random"], "onnxruntime-cpu")
+    calls = []
+    eng.infer = lambda x: calls.append(x.shape)  # what is timed is engine.infer on its input
     assert len(time_engine(eng, runs=3, warmup=1)) == 3
+    assert calls == [(1, 3, 64, 128)] * 4
 
 
 @pytest.mark.parametrize("model", ["bright", "bright_bgr_letterbox"])
@@ -94,14 +103,6 @@ def test_mask_marks_the_bright_stripes_at_input_resolution(models, model, size):
     assert set(np.unique(mask)) <= {0, 255}
     want = np.where(img.mean(axis=2) > 127.5, 255, 0)
     assert (mask == want).mean() > 0.95  # only stripe edges may move through the resize
-
-
-def test_segment_goes_through_the_shared_preprocessing(models):
-    seg = Segmenter.load(str(models["random"]), "onnxruntime-cpu")
-    img = stripes_rgb(90, 160, seed=2)
-    logits = seg.engine.infer(to_input(img, seg.info.preprocess))[0, 0]
-    want = to_mask(logits, img.shape[:2], seg.info.preprocess, seg.info.threshold)
-    np.testing.assert_array_equal(seg.segment(img), want)
 
 
 def test_threshold_changes_the_mask(models):
@@ -204,20 +205,14 @@ def test_checkpoint_that_is_not_lane_seg_is_refused(tmp_path):
         load_engine(tmp_path / "junk.pt")
 
 
-HAVE_MODELS = importlib.util.find_spec("lane_seg.models") is not None
-
-
-@pytest.mark.skipif(
-    not HAVE_MODELS, reason="lane_seg.models (issue 4, models/training) is not merged yet"
-)
-def test_torch_engine_matches_its_onnx_export(tmp_path):
-    """A .pt checkpoint (Contract: lane_seg.ckpt/1) runs on the torch engine and gives the same
-    logits as the same weights exported to ONNX."""
+def test_torch_engine_matches_its_onnx_export_and_the_model_in_memory(tmp_path):
+    """A .pt checkpoint (lane_seg.ckpt/1) runs on the torch engine and gives the same logits as
+    the same weights exported to ONNX, and as the module itself wrapped in memory."""
     import torch
 
+    from lane_seg.models import build_model
+    from lane_seg.runtime.engines import TorchEngine
     from lane_seg.testing import export_onnx_bytes
-
-    build_model = importlib.import_module("lane_seg.models").build_model
 
     info = tiny_info(64, 128)
     info.arch, info.model_config = "unet", {}
@@ -237,3 +232,4 @@ def test_torch_engine_matches_its_onnx_export(tmp_path):
     np.testing.assert_allclose(
         eng.infer(x), load_engine(onnx_path, "onnxruntime-cpu").infer(x), atol=1e-3
     )
+    np.testing.assert_array_equal(eng.infer(x), TorchEngine(model, info).infer(x))

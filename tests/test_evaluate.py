@@ -18,7 +18,7 @@ from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.models.export import read_metadata
 from lane_seg.preprocess import PreprocessConfig
-from lane_seg.training.eval.evaluate import find_frames, load_predictor, run_eval
+from lane_seg.training.eval.evaluate import find_frames, load_model_engine, run_eval
 
 
 def _rows(path):
@@ -47,7 +47,7 @@ def test_pt_and_onnx_give_the_same_scores(data, ckpt, tmp_path):
     a = run_eval(ckpt, data, tmp_path / "pt", progress=False)
     b = run_eval(onnx_path, data, tmp_path / "onnx", progress=False)
     assert a["images"] == b["images"] == 6
-    assert a["backend"] == "torch" and b["backend"] == "onnx"
+    assert a["engine"] == "torch" and b["engine"] == "onnxruntime-cpu"
     for k in ("lane_iou", "dice", "precision", "recall", "miou"):
         assert a[k] == pytest.approx(b[k], abs=2e-3), k
     for name in ("per_image.csv", "summary.json", "gallery.png"):
@@ -86,10 +86,10 @@ def test_real_frames_zero_shot_runs(real_data, ckpt, tmp_path):
 
 def test_eval_errors(data, ckpt, tmp_path):
     with pytest.raises(LaneSegError, match="not found"):
-        load_predictor(tmp_path / "none.pt")
+        load_model_engine(tmp_path / "none.pt")
     (tmp_path / "x.txt").write_text("hi")
-    with pytest.raises(LaneSegError, match=".pt checkpoint or an .onnx"):
-        load_predictor(tmp_path / "x.txt")
+    with pytest.raises(LaneSegError, match=".onnx or .pt"):
+        load_model_engine(tmp_path / "x.txt")
     with pytest.raises(LaneSegError, match="no 'test' frames"):
         find_frames(data, "test")
     with pytest.raises(LaneSegError, match="neither"):
@@ -106,11 +106,11 @@ def test_models_cli_table(capsys):
     assert main(["models", "--size", "big"]) == 2
 
 
-def test_predictor_applies_metadata_preprocessing(ckpt):
-    p = load_predictor(ckpt)
-    assert (p.info.preprocess.height, p.info.preprocess.width) == (32, 64)
+def test_engine_carries_the_checkpoints_preprocessing(ckpt):
+    e = load_model_engine(ckpt)
+    assert (e.info.preprocess.height, e.info.preprocess.width) == (32, 64)
     x = np.zeros((1, 3, 32, 64), np.float32)
-    assert p.logits(x).shape == (1, 1, 32, 64)
+    assert e.infer(x).shape == (1, 1, 32, 64)
 
 
 def test_export_int8_is_calibrated_on_train_and_scores_like_fp32(data, ckpt, tmp_path):

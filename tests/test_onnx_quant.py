@@ -10,6 +10,7 @@ from lane_seg.artifact import ModelInfo
 from lane_seg.dataset import read_image
 from lane_seg.models.export import export_onnx, read_metadata
 from lane_seg.preprocess import PreprocessConfig, to_input
+from lane_seg.runtime.engines import load_engine
 from lane_seg.training.quant import onnx_int8 as oq
 
 CFG = PreprocessConfig(height=32, width=64)
@@ -70,11 +71,15 @@ def test_metadata_travels_in_every_file(exported):
         assert info.preprocess == CFG
 
 
+def _ort(path):
+    return load_engine(path, "onnxruntime-cpu", threads=1)
+
+
 def test_int8_matches_fp32_on_frames(exported):
-    s32, s8 = oq.session(exported["fp32"]), oq.session(exported["int8"])
+    s32, s8 = _ort(exported["fp32"]), _ort(exported["int8"])
     x = [x[None].numpy() for x in stripe_batch(4, seed=77)]
     cmp = oq.compare_outputs(s32, s8, x)
-    logits = s32.run(None, {"image": x[0]})[0]
+    logits = s32.infer(x[0])
     assert cmp["frames"] == 4
     assert cmp["max_abs_logit_diff"] < 0.1 * float(logits.max() - logits.min())
     assert cmp["mask_agreement_iou"] > 90
@@ -84,7 +89,7 @@ def test_int8_vs_fp32_on_real_frames(exported, real_data):
     paths = sorted((real_data / "tusimple_lanenet" / "image").glob("*"))[:3]
     assert paths
     frames = [to_input(read_image(p), CFG) for p in paths]
-    cmp = oq.compare_outputs(oq.session(exported["fp32"]), oq.session(exported["int8"]), frames)
+    cmp = oq.compare_outputs(_ort(exported["fp32"]), _ort(exported["int8"]), frames)
     assert cmp["frames"] == len(paths)
     assert np.isfinite(cmp["max_abs_logit_diff"]) and cmp["mean_abs_logit_diff"] < 1.0
 
@@ -100,8 +105,7 @@ def test_compact_names_keep_io_and_results(exported, tmp_path):
     assert [v.name for v in g.input] == ["image"] and [v.name for v in g.output] == ["logits"]
     assert all(len(n.name) <= 5 for n in g.node)
     x = stripe_batch(1, seed=5).numpy()
-    a = oq.session(exported["fp32"]).run(None, {"image": x})[0]
-    b = oq.session(out).run(None, {"image": x})[0]
+    a, b = _ort(exported["fp32"]).infer(x), _ort(out).infer(x)
     assert np.array_equal(a, b)
 
 

@@ -65,7 +65,7 @@ def test_killed_collect_resumes(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "lane_seg.cli.main",
+        "lane_seg.cli",
         "collect",
         "--out",
         str(out),

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lane_seg import resources
-from lane_seg.bench.measure import Predict, Runner, timed_load
+from lane_seg.bench.measure import Runner, timed_load
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import to_input
+from lane_seg.runtime.engines import (
+    Engine,
+    OnnxRuntimeEngine,
+    OpenVinoEngine,
+    TorchEngine,
+    openvino_available,
+)
 
 REPO = resources.checkout_root() or Path.cwd()
 # Real road frames beside a checkout (LANE_SEG_REAL_DATA elsewhere); simulator frames if absent.
@@ -63,20 +70,8 @@ def sim_frames(seed: int, count: int) -> list[np.ndarray]:
 # ---------------------------------------------------------------- the engines
 
 
-def _torch_predict(model: Any) -> Predict:
-    import torch
-
-    model.eval()
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(x)).float().numpy()
-
-    return predict
-
-
-def _engine_predict(engine: Any) -> tuple[Predict, str]:
-    return engine.infer, engine.device
+def _with_device(engine: Engine) -> tuple[Engine, str]:
+    return engine, engine.device
 
 
 def calibration_inputs(data: Path | None, size: int, cfg: Any) -> tuple[list[np.ndarray], dict]:
@@ -176,8 +171,6 @@ def build_runners(
     cfg: BenchConfig, model: Any, info: Any, x: np.ndarray
 ) -> tuple[list[Runner], list[dict], dict]:
     """Load every engine (timing the load and its memory); skipped ones come back with a reason."""
-    from lane_seg.runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_available
-
     runners: list[Runner] = []
     skipped: list[dict] = []
     extra: dict = {"notes": []}
@@ -192,10 +185,8 @@ def build_runners(
     def add(
         name: str, runtime: str, precision: str, file: Path, make: Callable, note: str = ""
     ) -> None:
-        (predict, provider), load_s, peak = timed_load(make, x)
-        runners.append(
-            Runner(name, runtime, precision, file, provider, predict, load_s, peak, note)
-        )
+        (engine, provider), load_s, peak = timed_load(make, x)
+        runners.append(Runner(name, runtime, precision, file, provider, engine, load_s, peak, note))
 
     want = set(cfg.engines)
     if "torch-fp32" in want:
@@ -204,15 +195,15 @@ def build_runners(
             "torch",
             "fp32",
             cfg.checkpoint,
-            lambda: (_torch_predict(model), "torch-cpu"),
+            lambda: (TorchEngine(model, info, cfg.checkpoint), "torch-cpu"),
         )
     if "torch-int8" in want:
         import torch
 
-        def make_q() -> tuple[Predict, str]:
+        def make_q() -> tuple[TorchEngine, str]:
             q, provider = torch_int8_model(model, calib()[0])
             cache["q"] = q
-            return _torch_predict(q), provider
+            return TorchEngine(q, replace(info, precision="int8")), provider
 
         calib()  # loaded (or rendered) outside the engine's load time and memory
         qpath = cfg.out / "torch_int8_state_dict.pt"
@@ -238,9 +229,7 @@ def build_runners(
                 "onnxruntime",
                 precision,
                 path,
-                lambda p=path: _engine_predict(
-                    OnnxRuntimeEngine(p, cfg.threads, "onnxruntime-cpu")
-                ),
+                lambda p=path: _with_device(OnnxRuntimeEngine(p, cfg.threads, "onnxruntime-cpu")),
             )
     for key, path, precision in (("ov-fp32", onnx_fp32, "fp32"), ("ov-int8", onnx_int8, "int8")):
         if key not in want:
@@ -259,6 +248,6 @@ def build_runners(
             "openvino",
             precision,
             path,
-            lambda p=path: _engine_predict(OpenVinoEngine(p, cfg.threads)),
+            lambda p=path: _with_device(OpenVinoEngine(p, cfg.threads)),
         )
     return runners, skipped, extra

@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-Predict = Callable[[np.ndarray], np.ndarray]
-
+from lane_seg.runtime.engines import Engine
+from lane_seg.runtime.timing import time_calls
 
 # ---------------------------------------------------------------- memory
 
@@ -58,26 +57,31 @@ class PeakRss:
     @property
     def method(self) -> str:
         if self.reset_ok:
-            return "VmHWM (reset via /proc/self/clear_refs) minus VmRSS before"
+            return (
+                "VmHWM (reset via /proc/self/clear_refs) minus VmRSS before; infer peak 0 = the "
+                "timed runs allocated nothing beyond loading and the first run"
+            )
         return "VmHWM minus VmRSS before (HWM not resettable: upper bound of process peak)"
 
     def growth_mb(self) -> float:
         hwm = _status_kb("VmHWM")
         if hwm is None:
             return float("nan")
+        # The reset sets VmHWM to the RSS read just after it; pages freed in between would
+        # read as a small negative growth.
         return max(0, hwm - self.start_kb) / 1024.0
 
 
 @dataclass
 class Runner:
-    """One engine under test; `predict` maps float32 1x3xHxW to logits."""
+    """One engine under test, with what its row reports."""
 
     name: str
     runtime: str
     precision: str
     file: Path
     provider: str
-    predict: Predict
+    engine: Engine
     load_s: float
     load_peak_mb: float
     note: str = ""
@@ -85,17 +89,15 @@ class Runner:
     infer_peak_mb: float = 0.0
 
 
-def pct(a: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(a), q))
-
-
-def timed_load(make: Callable[[], tuple[Predict, str]], x: np.ndarray) -> tuple[Any, float, float]:
-    """(predict, provider), load seconds, peak RSS growth over load + one inference."""
+def timed_load(
+    make: Callable[[], tuple[Engine, str]], x: np.ndarray
+) -> tuple[tuple[Engine, str], float, float]:
+    """(engine, provider), load seconds, peak RSS growth over load + one inference."""
     mem = PeakRss()
     t0 = time.perf_counter()
-    predict, provider = make()
-    predict(x)
-    return (predict, provider), time.perf_counter() - t0, mem.growth_mb()
+    engine, provider = make()
+    engine.infer(x)
+    return (engine, provider), time.perf_counter() - t0, mem.growth_mb()
 
 
 def time_rounds(
@@ -103,15 +105,10 @@ def time_rounds(
 ) -> None:
     """Warm every engine, then `rounds` rounds in which every engine runs `iters` timed calls."""
     for r in runners:
-        for i in range(warmup):
-            r.predict(inputs[i % len(inputs)])
+        time_calls(r.engine.infer, inputs, runs=0, warmup=warmup)
     for k in range(rounds):
         order = runners[k % len(runners) :] + runners[: k % len(runners)]
         for r in order:
             mem = PeakRss()
-            for i in range(iters):
-                x = inputs[(k * iters + i) % len(inputs)]
-                t0 = time.perf_counter()
-                r.predict(x)
-                r.times_ms.append((time.perf_counter() - t0) * 1e3)
+            r.times_ms += time_calls(r.engine.infer, inputs, runs=iters, start=k * iters)
             r.infer_peak_mb = max(r.infer_peak_mb, mem.growth_mb())

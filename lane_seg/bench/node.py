@@ -32,6 +32,7 @@ from lane_seg.hwinfo import CpuInfo
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import load_engine, time_engine
 from lane_seg.runtime.segmenter import Segmenter
+from lane_seg.runtime.timing import percentile, time_calls
 
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
@@ -78,25 +79,12 @@ class SizeResult:
     node_dropped: int  # frames the node replaced by a newer one during the overload
 
 
-def _pct(a: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(a), q)) if a else float("nan")
-
-
 def offline_times(seg: Segmenter, frames: list[np.ndarray], runs: int) -> tuple[float, float]:
     """(engine_ms p50, segment_ms p50) for these frames, in this process."""
-    x = to_input(frames[0], seg.info.preprocess)
-    for _ in range(3):
-        seg.engine.infer(x)
-        seg.segment(frames[0])
-    engine, full = [], []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        seg.engine.infer(x)
-        engine.append((time.perf_counter() - t0) * 1e3)
-        t0 = time.perf_counter()
-        seg.segment(frames[i % len(frames)])
-        full.append((time.perf_counter() - t0) * 1e3)
-    return _pct(engine, 50), _pct(full, 50)
+    inputs = [to_input(f, seg.info.preprocess) for f in frames]
+    engine = time_calls(seg.engine.infer, inputs, runs, warmup=3)
+    full = time_calls(seg.segment, frames, runs, warmup=3)
+    return percentile(engine, 50), percentile(full, 50)
 
 
 class _Client:
@@ -267,12 +255,12 @@ def run_node_bench(
                     width=size[1],
                     engine_ms_p50=engine_ms,
                     segment_ms_p50=segment_ms,
-                    latency_ms_p50=_pct(steady, 50),
-                    latency_ms_p99=_pct(steady, 99),
+                    latency_ms_p50=percentile(steady, 50),
+                    latency_ms_p99=percentile(steady, 99),
                     latency_frames=len(steady),
                     published_steady=n_latency,
                     throughput_fps=fps,
-                    loaded_latency_ms_p50=_pct(loaded, 50),
+                    loaded_latency_ms_p50=percentile(loaded, 50),
                     published_under_load=sent,
                     node_dropped=client.dropped() - dropped0,
                 )

@@ -24,8 +24,11 @@ from lane_seg.bench.engines import (
     check_inputs,
     load_frames,
 )
-from lane_seg.bench.measure import PeakRss, Runner, pct, time_rounds
+from lane_seg.bench.measure import PeakRss, Runner, time_rounds
 from lane_seg.preprocess import to_input
+from lane_seg.runtime.timing import percentile
+from lane_seg.training.eval.score import EvalFrames, score
+from lane_seg.training.quant.calibration import eval_samples
 
 __all__ = ["REAL_FRAMES", "BenchConfig", "run_bench"]
 
@@ -57,13 +60,6 @@ class Row:
     note: str
 
 
-def accuracy(runner: Runner, frames: Any, info: Any) -> tuple[float, float]:
-    from lane_seg.training.eval.score import evaluate
-
-    acc = evaluate(runner.predict, frames, info.preprocess, info.threshold)
-    return acc.lane_iou, acc.dice
-
-
 def cores_used(cpu: Any, threads: int) -> int:
     """Cores the runtimes may use: all of them unless --threads caps it."""
     return min(threads, cpu.cores) if threads > 0 else cpu.cores
@@ -75,10 +71,10 @@ def make_rows(
     """Rows from pooled timings; the peak is the CPU's for the cores the runtimes were given."""
     share = cores_used(cpu, threads) / cpu.cores
     base = next((r for r in runners if r.name.startswith("PyTorch fp32")), None)
-    base_p50 = pct(base.times_ms, 50) if base else None
+    base_p50 = percentile(base.times_ms, 50) if base else None
     rows = []
     for r in runners:
-        p50 = pct(r.times_ms, 50)
+        p50 = percentile(r.times_ms, 50)
         mean = float(np.mean(r.times_ms))
         achieved = gmacs / (p50 / 1e3)
         peak = cpu.peak_gmacs(r.precision) * share
@@ -93,8 +89,8 @@ def make_rows(
                 size_bytes=Path(r.file).stat().st_size,
                 load_s=r.load_s,
                 p50_ms=p50,
-                p95_ms=pct(r.times_ms, 95),
-                p99_ms=pct(r.times_ms, 99),
+                p95_ms=percentile(r.times_ms, 95),
+                p99_ms=percentile(r.times_ms, 99),
                 mean_ms=mean,
                 fps=1e3 / mean,
                 timed_runs=len(r.times_ms),
@@ -151,14 +147,12 @@ def run_bench(
     accs: dict = {}
     eval_desc = None
     if cfg.data is not None:
-        from lane_seg.training.eval.score import EvalFrames
-        from lane_seg.training.quant.calibration import eval_samples
-
         ev = EvalFrames.load(eval_samples(cfg.data, cfg.split, cfg.eval_limit), pre)
         eval_desc = f"{cfg.data} split {cfg.split}, {len(ev.inputs)} frames"
         log(f"scoring lane IoU on {eval_desc}")
         for r in runners:
-            accs[r.name] = accuracy(r, ev, info)
+            acc = score(r.engine, ev)  # the scoring loop of `lane-seg eval`
+            accs[r.name] = (acc.lane_iou, acc.dice)
     rows = make_rows(runners, cx.gmacs, cpu, accs, cfg.threads)
     return {
         "hardware": cpu.line(),

@@ -8,8 +8,10 @@ dict.
 
 Engines: onnxruntime (CPU, plus the CUDA and TensorRT execution providers when the installed
 onnxruntime has them), OpenVINO (when the `openvino` wheel is installed) for ONNX files, and
-PyTorch fp32 for `.pt` checkpoints. `engine="auto"` times every engine that can run the model on
-this machine and keeps the fastest.
+PyTorch for `.pt` checkpoints and for models held in memory. `Engine.infer` is the one way the
+package turns a model into logits: the node, `infer`, `eval`, `bench` and `quantize` all call it
+(and time it with lane_seg.runtime.timing). `engine="auto"` times every engine that can run the
+model on this machine and keeps the fastest.
 
 No ROS import here; torch and openvino are imported only when an engine needs them.
 """
@@ -17,7 +19,6 @@ No ROS import here; torch and openvino are imported only when an engine needs th
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from lane_seg.errors import LaneSegError
+from lane_seg.runtime.timing import time_calls
 
 ENGINE_NAMES = (
     "auto",
@@ -217,11 +219,22 @@ class OpenVinoEngine(Engine):
 
 
 class TorchEngine(Engine):
+    """A torch.nn.Module: a checkpoint's model (`TorchEngine.load`), or one made in memory (a
+    torch.ao int8, QAT or fake-quant model) that `lane-seg bench` and `quantize` measure."""
+
     name = "torch"
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    def __init__(self, model: Any, info: ModelInfo, path: Path | None = None, threads: int = 0):
         import torch
 
+        super().__init__(path or Path("<in memory>"), info, threads)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.model = model.eval()
+        self._torch = torch
+
+    @classmethod
+    def load(cls, path: Path, threads: int = 0) -> TorchEngine:
         from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
 
         _check_file(path)
@@ -232,11 +245,7 @@ class TorchEngine(Engine):
             raise LaneSegError(
                 f"{path}: cannot rebuild the model from its weights ({_first_line(exc)})"
             ) from exc
-        super().__init__(path, info, threads)
-        if threads > 0:
-            torch.set_num_threads(threads)
-        self.model = model.eval()
-        self._torch = torch
+        return cls(model, info, path, threads)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
@@ -245,6 +254,12 @@ class TorchEngine(Engine):
 
 
 # ---------------------------------------------------------------- choosing
+
+
+def baseline_engine(path: str | Path) -> str:
+    """The engine every model file runs on: torch for checkpoints, onnxruntime's CPU provider
+    for ONNX (what `lane-seg eval` uses, and what `auto` cannot do without)."""
+    return "torch" if Path(path).suffix == ".pt" else "onnxruntime-cpu"
 
 
 def candidate_engines(path: str | Path) -> list[str]:
@@ -269,7 +284,7 @@ def _make(path: Path, name: str, threads: int) -> Engine:
     if name == "torch":
         if path.suffix != ".pt":
             raise LaneSegError(f"engine 'torch' runs .pt checkpoints, not {path.name}")
-        return TorchEngine(path, threads)
+        return TorchEngine.load(path, threads)
     if path.suffix == ".pt":
         raise LaneSegError(
             f"engine {name!r} runs ONNX files; {path.name} is a checkpoint (use --engine torch "
@@ -284,16 +299,8 @@ def _make(path: Path, name: str, threads: int) -> Engine:
 
 def time_engine(engine: Engine, runs: int = AUTO_RUNS, warmup: int = AUTO_WARMUP) -> list[float]:
     """Milliseconds per batch-1 inference on a fixed random input, after a warm-up."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(engine.input_shape(), dtype=np.float32)
-    for _ in range(warmup):
-        engine.infer(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        engine.infer(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return times
+    x = np.random.default_rng(0).standard_normal(engine.input_shape(), dtype=np.float32)
+    return time_calls(engine.infer, [x], runs, warmup)
 
 
 def load_engine(model: str | Path, engine: str = "auto", threads: int = 0) -> Engine:
@@ -312,15 +319,13 @@ def load_engine(model: str | Path, engine: str = "auto", threads: int = 0) -> En
         return _make(path, engine, threads)
     best: Engine | None = None
     timings: dict[str, float] = {}
-    errors: list[str] = []
     for name in candidate_engines(path):
         try:
             eng = _make(path, name, threads)
-        except LaneSegError as exc:
-            if name in ("onnxruntime-cpu", "torch"):
+        except LaneSegError:
+            if name == baseline_engine(path):
                 raise  # the baseline engine failing means the file itself is bad
-            errors.append(f"{name}: {exc}")
-            continue
+            continue  # an optional engine that cannot run this file here
         timings[name] = statistics.median(time_engine(eng))
         if best is None or timings[name] < timings[best.name]:
             best = eng

@@ -1,9 +1,11 @@
-"""Evaluation of a .pt or .onnx model on labelled frames, through the shared preprocessing.
+"""`lane-seg eval`: a .pt or .onnx model on labelled frames, through the shared preprocessing.
 
-Every frame: `preprocess.to_input` -> model logits -> `preprocess.to_mask` back at the frame's
-own resolution (probability threshold from the model's metadata, 0.5) -> confusion counts
-against the original label (`lane_seg.metrics`). The model's input size, normalisation and
-threshold come from the checkpoint / ONNX metadata, never from command-line guesses.
+Every frame: `preprocess.to_input` -> the model's engine (torch for a checkpoint, onnxruntime
+CPU for ONNX) -> `preprocess.to_mask` back at the frame's own resolution (probability threshold
+from the model's metadata, 0.5) -> confusion counts against the original label: the scoring
+loop of lane_seg.training.eval.score, which bench and quantize use too. The model's input size,
+normalisation and threshold come from the checkpoint / ONNX metadata, never from command-line
+guesses.
 
 Outputs: per_image.csv, summary.json and gallery.png (worst and best frames, prediction over
 the image: green = correct lane, red = false lane, blue = missed lane).
@@ -13,80 +15,30 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from lane_seg.artifact import ModelInfo
-from lane_seg.dataset import load_dataset, read_image, read_mask
+from lane_seg.dataset import atomic_write, encode_image, load_dataset, read_image, read_mask
 from lane_seg.errors import LaneSegError
-from lane_seg.metrics import MetricAccumulator, confusion
-from lane_seg.preprocess import to_input, to_mask
+from lane_seg.metrics import MetricAccumulator
+from lane_seg.preprocess import PreprocessConfig, to_input
+from lane_seg.runtime.engines import Engine, baseline_engine, load_engine
+from lane_seg.training.eval.score import frame_counts, predict_mask
+from lane_seg.visualize import contact_sheet
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
 
-@dataclass
-class Predictor:
-    """Logits for preprocessed input, from PyTorch or onnxruntime."""
-
-    info: ModelInfo
-    kind: str  # "torch" | "onnx"
-    run: Callable[[np.ndarray], np.ndarray]
-    provider: str = "cpu"
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return self.run(x.astype(np.float32))
-
-
-def load_predictor(path: str | Path) -> Predictor:
-    """A .pt checkpoint (rebuilt with build_model) or an .onnx file (metadata_props)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LaneSegError(f"model {path} not found")
-    if path.suffix == ".onnx":
-        return _onnx_predictor(path)
-    if path.suffix == ".pt":
-        return _torch_predictor(path)
-    raise LaneSegError(f"model {path}: expected a .pt checkpoint or an .onnx file")
-
-
-def _torch_predictor(path: Path) -> Predictor:
-    import torch
-
-    from lane_seg.models.checkpoint import load_model
-
-    model, info = load_model(path)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
-
-    return Predictor(info, "torch", run, "torch-cpu")
-
-
-def _onnx_predictor(path: Path) -> Predictor:
-    import onnxruntime as ort
-
-    from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME
-
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise LaneSegError(f"cannot load ONNX model {path}: {exc}") from exc
-    meta = session.get_modelmeta().custom_metadata_map
-    info = ModelInfo.from_metadata(meta, source=str(path))
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-
-    return Predictor(info, "onnx", run, session.get_providers()[0])
+def load_model_engine(path: str | Path) -> Engine:
+    """The model on its baseline engine: torch for a checkpoint, onnxruntime CPU for ONNX."""
+    return load_engine(path, baseline_engine(path))
 
 
 @dataclass
@@ -146,33 +98,33 @@ class FrameResult:
     counts: dict[str, int]
 
 
+def _inputs(frames: list[Frame], cfg: PreprocessConfig) -> Iterator[tuple[str, Any, Any]]:
+    for frame in frames:
+        rgb, label = frame.load()
+        yield frame.id, to_input(rgb, cfg), label
+
+
 def evaluate(
-    predictor: Predictor, frames: list[Frame], progress: bool = True
+    engine: Engine, frames: list[Frame], progress: bool = True
 ) -> tuple[list[FrameResult], dict[str, Any]]:
-    cfg, threshold = predictor.info.preprocess, predictor.info.threshold
     acc = MetricAccumulator()
     results: list[FrameResult] = []
-    it: Iterator[Frame] | Any = frames
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(frames, desc="eval", unit="frame")
+    bar = tqdm(total=len(frames), desc="eval", unit="frame", disable=not progress)
     t0 = time.perf_counter()
-    for frame in it:
-        rgb, label = frame.load()
-        logits = predictor.logits(to_input(rgb, cfg))
-        pred = to_mask(logits[0, 0], label.shape, cfg, threshold)
-        counts = confusion(pred, label)
+    scored = frame_counts(engine, _inputs(frames, engine.info.preprocess))
+    for frame, (_, _, counts) in zip(frames, scored, strict=True):
         scores = acc.add(counts, frame.id)
         results.append(FrameResult(frame, scores, counts.to_dict()))
-        if progress:
-            it.set_postfix(iou=f"{acc.summary()['lane_iou']:.3f}")
+        bar.update(1)
+        bar.set_postfix(iou=f"{acc.summary()['lane_iou']:.3f}")
+    bar.close()
+    cfg = engine.info.preprocess
     summary = acc.summary() | {
-        "threshold": threshold,
+        "threshold": engine.info.threshold,
         "seconds": round(time.perf_counter() - t0, 2),
-        "arch": predictor.info.arch,
-        "backend": predictor.kind,
-        "provider": predictor.provider,
+        "arch": engine.info.arch,
+        "engine": engine.name,
+        "provider": engine.device,
         "input": [cfg.height, cfg.width],
     }
     return results, summary
@@ -201,21 +153,17 @@ def error_overlay(rgb: np.ndarray, pred: np.ndarray, label: np.ndarray) -> np.nd
     return out
 
 
-def gallery(
-    predictor: Predictor, results: list[FrameResult], path: Path, per_side: int = 4
-) -> None:
+def gallery(engine: Engine, results: list[FrameResult], path: Path, per_side: int = 4) -> None:
     """Worst `per_side` frames (top rows) and best `per_side` (bottom rows) by lane IoU."""
     ranked = sorted(results, key=lambda r: r.scores["lane_iou"])
     per_side = max(1, min(per_side, len(ranked) // 2))  # no frame shown twice
     worst = ranked[:per_side]
     best = ranked[len(ranked) - per_side :][::-1] if len(ranked) > 1 else []
     tiles = []
-    cfg = predictor.info.preprocess
     for tag, group in (("worst", worst), ("best", best)):
         for r in group:
             rgb, label = r.frame.load()
-            logits = predictor.logits(to_input(rgb, cfg))
-            pred = to_mask(logits[0, 0], label.shape, cfg, predictor.info.threshold)
+            pred = predict_mask(engine, to_input(rgb, engine.info.preprocess), label.shape)
             tile = error_overlay(rgb, pred, label)
             scale = 480 / tile.shape[1]
             tile = cv2.resize(
@@ -228,19 +176,8 @@ def gallery(
             tiles.append(tile)
     h = max(t.shape[0] for t in tiles)
     tiles = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in tiles]
-    from lane_seg.visualize import contact_sheet
-
     sheet = contact_sheet(tiles, cols=min(per_side, len(tiles)))
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise LaneSegError("could not encode the gallery PNG")
-    _atomic_bytes(path, buf.tobytes())
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, encode_image(sheet), durable=False)
 
 
 def run_eval(
@@ -252,14 +189,14 @@ def run_eval(
     gallery_size: int = 4,
     progress: bool = True,
 ) -> dict[str, Any]:
-    predictor = load_predictor(model)
+    engine = load_model_engine(model)
     frames = find_frames(data, split, masks)
-    results, summary = evaluate(predictor, frames, progress)
+    results, summary = evaluate(engine, frames, progress)
     is_dataset = masks is None and (data / "dataset.json").is_file()
     summary |= {"model": str(model), "data": str(data), "split": split if is_dataset else ""}
     out.mkdir(parents=True, exist_ok=True)
     write_per_image_csv(results, out / "per_image.csv")
-    _atomic_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode(), False)
     if gallery_size > 0:
-        gallery(predictor, results, out / "gallery.png", gallery_size)
+        gallery(engine, results, out / "gallery.png", gallery_size)
     return summary

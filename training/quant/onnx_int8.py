@@ -28,6 +28,7 @@ import numpy as np
 
 from lane_seg.artifact import INPUT_NAME, ModelInfo
 from lane_seg.errors import LaneSegError
+from lane_seg.runtime.engines import Engine
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # What stays float in this path is whatever onnxruntime cannot fuse: LayerNormalization (no
@@ -186,20 +187,6 @@ def write_with_metadata(src: Path, dst: Path, info: ModelInfo) -> None:
     os.replace(tmp, dst)
 
 
-def session(path: str | Path, threads: int = 1, optimized_out: str | Path | None = None) -> Any:
-    """A CPU onnxruntime session with full graph optimization and a fixed thread count."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
-    if optimized_out is not None:
-        so.optimized_model_filepath = str(optimized_out)
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 @dataclass
 class OpCounts:
     int8_convs: int
@@ -231,10 +218,18 @@ def count_ops(path: str | Path) -> OpCounts:
 
 
 def int8_op_counts(path: str | Path) -> OpCounts:
-    """What onnxruntime's CPU provider runs after its graph optimizations."""
+    """What onnxruntime's CPU provider runs after its graph optimizations (the same session
+    options as lane_seg.runtime.engines, with the optimized graph written out)."""
+    import onnxruntime as ort
+
     with tempfile.TemporaryDirectory() as tmp:
         opt = Path(tmp) / "optimized.onnx"
-        session(path, optimized_out=opt)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads, so.inter_op_num_threads = 1, 1
+        so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
+        so.optimized_model_filepath = str(opt)
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         return count_ops(opt)
 
 
@@ -314,17 +309,13 @@ def check_qdq(path: str | Path, symmetric: bool) -> QdqCheck:
     return QdqCheck(len(qn), len(dq), weight_dq, per_channel, zps, dtypes, problems)
 
 
-def compare_outputs(
-    fp32_session: Any, int8_session: Any, frames: Iterable[np.ndarray]
-) -> dict[str, float]:
+def compare_outputs(fp32: Engine, int8: Engine, frames: Iterable[np.ndarray]) -> dict[str, float]:
     """int8 vs fp32 on the same frames: logit error and agreement of the 0.5-probability masks."""
-    name = fp32_session.get_inputs()[0].name
     max_abs = 0.0
     sum_abs = 0.0
     inter = union = n = count = 0
     for x in frames:
-        a = fp32_session.run(None, {name: x})[0]
-        b = int8_session.run(None, {name: x})[0]
+        a, b = fp32.infer(x), int8.infer(x)
         d = np.abs(a - b)
         max_abs = max(max_abs, float(d.max()))
         sum_abs += float(d.sum())

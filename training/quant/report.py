@@ -25,14 +25,9 @@ import torch
 from torch import nn
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.training.eval.score import (
-    EvalFrames,
-    Predictor,
-    benchmark,
-    evaluate,
-    ort_predictor,
-    torch_predictor,
-)
+from lane_seg.runtime.engines import Engine, OnnxRuntimeEngine, TorchEngine
+from lane_seg.runtime.timing import Latency, time_calls
+from lane_seg.training.eval.score import EvalFrames, score
 from lane_seg.training.quant import lowbit as lb
 from lane_seg.training.quant import onnx_int8 as oq
 from lane_seg.training.quant import torch_ao as qt
@@ -173,12 +168,13 @@ class ModelReport:
         precision: str,
         backend: str,
         provider: str,
-        predict: Predictor,
+        engine: Engine,
         artifact: Path,
         notes: str = "",
     ) -> Row:
-        acc = evaluate(predict, self.frames, self.pre, self.info.threshold)
-        lat = benchmark(predict, self.frames.inputs[0], self.cfg.runs, self.cfg.warmup)
+        acc = score(engine, self.frames)
+        x = self.frames.inputs[:1]
+        lat = Latency.of(time_calls(engine.infer, x, self.cfg.runs, self.cfg.warmup))
         row = Row(
             self.name,
             self.arch,
@@ -203,11 +199,17 @@ class ModelReport:
         self.log(f"{precision:>10} {backend:<22} IoU {row.lane_iou:6.2f}  p50 {row.p50_ms:.1f} ms")
         return row
 
-    def _score(self, frames: EvalFrames) -> Callable[[nn.Module], float]:
-        def score(m: nn.Module) -> float:
-            return evaluate(torch_predictor(m), frames, self.pre, self.info.threshold).lane_iou
+    def _torch(self, model: nn.Module) -> TorchEngine:
+        return TorchEngine(model, self.info, self.ckpt)
 
-        return score
+    def _onnx(self, path: Path) -> OnnxRuntimeEngine:
+        return OnnxRuntimeEngine(path, self.cfg.threads, "onnxruntime-cpu")
+
+    def _score(self, frames: EvalFrames) -> Callable[[nn.Module], float]:
+        def lane_iou(m: nn.Module) -> float:
+            return score(self._torch(m), frames).lane_iou
+
+        return lane_iou
 
     def _info(self, precision: str, row: Row | None = None, **calib: Any) -> ModelInfo:
         metrics = {}
@@ -230,7 +232,7 @@ class ModelReport:
     def run(self) -> None:
         torch_name = f"torch {torch.__version__} CPU"
         fp32_path = _save_state(self.model, self.dir / "fp32_state.pt")
-        self._row("fp32", "pytorch", torch_name, torch_predictor(self.model), fp32_path)
+        self._row("fp32", "pytorch", torch_name, self._torch(self.model), fp32_path)
         self.run_ptq(torch_name)
         if self.cfg.qat_epochs > 0:
             self.run_qat(torch_name)
@@ -257,7 +259,7 @@ class ModelReport:
             f"pytorch-{self.backend.engine}",
             f"{torch_name}, quantized engine {self.backend.engine}"
             + (" reduce_range" if self.backend.reduce_range else ""),
-            torch_predictor(q),
+            self._torch(q),
             path,
             notes,
         )
@@ -300,7 +302,7 @@ class ModelReport:
             "int8-qat",
             f"pytorch-{self.backend.engine}",
             f"{torch_name}, quantized engine {self.backend.engine}",
-            torch_predictor(q),
+            self._torch(q),
             path,
             f"{log.steps} steps, loss {log.first_loss:.3f}->{log.last_loss:.3f}",
         )
@@ -356,7 +358,7 @@ class ModelReport:
             "int8-mixed",
             f"pytorch-{self.backend.engine}",
             f"{torch_name}, quantized engine {self.backend.engine}",
-            torch_predictor(mp.model),
+            self._torch(mp.model),
             path,
             f"{len(mp.float_layers)} layer(s) float: {', '.join(mp.float_layers) or 'none'}",
         )
@@ -375,9 +377,8 @@ class ModelReport:
     def _run_onnx(self, export: Path) -> None:
         fp32 = self.dir / "fp32.onnx"
         oq.write_with_metadata(export, fp32, self._info("fp32"))  # the deployed file
-        s32 = oq.session(fp32, self.cfg.threads)
-        provider = s32.get_providers()[0]
-        row = self._row("fp32", "onnxruntime", provider, ort_predictor(s32), fp32)
+        s32 = self._onnx(fp32)
+        row = self._row("fp32", "onnxruntime", s32.device, s32, fp32)
         oq.write_with_metadata(fp32, fp32, self._info("fp32", row))
         reader = oq.FrameReader(x.numpy() for x in self.calib_x)
         ident = {**self.calib.identity(), "method": self.cfg.onnx_calib}
@@ -391,12 +392,12 @@ class ModelReport:
             )
             check = oq.check_qdq(path, symmetric=trt)
             ops = oq.int8_op_counts(path)
-            sess = oq.session(path, self.cfg.threads)
+            sess = self._onnx(path)
             row = self._row(
                 precision,
                 "onnxruntime",
-                sess.get_providers()[0],
-                ort_predictor(sess),
+                sess.device,
+                sess,
                 path,
                 f"{ops.summary} in ORT's optimized graph"
                 + ("" if check.ok else f"; QDQ check: {check.problems[0]}"),
@@ -446,7 +447,7 @@ class ModelReport:
                 )
                 steps = log.steps
             lb.set_observing(m, False)
-            acc = evaluate(torch_predictor(m), self.frames, self.pre, self.info.threshold)
+            acc = score(self._torch(m), self.frames)
             packed = lb.pack_model(m, spec, self.dir / f"lowbit_{_slug(spec.name)}.npz")
             study.append(
                 {
