@@ -1,4 +1,4 @@
-"""The model artifact contract (ARCHITECTURE.md, Contract 2).
+"""The model artifact contract (docs/architecture.md, contract 2).
 
 A deployable ONNX file carries everything the runtime needs as `metadata_props` (string
 key/values): architecture, preprocessing, output kind, threshold, precision, data identity and

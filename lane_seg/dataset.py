@@ -1,4 +1,4 @@
-"""The dataset on disk (ARCHITECTURE.md, Contract 1), shared by every data source.
+"""The dataset on disk (docs/architecture.md, contract 1), shared by every data source.
 
     <root>/dataset.json   format, classes, counts, created_by, generator parameters
     <root>/meta.jsonl     one JSON object per sample
@@ -162,7 +162,7 @@ class Dataset:
 
 
 def load_dataset(root: str | Path) -> Dataset:
-    """Open a dataset written in Contract 1 format."""
+    """Open a dataset written in the lane_seg format (module docstring)."""
     root = Path(root)
     info_path = root / "dataset.json"
     if not info_path.is_file():

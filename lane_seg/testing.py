@@ -1,6 +1,6 @@
 """Small models and inputs for tests and examples (needs the `[train]` extra: torch, onnx).
 
-`write_tiny_onnx` exports a real (tiny) torch conv net with the Contract 2 I/O names and
+`write_tiny_onnx` exports a real (tiny) torch conv net with the model artifact's I/O names and
 metadata, so runtime tests exercise the same code path as a trained model:
 
 - kind="random": a randomly initialised 3x3 conv net, for shapes, parity and speed.

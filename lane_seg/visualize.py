@@ -29,3 +29,15 @@ def contact_sheet(tiles: list[np.ndarray], cols: int = 4, gap: int = 4) -> np.nd
         r, c = divmod(i, cols)
         sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
     return sheet
+
+
+def put_text(bgr: np.ndarray, lines: list[str]) -> np.ndarray:
+    """White text on a darkened band at the top of the frame (in place)."""
+    band = bgr[: 8 + 15 * len(lines)]
+    band[:] = (band * 0.45).astype(np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(
+            bgr, line, (6, 16 + 15 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    return bgr

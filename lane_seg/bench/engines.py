@@ -27,6 +27,10 @@ from lane_seg.runtime.engines import (
     TorchEngine,
     openvino_available,
 )
+from lane_seg.sim.world.collect import render_frame
+from lane_seg.sim.world.scene import SimConfig
+from lane_seg.training.quant.calibration import select_calibration
+from lane_seg.training.quant.onnx_int8 import quantize_int8
 
 REPO = resources.checkout_root() or Path.cwd()
 # Real road frames beside a checkout (LANE_SEG_REAL_DATA elsewhere); simulator frames if absent.
@@ -60,8 +64,6 @@ def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray]
 
 
 def sim_frames(seed: int, count: int) -> list[np.ndarray]:
-    from lane_seg.sim.world.collect import render_frame
-    from lane_seg.sim.world.scene import SimConfig
 
     cfg = SimConfig(height=FRAME_HW[0], width=FRAME_HW[1])
     return [render_frame(seed, i, cfg)[0] for i in range(count)]
@@ -77,8 +79,6 @@ def _with_device(engine: Engine) -> tuple[Engine, str]:
 def calibration_inputs(data: Path | None, size: int, cfg: Any) -> tuple[list[np.ndarray], dict]:
     """Calibration frames: the train split of --data, else simulator frames (another seed)."""
     if data is not None:
-        from lane_seg.training.quant.calibration import select_calibration
-
         calib = select_calibration(data, size)
         return list(calib.inputs(cfg)), calib.identity()
     frames = sim_frames(SIM_CALIB_SEED, size)
@@ -111,8 +111,6 @@ def ensure_onnx(
         onnx_fp32 = export_onnx(model, info, out / "model_fp32.onnx")
         notes.append(f"fp32 ONNX exported to {onnx_fp32}")
     if onnx_int8 is None:
-        from lane_seg.training.quant.onnx_int8 import quantize_int8
-
         inputs, ident = calib()
         onnx_int8 = quantize_int8(onnx_fp32, out / "model_int8.onnx", inputs, info, ident)
         notes.append(f"int8 QDQ ONNX quantized to {onnx_int8}")

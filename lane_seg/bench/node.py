@@ -33,6 +33,7 @@ from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import load_engine, time_engine
 from lane_seg.runtime.segmenter import Segmenter
 from lane_seg.runtime.timing import percentile, time_calls
+from lane_seg.testing import stripes_rgb
 
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
@@ -43,8 +44,6 @@ def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndar
         else []
     )
     if not files:
-        from lane_seg.testing import stripes_rgb
-
         return [stripes_rgb(height, width, seed=i) for i in range(4)]
     frames = []
     for f in files:

@@ -6,7 +6,9 @@ import json
 import math
 from pathlib import Path
 
+from lane_seg.bench.node import markdown as node_markdown
 from lane_seg.dataset import atomic_write
+from lane_seg.errors import LaneSegError
 
 
 def _f(v: float | None, fmt: str = ".1f") -> str:
@@ -59,8 +61,6 @@ def markdown(report: dict) -> str:
     for note in report["notes"]:
         lines.append(f"\nNote: {note}")
     if report.get("node"):
-        from lane_seg.bench.node import markdown as node_markdown
-
         lines += [
             "",
             "Node end to end over ROS 2 (lane_seg.bench.node):",
@@ -153,7 +153,6 @@ def update_readme(readme: Path, report: dict, command: str) -> Path:
 
 def check_readme(readme: Path) -> None:
     """A README with both results markers, or a LaneSegError saying how to add them."""
-    from lane_seg.errors import LaneSegError
 
     if not readme.is_file():
         raise LaneSegError(f"--readme {readme} not found")

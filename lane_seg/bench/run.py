@@ -25,6 +25,7 @@ from lane_seg.bench.engines import (
     load_frames,
 )
 from lane_seg.bench.measure import PeakRss, Runner, time_rounds
+from lane_seg.hwinfo import CpuInfo
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.timing import percentile
 from lane_seg.training.eval.score import EvalFrames, score
@@ -115,7 +116,6 @@ def run_bench(
     """Everything in one process; returns the report (also written by `write_report`)."""
     import torch
 
-    from lane_seg.hwinfo import CpuInfo
     from lane_seg.models.checkpoint import load_model
     from lane_seg.models.complexity import complexity
 

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from lane_seg.cli.common import add_command
+from lane_seg.runtime.shipped_model import model_or_default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +65,6 @@ def _replay_summary(s: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.runtime.shipped_model import model_or_default
 
     model = model_or_default(args.model)
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""`lane-seg import`: turn a real lane dataset (TuSimple, CULane, image+mask) into Contract 1."""
+"""`lane-seg import`: a real lane dataset (TuSimple, CULane, image+mask) in the dataset format."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import sys
 
 from lane_seg.cli.common import add_command
+from lane_seg.errors import LaneSegError
 
 FORMATS = ("tusimple", "culane", "masks")
 
@@ -90,7 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from lane_seg.errors import LaneSegError
     from lane_seg.importers import LINE_WIDTHS, Settings
     from lane_seg.importers.common import Crop, parse_fractions
     from lane_seg.preprocess import PreprocessConfig
@@ -142,7 +142,6 @@ def _settings(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lane_seg.errors import LaneSegError
     from lane_seg.importers import open_frames, run_import
     from lane_seg.importers.runner import REPORT_NAME
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from lane_seg.cli.common import add_command
+from lane_seg.errors import LaneSegError
+from lane_seg.runtime.shipped_model import model_or_default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,14 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.errors import LaneSegError
     from lane_seg.runtime.infer import InferOptions, collect_inputs, infer_all
     from lane_seg.runtime.segmenter import Segmenter
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
-    from lane_seg.runtime.shipped_model import model_or_default
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)

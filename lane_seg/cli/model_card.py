@@ -180,7 +180,7 @@ def _closed_loop(run: Path) -> list[str]:
     return rows
 
 
-TARGET_MS = 15.0  # the int8 latency target at 256x512
+TARGET_MS = 15.0  # int8 latency target at 256x512 that an architecture must meet
 
 
 def _choice(run: Path, arch: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from lane_seg.cli.common import add_command
+from lane_seg.errors import LaneSegError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +61,6 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.errors import LaneSegError
 
     try:
         from lane_seg.ros.entry_points import seg_node

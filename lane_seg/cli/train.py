@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lane_seg.cli.common import add_command
+from lane_seg.training.train.args import add_train_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "For several processes: torchrun --nproc_per_node N -m lane_seg.training.train ...",
         "lane-seg train --config training/configs/unet.yaml --out runs/unet",
     )
-    from lane_seg.training.train.args import add_train_arguments
 
     add_train_arguments(p)
     p.set_defaults(func=run)

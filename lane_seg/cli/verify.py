@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Check a dataset: every file present and matching its sha256; exit 1 if not.",
         "lane-seg verify runs/sim_data",
     )
-    p.add_argument("root", help="dataset directory (Contract 1)")
+    p.add_argument("root", help="dataset directory (the lane_seg dataset format)")
     p.add_argument("--max-lines", type=int, default=20, help="problems to print (default 20)")
     p.set_defaults(func=run)
 

@@ -18,8 +18,11 @@ import numpy as np
 
 from lane_seg import resources
 from lane_seg.demo.live import LiveStatus, VideoOut
+from lane_seg.lane_control import ControllerConfig
+from lane_seg.sim.loop.metrics import json_clean
 from lane_seg.sim.loop.pictures import overlay_frame, plot_top_down
 from lane_seg.sim.loop.scenarios import Scenario
+from lane_seg.sim.world.drive import build_world, nominal_camera
 
 SPEED_MPS = 12.0
 FPS = 10.0
@@ -78,10 +81,7 @@ def run_sim_demo(
     model: str | Path, out: Path, seconds: float, seed: int, engine: str, threads: int
 ) -> dict[str, Any]:
     """Drive the demo scenario through the ROS 2 nodes; returns the metrics (also written)."""
-    from lane_seg.lane_control import ControllerConfig
-    from lane_seg.sim.loop.metrics import json_clean
     from lane_seg.sim.loop.ros_loop import run_ros_loop
-    from lane_seg.sim.world.drive import build_world, nominal_camera
 
     scenario = demo_scenario(seconds, seed)
     cam = nominal_camera(scenario.sim_config())

@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lane_seg.runtime.infer import video_writer
+
 
 class LiveStatus:
     """Frames/s over the last two seconds of wall time, and the latest latency."""
@@ -41,18 +43,6 @@ class LiveStatus:
         return text
 
 
-def put_text(bgr: np.ndarray, lines: list[str]) -> np.ndarray:
-    """White text on a darkened band at the top of the frame (in place)."""
-    band = bgr[: 8 + 15 * len(lines)]
-    band[:] = (band * 0.45).astype(np.uint8)
-    for i, line in enumerate(lines):
-        cv2.putText(
-            bgr, line, (6, 16 + 15 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-            cv2.LINE_AA,
-        )  # fmt: skip
-    return bgr
-
-
 class VideoOut:
     """An mp4 whose size is taken from the first frame."""
 
@@ -63,8 +53,6 @@ class VideoOut:
 
     def write(self, bgr: np.ndarray) -> None:
         if self._writer is None:
-            from lane_seg.runtime.infer import video_writer
-
             h, w = bgr.shape[:2]
             self._writer = video_writer(self.path, self.fps, (w, h), True)
         self._writer.write(bgr)

@@ -17,10 +17,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg.demo.live import LiveStatus, VideoOut, put_text
+from lane_seg.demo.live import LiveStatus, VideoOut
 from lane_seg.errors import LaneSegError
+from lane_seg.ros.bag import iter_images
+from lane_seg.ros.image_codec import mask_array
 from lane_seg.runtime.infer import VIDEO_EXTS
 from lane_seg.runtime.segmenter import overlay_bgr
+from lane_seg.visualize import put_text
 
 STAMP_OFFSET_S = 1000.0
 
@@ -46,7 +49,6 @@ def _video_frames(path: Path) -> tuple[Iterator[np.ndarray], float]:
 
 def input_frames(path: str | Path, topic: str | None = None) -> tuple[Iterator[np.ndarray], float]:
     """RGB frames and their rate from a video file or a rosbag2 folder."""
-    from lane_seg.ros.bag import iter_images
 
     path = Path(path)
     if not path.exists():
@@ -71,7 +73,6 @@ def run_replay(
 ) -> dict[str, Any]:
     """Feed `source` through a SegNode over ROS 2; writes the overlay video and summary.json."""
     from lane_seg.ros.harness import NodeHarness
-    from lane_seg.ros.image_codec import mask_array
     from lane_seg.ros.messages import header, image_msg
 
     frames, fps = input_frames(source, topic)

@@ -1,4 +1,4 @@
-"""Importers for real lane datasets (TuSimple, CULane, image+mask folders) into Contract 1.
+"""Importers for real lane datasets (TuSimple, CULane, image+mask folders) into the dataset format.
 
 `open_frames(format, src, ...)` finds the labelled frames of a dataset; `run_import` writes
 them. `lane-seg import` (lane_seg/import_cli.py) is the command-line front end.

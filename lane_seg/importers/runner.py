@@ -1,4 +1,4 @@
-"""The import loop: frames in, Contract 1 samples out, malformed labels reported and skipped.
+"""The import loop: frames in, dataset samples out, malformed labels reported and skipped.
 
 Labels are parsed up front (cheap) so that splits can be assigned by whole clips; then frames
 are decoded, drawn, cropped/resized and encoded in a small thread pool (OpenCV releases the

@@ -19,6 +19,7 @@ from torch import nn
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.errors import LaneSegError
+from lane_seg.models import build_model
 
 CKPT_FORMAT = "lane_seg.ckpt/1"
 
@@ -59,7 +60,6 @@ def model_from_checkpoint(
     ckpt: dict[str, Any], state_key: str = "state_dict"
 ) -> tuple[nn.Module, ModelInfo]:
     """Rebuild the model from its ModelInfo and load the weights; returned in eval mode."""
-    from lane_seg.models import build_model
 
     if state_key == "ema_state_dict" and state_key not in ckpt:
         state_key = "state_dict"  # EMA weights are stored as state_dict (module docstring)

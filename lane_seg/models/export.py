@@ -1,4 +1,4 @@
-"""ONNX export of a model with its ModelInfo in `metadata_props` (ARCHITECTURE.md, Contract 2).
+"""ONNX export of a model with its ModelInfo in `metadata_props` (docs/architecture.md, contract 2).
 
 Input "image" float32 [N, 3, H, W] (N dynamic, H and W fixed by the preprocessing config),
 output "logits" float32 [N, 1, H, W]. Uses the TorchScript-based exporter (`dynamo=False`): it

@@ -2,9 +2,9 @@
 
 Every engine takes the float32 [N, 3, H, W] tensor that `lane_seg.preprocess.to_input` makes and
 returns float32 logits [N, 1, H, W]; pre- and postprocessing live in
-`lane_seg.runtime.segmenter`, never here, so a model behaves the same on every engine. The
-model's `ModelInfo` (Contract 2) comes from the ONNX `metadata_props` or the checkpoint's "info"
-dict.
+`lane_seg.runtime.segmenter` (and the scoring loop of lane_seg.training.eval.score), never here,
+so a model behaves the same on every engine. The model's `ModelInfo` (docs/architecture.md,
+contract 2) comes from the ONNX `metadata_props` or the checkpoint's "info" dict.
 
 Engines: onnxruntime (CPU, plus the CUDA and TensorRT execution providers when the installed
 onnxruntime has them), OpenVINO (when the `openvino` wheel is installed) for ONNX files, and
@@ -182,7 +182,7 @@ class OpenVinoEngine(Engine):
             raise LaneSegError("engine 'openvino' needs the openvino wheel: pip install openvino")
         import openvino as ov
 
-        # Metadata through onnxruntime, the one reader of Contract 2 for ONNX files.
+        # Metadata through onnxruntime, the one reader of ONNX metadata_props here.
         info = read_onnx_info(path)
         super().__init__(path, info, threads)
         core = ov.Core()

@@ -30,8 +30,7 @@ def overlay_frame(
     """BGR frame: mask tinted, measured ego lines (cyan) and the centre line (yellow), text."""
     import cv2
 
-    from lane_seg.demo.live import put_text
-    from lane_seg.visualize import overlay
+    from lane_seg.visualize import overlay, put_text
 
     bgr = cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR)
     xs = np.linspace(cam.x_m + 3.0, 40.0, 24)

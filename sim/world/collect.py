@@ -17,6 +17,7 @@ import numpy as np
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.sim.world.render import ego_pose, render
 from lane_seg.sim.world.scene import SimConfig, place_vehicles, sample_camera, sample_scene
+from lane_seg.visualize import contact_sheet, overlay
 
 SOURCE = "planar"
 
@@ -135,8 +136,6 @@ def collect_planar(
 def write_preview(root: str | Path, count: int = 16, cols: int = 4) -> Path:
     """Contact sheet of the first `count` samples: frame above, mask overlay below."""
     import cv2
-
-    from lane_seg.visualize import contact_sheet, overlay
 
     dataset = load_dataset(root)
     tiles = []

@@ -1,5 +1,5 @@
 """Which frames quantization sees: a fixed, logged subset of the TRAINING split, never the
-frames it is scored on (LESSONS.md: the reference projects calibrated on their test images).
+frames it is scored on (calibrating on them would flatter the int8 model).
 
 The subset is chosen by a seeded permutation of the train split sorted by id, so the same
 (dataset, size, seed) always gives the same frames; its identity (dataset, split, count, seed,

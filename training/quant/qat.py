@@ -1,7 +1,7 @@
 """Fake-quant fine-tuning shared by int8 QAT (torch.ao) and the low-bit study (lowbit.py).
 
-It starts from a converged fp32 model (LESSONS.md: QAT from scratch, or for one epoch from a
-poor start, collapsed in the reference projects), uses the training losses and data pipeline,
+It starts from a converged fp32 model (QAT from scratch, or for one epoch from a poor start,
+tends to collapse), uses the training losses and data pipeline,
 and freezes BatchNorm statistics and then the quantization ranges after configurable points
 (in epochs, fractions allowed), so the last steps fine-tune weights against fixed ranges.
 """

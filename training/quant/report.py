@@ -25,6 +25,10 @@ import torch
 from torch import nn
 
 from lane_seg.artifact import ModelInfo
+from lane_seg.dataset import read_image
+from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from lane_seg.models.export import export_onnx
+from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import Engine, OnnxRuntimeEngine, TorchEngine
 from lane_seg.runtime.timing import Latency, time_calls
 from lane_seg.training.eval.score import EvalFrames, score
@@ -39,6 +43,8 @@ from lane_seg.training.quant.calibration import (
 )
 from lane_seg.training.quant.qat import FinetuneConfig, finetune
 from lane_seg.training.quant.sensitivity import layer_sensitivity, mixed_precision, plot_sensitivity
+from lane_seg.training.train.data import SegmentationSet
+from lane_seg.training.train.losses import build_loss
 
 REAL_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -109,8 +115,6 @@ def _backend(cfg: ReportConfig) -> qt.CpuBackend:
 
 def _real_frames(root: Path | None, n: int, info: ModelInfo) -> list[np.ndarray]:
     """Up to n real camera frames (sorted paths under `root`), preprocessed for the model."""
-    from lane_seg.dataset import read_image
-    from lane_seg.preprocess import to_input
 
     if root is None or not root.is_dir():
         return []
@@ -135,7 +139,6 @@ class ModelReport:
     def __init__(
         self, ckpt: Path, cfg: ReportConfig, calib: CalibrationSet, scored: list[Any]
     ) -> None:
-        from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
 
         self.ckpt, self.cfg = ckpt, cfg
         ck = load_checkpoint(ckpt)
@@ -266,7 +269,6 @@ class ModelReport:
 
     def loss_fn(self) -> nn.Module:
         """The loss the checkpoint was trained with (its saved config), else BCE + Dice."""
-        from lane_seg.training.train.losses import build_loss
 
         loss = dict(self.train_cfg.get("loss") or {})
         name = loss.pop("name", "bce_dice")
@@ -274,7 +276,6 @@ class ModelReport:
         return build_loss(name, **opts)
 
     def run_qat(self, torch_name: str) -> None:
-        from lane_seg.training.train.data import SegmentationSet
 
         train = select_calibration(self.cfg.calib, self.cfg.qat_frames, self.cfg.calib_seed + 1)
         data = SegmentationSet(train.samples, self.pre, None)
@@ -366,8 +367,6 @@ class ModelReport:
     def run_onnx(self) -> None:
         import tempfile
 
-        from lane_seg.models.export import export_onnx
-
         with tempfile.TemporaryDirectory() as tmp:
             # The quantizer reads the exporter's file: its graph optimizers derive new tensor
             # names from existing ones, which can collide with compacted short names.
@@ -416,7 +415,6 @@ class ModelReport:
 
     def run_lowbit(self) -> None:
         folded = lb.fold_batchnorm(self.model)
-        from lane_seg.training.train.data import SegmentationSet
 
         study = []
         for text in self.cfg.lowbit:
@@ -506,9 +504,7 @@ def markdown(rows: list[Row], lowbit: list[dict], env: dict[str, Any]) -> str:
         )
     goals = targets(rows, lowbit)
     if goals:
-        text += (
-            "\n## Targets (issue 5), from the rows above\n\n| model | target | limit | measured "
-        )
+        text += "\n## Targets, from the rows above\n\n| model | target | limit | measured "
         text += "| met |\n|---|---|---|---|---|\n"
         text += "".join(
             f"| {g['model']} | {g['target']} | {g['limit']} | {g['value']:.3f} | "
@@ -527,7 +523,7 @@ TARGETS = (  # (what, limit, "drop" = lane IoU points below fp32 at most, "ratio
 
 
 def targets(rows: list[Row], lowbit: list[dict]) -> list[dict[str, Any]]:
-    """The issue's targets, per model, from the measured rows (absent rows are skipped)."""
+    """The quantization targets, per model, from the measured rows (absent rows are skipped)."""
     out = []
     for model in dict.fromkeys(r.model for r in rows):
         by = {(r.precision, r.backend.split("-")[0]): r for r in rows if r.model == model}

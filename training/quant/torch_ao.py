@@ -5,7 +5,7 @@ upstream in favour of torchao's pt2e flow. Keeping it behind this module means t
 code (report, sensitivity, CLI) speaks only in plain terms - "prepare for PTQ", "calibrate",
 "convert", "which ops are int8" - and a move to pt2e touches one file.
 
-The recipe (LESSONS.md): conv-bn-relu fused before observing; weights int8 per-channel symmetric
+The recipe: conv-bn-relu fused before observing; weights int8 per-channel symmetric
 (per output channel, zero-point 0); activations uint8 per-tensor affine; the activation observer
 is selectable (min-max, moving-average, histogram). The backend follows the CPU: x86 (fbgemm +
 oneDNN) on x86-64, with reduce_range (7-bit activations) on AVX2 CPUs without VNNI, where the

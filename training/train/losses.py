@@ -1,6 +1,6 @@
 """Losses on logits: BCE with logits, soft Dice on the sigmoid, and their weighted sum.
 
-BCE always takes logits (never a sigmoid output: that was a classic slip, LESSONS.md); Dice
+BCE always takes logits (never a sigmoid output: BCE on probabilities is a classic slip); Dice
 takes the sigmoid of the same logits. Soft Dice is computed over the whole batch (all pixels
 of all images), which stays well defined on frames without lane pixels.
 """
