@@ -15,6 +15,7 @@ import pytest
 from lane_seg.camera import Camera
 from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.carla import client
 from lane_seg.sim.carla import collect as cc
 from lane_seg.sim.carla.labels import (
     ROADLINE_NEW,
@@ -286,7 +287,7 @@ def test_no_server_gives_a_clear_error_within_the_timeout():
     port = closed_port()
     start = time.monotonic()
     with pytest.raises(LaneSegError) as err:
-        cc.connect("127.0.0.1", port, timeout=1.0)
+        client.connect("127.0.0.1", port, timeout=1.0)
     assert str(err.value) == (
         f"no CARLA server at 127.0.0.1:{port} after 1 s; start CarlaUE4.sh, or use --backend planar"
     )
@@ -338,10 +339,10 @@ def test_towns_resolve_to_the_servers_map_names():
         "/Game/Carla/Maps/Town01_Opt",
         "/Game/Carla/Maps/Town10HD_Opt",
     ]
-    assert cc.resolve_town("Town01", maps) == "Town01"
-    assert cc.resolve_town("Town10HD", maps) == "Town10HD_Opt"
+    assert client.resolve_town("Town01", maps) == "Town01"
+    assert client.resolve_town("Town10HD", maps) == "Town10HD_Opt"
     with pytest.raises(LaneSegError, match="'Town07' is not on this CARLA server"):
-        cc.resolve_town("Town07", maps)
+        client.resolve_town("Town07", maps)
 
 
 def test_record_ticks_after_warmup_every_k():
@@ -484,8 +485,8 @@ def test_bad_options_are_clear():
     with pytest.raises(LaneSegError, match="--min-speed"):
         config_from_args(carla_args(min_speed=-1.0))
     with pytest.raises(LaneSegError, match="unknown weather preset"):
-        cc.check_weathers(("ClearNoon", "Sunny"))
-    cc.check_weathers(config_from_args(carla_args()).weathers)  # the defaults all exist
+        client.check_weathers(("ClearNoon", "Sunny"))
+    client.check_weathers(config_from_args(carla_args()).weathers)  # the defaults all exist
 
 
 # --- geometry: intrinsics, projection, crossings ---------------------------------------------

@@ -1,7 +1,8 @@
 """The CARLA loop: against a live server when one answers (skipped otherwise, with the reason),
-and against a scripted stand-in for the carla module that checks what the loop does with the
-server: synchronous mode restored and actors destroyed on every exit path, and the sign and
-scale of carla.VehicleControl."""
+and against a stand-in client and world (the carla wheel's own Transform, VehicleControl and
+settings types) in which the car moves by the controls it gets: it steers back to the lane
+centre, synchronous mode is restored and actors destroyed on every exit path, and
+carla.VehicleControl has the right sign and scale."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from lane_seg.sim.loop.closed_loop import GroundTruthPerception
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_lane_geometry import synthetic_mask  # noqa: E402
+
+carla = pytest.importorskip("carla")
 
 ROADLINE = 24  # CARLA >= 0.9.14
 
@@ -56,56 +59,7 @@ def test_live_server_drive(tmp_path):
     assert report["summary"]["max_abs_lateral_error_m"] < 1.0
 
 
-# --------------------------------------------------------------------------- a stand-in server
-
-
-class Vec:
-    def __init__(self, x=0.0, y=0.0, z=0.0):
-        self.x, self.y, self.z = x, y, z
-
-
-class Location(Vec):
-    pass
-
-
-class Rotation:
-    def __init__(self, pitch=0.0, yaw=0.0, roll=0.0):
-        self.pitch, self.yaw, self.roll = pitch, yaw, roll
-
-
-class Transform:
-    def __init__(self, location=None, rotation=None):
-        self.location = location or Location()
-        self.rotation = rotation or Rotation()
-
-    def get_forward_vector(self):
-        y = math.radians(self.rotation.yaw)
-        return Vec(math.cos(y), math.sin(y))
-
-    def get_right_vector(self):
-        y = math.radians(self.rotation.yaw)
-        return Vec(-math.sin(y), math.cos(y))
-
-
-class VehicleControl:
-    def __init__(self, throttle=0.0, steer=0.0, brake=0.0):
-        self.throttle, self.steer, self.brake = throttle, steer, brake
-
-
-def fake_carla_module() -> types.ModuleType:
-    m = types.ModuleType("carla")
-    m.Location, m.Rotation, m.Transform, m.VehicleControl = (
-        Location,
-        Rotation,
-        Transform,
-        VehicleControl,
-    )
-    return m
-
-
-class Settings:
-    def __init__(self, sync=False, delta=None):
-        self.synchronous_mode, self.fixed_delta_seconds = sync, delta
+# --------------------------------------------------------------------------- a stand-in world
 
 
 class Blueprint:
@@ -130,105 +84,134 @@ class Library:
         return [Blueprint("vehicle.test.car")]
 
 
-class Image:
-    def __init__(self, frame, raw):
-        self.frame, self.raw_data = frame, raw
+class Sensor:
+    def __init__(self, bp):
+        self.bp, self.callback, self.destroyed = bp, None, False
 
-
-class Actor:
-    def __init__(self, world, bp):
-        self.world, self.bp, self.destroyed, self.callback = world, bp, False, None
-        self.controls = []
-
-    def destroy(self):
-        self.destroyed = True
-
-    # sensors
     def listen(self, cb):
         self.callback = cb
 
     def stop(self):
         pass
 
-    # the ego
+    def destroy(self):
+        self.destroyed = True
+
+
+class Ego:
+    """A kinematic bicycle on a straight road along CARLA's x axis (lane centre y = 0; CARLA's y
+    points right), driven by the controls it is given, one world tick at a time."""
+
+    WHEELBASE_M, MAX_STEER_DEG = 2.8, 70.0
+
+    def __init__(self, bp, y: float, speed: float):
+        self.bp, self.x, self.y, self.yaw, self.speed = bp, 0.0, y, 0.0, speed
+        self.controls: list = []
+        self.destroyed = False
+
+    def destroy(self):
+        self.destroyed = True
+
     def get_physics_control(self):
-        return types.SimpleNamespace(wheels=[types.SimpleNamespace(max_steer_angle=70.0)])
+        wheel = types.SimpleNamespace(max_steer_angle=self.MAX_STEER_DEG)
+        return types.SimpleNamespace(wheels=[wheel])
 
     def get_transform(self):
-        return Transform(Location(0.0, -self.world.offset, 0.0), Rotation())
+        return carla.Transform(
+            carla.Location(x=self.x, y=self.y), carla.Rotation(yaw=math.degrees(self.yaw))
+        )
 
     def get_velocity(self):
-        return Vec(10.0, 0.0)
+        return carla.Vector3D(self.speed * math.cos(self.yaw), self.speed * math.sin(self.yaw), 0)
 
     def apply_control(self, c):
+        assert isinstance(c, carla.VehicleControl)
         self.controls.append(c)
+
+    def step(self, dt: float) -> None:
+        c = self.controls[-1] if self.controls else carla.VehicleControl()
+        self.speed = max(0.0, self.speed + (3.0 * c.throttle - 6.0 * c.brake) * dt)
+        wheel = math.radians(c.steer * self.MAX_STEER_DEG)  # CARLA: + steer turns right
+        self.yaw += self.speed * math.tan(wheel) / self.WHEELBASE_M * dt
+        self.x += self.speed * math.cos(self.yaw) * dt
+        self.y += self.speed * math.sin(self.yaw) * dt
 
 
 class Map:
-    def __init__(self, lane_width):
-        self.lane_width = lane_width
-
     def get_spawn_points(self):
-        return [Transform() for _ in range(3)]
+        return [carla.Transform() for _ in range(3)]
 
     def get_waypoint(self, loc):
+        """The lane centre beside `loc`: a waypoint on y = 0, heading along x, 3.5 m wide."""
         return types.SimpleNamespace(
-            transform=Transform(Location(loc.x, 0.0, 0.0), Rotation()), lane_width=self.lane_width
+            transform=carla.Transform(carla.Location(x=loc.x), carla.Rotation()), lane_width=3.5
         )
 
 
 class World:
-    """Ego `offset` metres left of the lane centre (CARLA's y is to the right), standing still."""
+    """The ego starts `offset` metres left of the lane centre at 10 m/s; every tick moves it by
+    its last control and renders the semantic camera from where it now is."""
 
-    def __init__(self, offset, fail_at=None):
-        self.settings = Settings(False, None)
-        self.applied = []
-        self.actors = []
+    def __init__(self, offset: float, fail_at: int | None = None):
+        self.settings = carla.WorldSettings()
+        self.applied: list[tuple[bool, float | None]] = []
+        self.sensors: list[Sensor] = []
+        self.ego: Ego | None = None
         self.frame = 0
-        self.offset = offset
-        self.fail_at = fail_at
-        cam = carla_loop.carla_camera()
-        mask = synthetic_mask(cam, offset=-offset)  # the lane centre is to the vehicle's right
-        bgra = np.zeros((cam.height, cam.width, 4), np.uint8)
-        bgra[..., 2] = np.where(mask > 0, ROADLINE, 7)  # tag in the red channel
-        self.seg = bgra.tobytes()
-        self.rgb = np.zeros_like(bgra).tobytes()
+        self.offset, self.fail_at = offset, fail_at
+        self.cam = carla_loop.carla_camera()
 
     def get_settings(self):
-        return Settings(self.settings.synchronous_mode, self.settings.fixed_delta_seconds)
+        s = carla.WorldSettings()
+        s.synchronous_mode = self.settings.synchronous_mode
+        s.fixed_delta_seconds = self.settings.fixed_delta_seconds
+        return s
 
     def apply_settings(self, s):
         self.applied.append((s.synchronous_mode, s.fixed_delta_seconds))
-        self.settings = Settings(s.synchronous_mode, s.fixed_delta_seconds)
+        self.settings = s
 
     def get_blueprint_library(self):
         return Library()
 
     def get_map(self):
-        return Map(3.5)
+        return Map()
 
     def try_spawn_actor(self, bp, tf):
-        a = Actor(self, bp)
-        self.actors.append(a)
-        return a
+        self.ego = Ego(bp, y=-self.offset, speed=10.0)
+        return self.ego
 
     def spawn_actor(self, bp, tf, attach_to=None):
-        return self.try_spawn_actor(bp, tf)
+        assert attach_to is self.ego and isinstance(tf, carla.Transform)
+        self.sensors.append(Sensor(bp))
+        return self.sensors[-1]
+
+    @property
+    def actors(self):
+        return [self.ego, *self.sensors]
 
     def tick(self, timeout=None):
         self.frame += 1
         if self.fail_at is not None and self.frame >= self.fail_at:
             raise RuntimeError("time-out while waiting for the simulator")
-        for a in self.actors:
-            if a.callback is not None:
-                raw = self.seg if "semantic" in a.bp.id else self.rgb
-                a.callback(Image(self.frame, raw))
+        if self.frame > 1:
+            self.ego.step(carla_loop.DELTA_S)
+        # The lane centre in the vehicle frame (REP-103: y left): y / cos(yaw) at the origin,
+        # at angle yaw (CARLA's yaw turns right, so the road turns left relative to the car).
+        e = self.ego
+        mask = synthetic_mask(self.cam, offset=e.y / math.cos(e.yaw), heading=e.yaw)
+        bgra = np.zeros((self.cam.height, self.cam.width, 4), np.uint8)
+        bgra[..., 2] = np.where(mask > 0, ROADLINE, 7)  # the tag in the red channel
+        images = {"semantic": bgra.tobytes(), "rgb": np.zeros_like(bgra).tobytes()}
+        for sensor in self.sensors:
+            kind = "semantic" if "semantic" in sensor.bp.id else "rgb"
+            sensor.callback(types.SimpleNamespace(frame=self.frame, raw_data=images[kind]))
         return self.frame
 
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    monkeypatch.setitem(sys.modules, "carla", fake_carla_module())
+    """Only the client and the world are stand-ins; carla's value types are the real wheel's."""
 
     def install(world):
         client = types.SimpleNamespace(get_world=lambda: world)
@@ -242,16 +225,18 @@ def _args(seconds=1.0):
     return argparse.Namespace(host="h", port=1, timeout=1.0, town=None, seconds=seconds)
 
 
-def test_fake_server_drive_steers_back_and_cleans_up(fake_server, tmp_path):
+def test_fake_server_drive_steers_back_to_the_centre_and_cleans_up(fake_server, tmp_path):
     world = fake_server(World(offset=0.5))  # 0.5 m left of the lane centre
-    report = carla_loop.run_carla(_args(1.0), GroundTruthPerception(), ControllerConfig(), tmp_path)
-    ego = world.actors[0]
-    assert len(ego.controls) == 10  # 1 s at 10 Hz, one control per tick
-    assert all(c.steer > 0 for c in ego.controls[2:])  # CARLA: + steer turns right
-    assert all(0.0 <= c.steer <= 1.0 and c.brake == 0.0 for c in ego.controls)
+    ctrl = ControllerConfig(cruise_speed_mps=10.0)
+    report = carla_loop.run_carla(_args(4.0), GroundTruthPerception(), ctrl, tmp_path)
+    ego = world.ego
+    assert len(ego.controls) == 40  # 4 s at 10 Hz, one control per tick
+    assert ego.controls[1].steer > 0  # CARLA: + steer turns right, towards the centre
+    assert ego.x > 30.0  # the car drove
     m = report["worlds"][0]
-    assert m["max_abs_lateral_error_m"] == pytest.approx(0.5, abs=1e-6)
-    assert m["estimate_abs_error_m"] < 0.1
+    assert m["max_abs_lateral_error_m"] == pytest.approx(0.5, abs=0.05)  # never further out
+    assert abs(ego.y) < 0.15 and m["final_abs_lateral_error_m"] < 0.15  # back at the centre
+    assert m["estimate_abs_error_m"] < 0.1 and m["completed"]
     assert world.applied[0] == (True, carla_loop.DELTA_S)  # synchronous at the fixed step
     assert world.settings.synchronous_mode is False  # restored
     assert all(a.destroyed for a in world.actors)
@@ -273,7 +258,6 @@ def test_fake_server_restores_settings_and_destroys_actors_on_errors(fake_server
 
 
 def test_vehicle_control_mapping():
-    carla = fake_carla_module()
     left = carla_loop.to_vehicle_control(carla, math.radians(7.0), 1.5, 70.0)
     assert left.steer == pytest.approx(-0.1) and left.throttle == pytest.approx(0.5)
     brake = carla_loop.to_vehicle_control(carla, 0.0, -3.0, 70.0)

@@ -36,6 +36,7 @@ import numpy as np
 from lane_seg.camera import Camera
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.errors import LaneSegError
+from lane_seg.sim.carla.client import check_weathers, connect, load_town, vehicle_blueprints
 from lane_seg.sim.carla.labels import (
     TagScheme,
     bgra_to_mask,
@@ -46,18 +47,13 @@ from lane_seg.sim.carla.labels import (
     split_polygons,
     tag_scheme,
 )
-from lane_seg.sim.carla.options import (  # noqa: F401 (add_carla_arguments: collect CLI)
-    CarlaConfig,
-    add_carla_arguments,
-    config_from_args,
-    parse_ports,
-)
-from lane_seg.sim.carla.sync import ActorPool, FramePairer, synchronous
+from lane_seg.sim.carla.options import CarlaConfig, config_from_args, parse_ports
+from lane_seg.sim.carla.spawn import attach_cameras, spawn_ego
+from lane_seg.sim.carla.sync import ActorPool, synchronous
 
 log = logging.getLogger(__name__)
 
 SOURCE = "carla"
-LOAD_WORLD_TIMEOUT_S = 120.0
 STALL_FACTOR = 20  # an episode gives up after this many times the ticks it should need
 
 
@@ -137,87 +133,6 @@ class ServerLost(LaneSegError):
     """The server stopped answering in the middle of a run."""
 
 
-def connect(host: str, port: int, timeout: float) -> tuple[Any, str]:
-    """(carla.Client, server version); a one-line LaneSegError when nobody answers."""
-    try:
-        import carla
-    except ImportError:
-        raise LaneSegError(
-            "the CARLA client is not installed; pip install 'lane_seg[carla]' (carla==0.9.16)"
-        ) from None
-    client = carla.Client(host, port)
-    client.set_timeout(timeout)
-    try:
-        version = client.get_server_version()
-    except RuntimeError:
-        raise LaneSegError(
-            f"no CARLA server at {host}:{port} after {timeout:g} s; "
-            "start CarlaUE4.sh, or use --backend planar"
-        ) from None
-    client_version = client.get_client_version()
-    if client_version.split("-")[0] != version.split("-")[0]:
-        log.warning("CARLA client %s talks to server %s", client_version, version)
-    return client, version
-
-
-def check_weathers(names: tuple[str, ...]) -> None:
-    """Every name must be a carla.WeatherParameters preset (known to the client)."""
-    import carla
-
-    presets = sorted(n for n in dir(carla.WeatherParameters) if n[:1].isupper())
-    unknown = [n for n in names if n not in presets]
-    if unknown:
-        raise LaneSegError(
-            f"unknown weather preset(s) {', '.join(unknown)}; choose from {', '.join(presets)}"
-        )
-
-
-def resolve_town(requested: str, available: list[str]) -> str:
-    """The map name a server knows for `requested`: exact, or its '_Opt' (layered) variant.
-
-    Servers list maps as '/Game/Carla/Maps/Town10HD_Opt'; recent releases ship some towns only
-    as '_Opt', so 'Town10HD' means 'Town10HD_Opt' there.
-    """
-    names = {m.rsplit("/", 1)[-1] for m in available}
-    for candidate in (requested, f"{requested}_Opt"):
-        if candidate in names:
-            return candidate
-    raise LaneSegError(
-        f"town {requested!r} is not on this CARLA server; it has {', '.join(sorted(names))}"
-    )
-
-
-def _load_town(client: Any, town: str, timeout: float) -> Any:
-    world = client.get_world()
-    name = resolve_town(town, list(client.get_available_maps()))
-    if world.get_map().name.rsplit("/", 1)[-1] == name:
-        return world
-    client.set_timeout(max(timeout, LOAD_WORLD_TIMEOUT_S))
-    try:
-        # Our settings are not active between episodes, so keeping the world's is right.
-        world = client.load_world(name, False)  # reset_settings=False
-    finally:
-        client.set_timeout(timeout)
-    return world
-
-
-def _camera_blueprint(library: Any, kind: str, cfg: CarlaConfig, ep: Episode) -> Any:
-    bp = library.find(kind)
-    bp.set_attribute("image_size_x", str(cfg.width))
-    bp.set_attribute("image_size_y", str(cfg.height))
-    bp.set_attribute("fov", f"{ep.fov:.4f}")
-    bp.set_attribute("sensor_tick", "0.0")  # every tick
-    return bp
-
-
-def _vehicle_blueprints(library: Any, pattern: str) -> list[Any]:
-    bps = [bp for bp in library.filter(pattern) if bp.has_attribute("number_of_wheels")]
-    bps = [bp for bp in bps if int(bp.get_attribute("number_of_wheels")) == 4]
-    if not bps:
-        raise LaneSegError(f"no 4-wheeled vehicle blueprint matches --vehicle {pattern!r}")
-    return sorted(bps, key=lambda bp: bp.id)
-
-
 def camera_model(ep: Episode, cfg: CarlaConfig, height_above_road: float) -> Camera:
     """Our Camera (REP-103 vehicle frame: y left, yaw left) for a CARLA camera mount."""
     fx, fy, cx, cy = intrinsics(cfg.width, cfg.height, ep.fov)
@@ -269,7 +184,7 @@ def run_episode(
     """Drive one episode and write the frames `todo` (indices k within the episode)."""
     import carla
 
-    world = _load_town(client, ep.town, timeout)
+    world = load_town(client, ep.town, timeout)
     world.set_weather(getattr(carla.WeatherParameters, ep.weather))
     library = world.get_blueprint_library()
     carla_map = world.get_map()
@@ -279,17 +194,8 @@ def run_episode(
         crosswalks = split_polygons([(p.x, p.y, p.z) for p in carla_map.get_crosswalks()])
     with synchronous(world, tm, cfg.delta_seconds), ActorPool() as pool:
         tm.set_random_device_seed(ep.seed)
-        spawn_points = list(carla_map.get_spawn_points())
-        rng.shuffle(spawn_points)
-        vehicles = _vehicle_blueprints(library, cfg.vehicle)
-        ego = None
-        while spawn_points and ego is None:
-            bp = rng.choice(vehicles)
-            if bp.has_attribute("role_name"):
-                bp.set_attribute("role_name", "hero")
-            ego = pool.try_spawn(world, bp, spawn_points.pop())
-        if ego is None:
-            raise LaneSegError(f"{ep.town}: no free spawn point for the ego vehicle")
+        vehicles = vehicle_blueprints(library, cfg.vehicle)
+        ego, spawn_points = spawn_ego(world, pool, rng, vehicles, where=ep.town)
         ego.set_autopilot(True, tm.get_port())
         for _ in range(cfg.npc):
             if not spawn_points:
@@ -307,11 +213,7 @@ def run_episode(
             carla.Location(x=ep.cam_x, y=ep.cam_y, z=mount_z),
             carla.Rotation(pitch=-ep.cam_pitch, yaw=ep.cam_yaw),
         )
-        pairer = FramePairer(["rgb", "seg"])
-        for name, kind in (("rgb", "sensor.camera.rgb"),
-                           ("seg", "sensor.camera.semantic_segmentation")):  # fmt: skip
-            sensor = pool.spawn(world, _camera_blueprint(library, kind, cfg, ep), mount, ego)
-            sensor.listen(pairer.callback(name))
+        pairer = attach_cameras(world, pool, ego, mount, cfg.width, cfg.height, ep.fov)
         ticks = 0
         todo = list(todo)
         max_ticks = cfg.warmup + cfg.every * len(todo) * STALL_FACTOR

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.errors import LaneSegError
 from lane_seg.lane_control import ControllerConfig, LaneController
 from lane_seg.lane_geometry import LaneTracker, poly
-from lane_seg.sim.carla.collect import _load_town, _vehicle_blueprints, connect
+from lane_seg.sim.carla.client import connect, load_town, vehicle_blueprints
 from lane_seg.sim.carla.labels import bgra_to_mask, bgra_to_rgb, tag_scheme
-from lane_seg.sim.carla.sync import ActorPool, FramePairer, synchronous
+from lane_seg.sim.carla.spawn import attach_cameras, spawn_ego
+from lane_seg.sim.carla.sync import ActorPool, synchronous
 from lane_seg.sim.loop.closed_loop import GroundTruthPerception
 from lane_seg.sim.loop.metrics import (
     FrameLog,
@@ -78,7 +78,7 @@ def run_carla(
     import carla
 
     client, version = connect(args.host, args.port, args.timeout)
-    world = _load_town(client, args.town, args.timeout) if args.town else client.get_world()
+    world = load_town(client, args.town, args.timeout) if args.town else client.get_world()
     scheme = tag_scheme(version)
     cam = carla_camera()
     groundtruth = isinstance(perception, GroundTruthPerception)
@@ -89,27 +89,13 @@ def run_carla(
     end_reason = "time"
     widths: list[float] = []
     with synchronous(world, None, DELTA_S), ActorPool() as pool:
-        library = world.get_blueprint_library()
         carla_map = world.get_map()
-        spawn_points = list(carla_map.get_spawn_points())
-        rng.shuffle(spawn_points)
-        ego = None
-        vehicles = _vehicle_blueprints(library, "vehicle.*")
-        while spawn_points and ego is None:
-            ego = pool.try_spawn(world, rng.choice(vehicles), spawn_points.pop())
-        if ego is None:
-            raise LaneSegError("no free spawn point for the ego vehicle")
+        vehicles = vehicle_blueprints(world.get_blueprint_library(), "vehicle.*")
+        ego, _ = spawn_ego(world, pool, rng, vehicles)
         max_steer = float(ego.get_physics_control().wheels[0].max_steer_angle)
         mount = carla.Transform(carla.Location(x=CAM_X, z=CAM_Z), carla.Rotation(pitch=-CAM_PITCH))
         # The semantic camera gives ground-truth perception, and the IoU of a model's masks.
-        sensors = {"rgb": "sensor.camera.rgb", "seg": "sensor.camera.semantic_segmentation"}
-        pairer = FramePairer(list(sensors))
-        for name, kind in sensors.items():
-            bp = library.find(kind)
-            bp.set_attribute("image_size_x", str(WIDTH))
-            bp.set_attribute("image_size_y", str(HEIGHT))
-            bp.set_attribute("fov", str(FOV))
-            pool.spawn(world, bp, mount, ego).listen(pairer.callback(name))
+        pairer = attach_cameras(world, pool, ego, mount, WIDTH, HEIGHT, FOV)
         prev = None
         for i in range(int(args.seconds / DELTA_S)):
             frame = world.tick(args.timeout)
@@ -139,15 +125,24 @@ def run_carla(
             ok = est is not None and est.confidence >= tracker.cfg.min_confidence
             log.append(
                 FrameLog(
-                    i * DELTA_S, 0.0, sum(f.speed for f in log) * DELTA_S, pose[0], pose[1],
-                    yaw, speed, steer, steer, err,
-                    -float(poly(est.center, CAM_X)) if ok else math.nan,
-                    est.confidence if est is not None else 0.0,
-                    est.lines_found if est is not None else 0,
-                    getattr(perception, "last_ms", 0.0), 0.0,
-                    math.nan if groundtruth else mask_iou(mask, truth),
+                    t=i * DELTA_S,
+                    s=0.0,
+                    distance=sum(f.speed for f in log) * DELTA_S,
+                    x=pose[0],
+                    y=pose[1],
+                    yaw=yaw,
+                    speed=speed,
+                    steer_cmd=steer,
+                    steer_applied=steer,
+                    lateral_error=err,
+                    est_offset=-float(poly(est.center, CAM_X)) if ok else math.nan,
+                    confidence=est.confidence if est is not None else 0.0,
+                    lines_found=est.lines_found if est is not None else 0,
+                    perception_ms=getattr(perception, "last_ms", 0.0),
+                    geometry_ms=0.0,
+                    mask_iou=math.nan if groundtruth else mask_iou(mask, truth),
                 )
-            )  # fmt: skip
+            )
             if abs(err) > width / 2 + 1.0:
                 end_reason = "left the lane"
                 break

@@ -128,22 +128,22 @@ class LaneKeepingDriver:
         is_model = not isinstance(self.perception, GroundTruthPerception)
         self.log.append(
             FrameLog(
-                frame.time_s,
-                frame.s_m,
-                frame.distance_m,
-                state.x,
-                state.y,
-                state.yaw,
-                state.speed,
-                steer,
-                state.steer,
-                frame.lateral_error_m,
-                -float(poly(est.center, self.camera.x_m)) if ok else math.nan,
-                est.confidence if est is not None else 0.0,
-                est.lines_found if est is not None else 0,
-                getattr(self.perception, "last_ms", 0.0),
-                geometry_ms,
-                mask_iou(mask, frame.mask) if is_model else math.nan,
+                t=frame.time_s,
+                s=frame.s_m,
+                distance=frame.distance_m,
+                x=state.x,
+                y=state.y,
+                yaw=state.yaw,
+                speed=state.speed,
+                steer_cmd=steer,
+                steer_applied=state.steer,
+                lateral_error=frame.lateral_error_m,
+                est_offset=-float(poly(est.center, self.camera.x_m)) if ok else math.nan,
+                confidence=est.confidence if est is not None else 0.0,
+                lines_found=est.lines_found if est is not None else 0,
+                perception_ms=getattr(self.perception, "last_ms", 0.0),
+                geometry_ms=geometry_ms,
+                mask_iou=mask_iou(mask, frame.mask) if is_model else math.nan,
             )
         )
         if self.on_frame is not None:

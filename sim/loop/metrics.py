@@ -13,7 +13,7 @@ import numpy as np
 CAR_HALF_WIDTH_M = 0.9  # a departure is a wheel on the line: |error| > lane/2 - this
 
 
-@dataclass
+@dataclass(kw_only=True)  # 16 fields: built by keyword only, so none can be swapped unnoticed
 class FrameLog:
     t: float
     s: float
