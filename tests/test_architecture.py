@@ -175,6 +175,11 @@ def test_imports_inside_functions_only_defer_heavy_packages():
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_command_line_parser_loads_nothing_heavy():
+    """`lane-seg --help` (every command's parser) stays fast and needs no optional extra."""
+    assert not loads("lane_seg.cli.main") & HEAVY
+
+
 def test_no_module_is_imported_by_name_at_run_time():
     found = [f"{m.path.relative_to(REPO)}:{line}" for m in modules().values() for line in m.dynamic]
     assert not found, found

@@ -13,11 +13,11 @@ import torch
 from lane_data import make_line_dataset
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.bench.report import README_END, README_START
 from lane_seg.cli.main import main
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
+from lane_seg.readme import markers
 from lane_seg.runtime.engines import openvino_available
 
 ROWS = {"PyTorch fp32 eager", "torch.ao int8 (PTQ)", "onnxruntime fp32", "onnxruntime int8 QDQ"}
@@ -36,7 +36,8 @@ def bench(tmp_path_factory):
     argv = ["bench", "--model", str(ckpt), "--data", str(data), "--out", str(out)]
     argv += ["--rounds", "2", "--iters", "3", "--warmup", "1", "--calib-size", "2"]
     argv += ["--frames-dir", str(frames), "--threads", "1", "--readme", str(root / "README.md")]
-    (root / "README.md").write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\nafter\n")
+    start, end = markers("bench")
+    (root / "README.md").write_text(f"# Title\n\n{start}\nold table\n{end}\nafter\n")
     # In its own interpreter: the engines' native thread pools (OpenVINO, torch.ao) would
     # otherwise stay in the test process, where a later test's SIGTERM crashed them.
     run = subprocess.run(
@@ -106,7 +107,7 @@ def test_lane_iou_is_what_lane_seg_eval_reports_on_the_same_frames(bench, tmp_pa
 def test_readme_section_is_regenerated_with_its_command(bench):
     _, out = bench
     text = (out.parent / "README.md").read_text()
-    assert text.startswith("# Title") and text.endswith(f"{README_END}\nafter\n")
+    assert text.startswith("# Title") and text.endswith(f"{markers('bench')[1]}\nafter\n")
     assert "old table" not in text and "| PyTorch fp32 eager |" in text
     assert "Regenerate with `lane-seg bench --model " in text and "--rounds 2" in text
 
@@ -117,7 +118,7 @@ def test_readme_without_markers_fails_before_the_run(tmp_path, capsys):
     (tmp_path / "README.md").write_text("# no markers\n")
     argv = ["bench", "--model", str(ckpt), "--readme", str(tmp_path / "README.md")]
     assert main(argv) == 2
-    assert "no results section" in capsys.readouterr().err
+    assert "no bench section" in capsys.readouterr().err
 
 
 def test_missing_model_is_a_cli_error(tmp_path, capsys):

@@ -69,9 +69,41 @@ def test_choice_names_only_architectures_within_the_speed_target(tmp_path):
         tmp_path / "selection.json",
         {"size": [256, 512], "threads": 1, "runs": 40, "models": models},
     )
-    text = mc._choice(tmp_path, "unet")
+    text = mc._choice(tmp_path, "unet", None)
     assert "on at least one engine here: unet." in text and "segformer" not in text
+    assert "make baselines" in text  # no accuracy claim without the baselines' files
     assert "1 thread(s), median of 40 runs" in mc._sweep(tmp_path)
+
+
+def test_choice_ranks_the_fast_architectures_by_their_baseline_accuracy(tmp_path):
+    models = [
+        {"model": m, "int8_onnxruntime-cpu_ms_p50": ms}
+        for m, ms in (("unet", 12.0), ("enet", 9.0), ("segformer", 50.0))
+    ]
+    _write(tmp_path / "selection.json", {"models": models})
+
+    def row(arch, iou, init=""):
+        return {"arch": arch, "config": f"{arch}.yaml", "init_from": init, "val": {"lane_iou": iou}}
+
+    rows = [row("unet", 0.70), row("unet", 0.75, "runs/unet/best.pt"), row("enet", 0.59)]
+    rows.append(row("segformer", 0.9))  # the most accurate, but too slow: not in the ranking
+    _write(tmp_path / "baselines.json", rows)
+    text = mc._choice(tmp_path, "unet", tmp_path / "baselines.json")
+    assert "unet 70.0 % (`unet.yaml`), enet 59.0 % (`enet.yaml`)." in text  # from scratch only
+    assert text.endswith("The default, unet, is the most accurate of them.")
+    assert "not the most accurate" in mc._choice(tmp_path, "enet", tmp_path / "baselines.json")
+
+
+def test_limitations_come_from_the_drives_and_the_bench(tmp_path):
+    drives = {"highway": {"mask_iou_mean": 0.81}, "night": {"mask_iou_mean": 0.62}}
+    drives["rain"] = {"mask_iou_mean": 0.7}
+    _write(tmp_path / "sim_int8" / "summary.json", drives)
+    text = "\n".join(mc._limitations(tmp_path, {"model": {"params": 541_073}}))
+    assert "- night is its hardest condition" in text and "(62.0 %)" in text
+    assert "(0.54 M parameters" in text
+    drives["rain"]["mask_iou_mean"] = 0.5
+    _write(tmp_path / "sim_int8" / "summary.json", drives)
+    assert "- rain is its hardest" in "\n".join(mc._limitations(tmp_path, {"model": {"params": 9}}))
 
 
 def test_closed_loop_rows_per_scenario_and_perception(tmp_path):

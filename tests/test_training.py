@@ -165,6 +165,47 @@ def test_resume_reproduces_the_uninterrupted_run(lines, tmp_path):
     ]
 
 
+@pytest.mark.slow
+def test_resume_after_sigkill_mid_epoch_reproduces_the_uninterrupted_run(lines, tmp_path):
+    """`lane-seg train` killed with SIGKILL in the middle of its second epoch (no handler runs,
+    the logs may end in half a row), then `--resume`: the same losses and weights as a run that
+    was never interrupted, and logs without the killed epoch's rows."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = {"epochs": 2, "steps_per_epoch": 120}
+    straight = tmp_path / "straight"
+    train(config_from_dict(tiny_config(lines, straight, **steps)), progress=False)
+    killed = tmp_path / "killed"
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(lines, killed, **steps)))
+    cmd = [sys.executable, "-m", "lane_seg.cli", "train", "--config", str(cfg_path)]
+    proc = subprocess.Popen([*cmd, "--no-progress"], stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + 120
+    while not ((killed / "epochs.csv").is_file() and len(_epoch_rows(killed)) == 1):
+        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
+        time.sleep(0.02)
+    time.sleep(0.5)  # well into epoch 2 (120 steps), far from its end
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(_epoch_rows(killed)) == 1 and load_checkpoint(killed / "last.pt")["epoch"] == 1
+    with open(killed / "steps.csv", "a") as f:
+        f.write("2,12")  # "2,121,..." cut short, as a kill in the middle of a write leaves it
+    from lane_seg.cli.main import main
+
+    assert main(["train", "--config", str(cfg_path), "--resume", "--no-progress"]) == 0
+    assert _step_losses(killed) == _step_losses(straight)
+    assert len(_step_losses(killed)) == 240 and len(_epoch_rows(killed)) == 2
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(killed / "last.pt")
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+
+
 def test_resume_without_checkpoint_is_an_error(lines, tmp_path):
     cfg = config_from_dict(tiny_config(lines, tmp_path / "none"))
     with pytest.raises(LaneSegError, match="not found"):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from lane_seg.bench.node import markdown as node_markdown
 from lane_seg.dataset import atomic_write
-from lane_seg.errors import LaneSegError
 
 
 def _f(v: float | None, fmt: str = ".1f") -> str:
@@ -131,35 +130,3 @@ def write_report(report: dict, out: Path) -> dict[str, Path]:
     atomic_write(paths["markdown"], markdown(report).encode())
     plot(report, paths["plot"])
     return paths
-
-
-README_START = "<!-- lane-seg bench: start -->"
-README_END = "<!-- lane-seg bench: end -->"
-
-
-def update_readme(readme: Path, report: dict, command: str) -> Path:
-    """Replace the README's results section (between the two markers) with this report.
-
-    The section names the command that regenerated it, so the figures can be re-run.
-    """
-    check_readme(readme)
-    text = readme.read_text()
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    body = f"\nRegenerate with `{command}`.\n\n{markdown(report)}"
-    atomic_write(readme, (head + README_START + body + README_END + tail).encode())
-    return readme
-
-
-def check_readme(readme: Path) -> None:
-    """A README with both results markers, or a LaneSegError saying how to add them."""
-
-    if not readme.is_file():
-        raise LaneSegError(f"--readme {readme} not found")
-    text = readme.read_text()
-    if README_START in text and README_END in text:
-        return
-    raise LaneSegError(
-        f"{readme} has no results section to update; add the two lines {README_START!r} and "
-        f"{README_END!r} where the table should go"
-    )

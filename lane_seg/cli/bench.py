@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
-from lane_seg.cli.common import add_command
+from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
 
 ENGINE_KEYS = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ov-fp32", "ov-int8")
@@ -75,8 +74,9 @@ def _path(v: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.bench.report import check_readme, markdown, update_readme, write_report
+    from lane_seg.bench.report import markdown, write_report
     from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
+    from lane_seg.readme import check_section, replace_section
 
     cfg = BenchConfig(
         checkpoint=Path(args.model),
@@ -95,14 +95,16 @@ def run(args: argparse.Namespace) -> int:
         out=Path(args.out),
     )
     if args.readme:
-        check_readme(Path(args.readme))  # before the long run, not after it
+        check_section(Path(args.readme), "bench")  # before the long run, not after it
     report = run_bench(cfg)
-    report["command"] = _command(args)
+    report["command"] = command_line("bench", args, register)
     if args.node:
         report["node"] = _node(args, cfg, report)
     paths = write_report(report, cfg.out)
     if args.readme:
-        paths["readme"] = update_readme(Path(args.readme), report, _command(args))
+        paths["readme"] = replace_section(
+            Path(args.readme), "bench", report["command"], markdown(report)
+        )
     print(markdown(report))
     for kind, path in paths.items():
         print(f"{kind}: {path}")
@@ -125,21 +127,3 @@ def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
         sizes=((256, 512),),
         real_dir=cfg.real_dir,
     )
-
-
-def _command(args: argparse.Namespace) -> str:
-    """The `lane-seg bench ...` line that reproduces this run (non-default options only)."""
-    parts = ["lane-seg", "bench"]
-    defaults = build_defaults()
-    for key, value in vars(args).items():
-        if key in ("func", "command") or value in (None, False) or value == defaults.get(key):
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts += [flag] if value is True else [flag, str(value)]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def build_defaults() -> dict:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    return vars(parser.parse_args(["bench", "--model", "x"]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from collections.abc import Callable
 
 
 def add_command(
@@ -16,3 +18,24 @@ def add_command(
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def command_line(name: str, args: argparse.Namespace, register: Callable) -> str:
+    """The `lane-seg NAME ...` line that reproduces `args`: the options that differ from their
+    defaults (`register` is the command module's, which knows them)."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    register(sub)
+    defaults = sub.choices[name]
+    parts = ["lane-seg", name]
+    for key, value in vars(args).items():
+        if key in ("func", "command") or value is None or value is False or value == []:
+            continue
+        if value == defaults.get_default(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        else:
+            parts += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return shlex.join(parts)

@@ -12,6 +12,7 @@ import sys
 
 from lane_seg.cli import (
     bag,
+    baselines,
     bench,
     collect,
     demo,
@@ -41,6 +42,7 @@ COMMANDS = (
     export,
     train,
     eval,
+    baselines,
     sim,
     quantize,
     bench,

@@ -7,7 +7,9 @@ mixed datasets), and only rank 0 writes files. Each epoch ends with validation (
 probability 0.5, `lane_seg.metrics`), `last.pt`, and `best.pt` when the validation lane IoU
 improved. `--resume` restores model, optimizer, EMA, step counter and RNG states from
 `last.pt`; with augmentations seeded per (seed, epoch, index) the continued run reproduces the
-losses of an uninterrupted one.
+losses of an uninterrupted one. A run killed in the middle of an epoch (Ctrl-C, SIGTERM, even
+SIGKILL) resumes from the end of its last completed epoch: that epoch's partial steps are run
+again and the log rows past `last.pt` are dropped.
 
 Files in train.out: config.yaml, last.pt, best.pt, epochs.csv, steps.csv, curves.png.
 """
@@ -54,6 +56,7 @@ EPOCH_FIELDS = [
     "val_miou",
     "epoch_s",
     "elapsed_s",
+    "cpu_s",  # CPU time of the training process (rank 0), summed over resumed runs
 ]
 
 
@@ -176,6 +179,7 @@ class Run:
         self.epoch, self.step, self.best_iou = 0, 0, -1.0
         self.last_iou = "-"  # shown in the progress bar
         self.elapsed = 0.0
+        self.cpu = 0.0
         self.n_train = len(train_samples)
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -224,6 +228,7 @@ class Run:
             "step": self.step,
             "best_iou": self.best_iou,
             "elapsed_s": self.elapsed,
+            "cpu_s": self.cpu,
             "rng": rng,
             "world_size": self.ctx.world_size,
             "config": self.cfg.to_dict(),
@@ -252,6 +257,7 @@ class Run:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best_iou, self.elapsed = float(ckpt["best_iou"]), float(ckpt["elapsed_s"])
+        self.cpu = float(ckpt.get("cpu_s", 0.0))
         per_rank = 2 if self.ctx.device.type == "cuda" else 1
         states = ckpt["rng"]
         if int(ckpt.get("world_size", 1)) == self.ctx.world_size and len(states) == (
@@ -348,7 +354,8 @@ class Run:
 
 
 def _open_logs(out: Path, step: int, epoch: int) -> tuple[Any, Any]:
-    """Open epochs.csv/steps.csv for appending, dropping rows after the resumed point."""
+    """Open epochs.csv/steps.csv for appending, keeping only the rows up to the resumed point
+    (a killed run may have left rows past it, or half a row)."""
     files = []
     for name, header, key, limit in (
         ("epochs.csv", EPOCH_FIELDS, "epoch", epoch),
@@ -358,13 +365,23 @@ def _open_logs(out: Path, step: int, epoch: int) -> tuple[Any, Any]:
         rows: list[dict[str, str]] = []
         if path.exists() and (step or epoch):
             with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r[key]) <= limit]
+                rows = [r for r in csv.DictReader(f) if _row_through(r, key, limit)]
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=header)
             w.writeheader()
             w.writerows(rows)
         files.append(open(path, "a", newline=""))  # noqa: SIM115 (closed by the caller)
     return files[0], files[1]
+
+
+def _row_through(row: dict[str, str | None], key: str, limit: int) -> bool:
+    """A whole log row (no field missing) whose `key` is at most `limit`."""
+    if None in row.values():
+        return False
+    try:
+        return int(row[key] or "") <= limit
+    except ValueError:
+        return False
 
 
 def plot_curves(epochs_csv: Path, out_png: Path) -> None:
@@ -449,12 +466,13 @@ def train(
     stop_at = min(cfg.train.epochs, run.epoch + stop_after) if stop_after else cfg.train.epochs
     try:
         while run.epoch < stop_at:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             steps_log = csv.writer(steps_f) if ctx.is_main else None
             train_loss = run.train_epoch(steps_log)
             metrics = run.validate() if ctx.is_main else {}
             run.epoch += 1
             run.elapsed += time.perf_counter() - t0
+            run.cpu += time.process_time() - cpu0
             improved = ctx.is_main and metrics.get("val_lane_iou", -1.0) > run.best_iou
             if improved:
                 run.best_iou = metrics["val_lane_iou"]
@@ -466,7 +484,7 @@ def train(
                     "train_loss": f"{train_loss:.6f}",
                     "epoch_s": f"{time.perf_counter() - t0:.1f}",
                 }
-                row |= {"elapsed_s": f"{run.elapsed:.1f}"}
+                row |= {"elapsed_s": f"{run.elapsed:.1f}", "cpu_s": f"{run.cpu:.1f}"}
                 row |= {k: f"{v:.6f}" for k, v in metrics.items()}
                 csv.DictWriter(epochs_f, fieldnames=EPOCH_FIELDS).writerow(row)
                 epochs_f.flush()
