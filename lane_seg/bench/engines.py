@@ -32,11 +32,11 @@ from lane_seg.sim.world.scene import SimConfig
 from lane_seg.training.quant.calibration import select_calibration
 from lane_seg.training.quant.onnx_int8 import quantize_int8
 
-REPO = resources.checkout_root() or Path.cwd()
-# Real road frames beside a checkout (LANE_SEG_REAL_DATA elsewhere); simulator frames if absent.
-REAL_FRAMES = Path(
-    os.environ.get("LANE_SEG_REAL_DATA", REPO.parent / "shared" / "data" / "real")
-) / ("tusimple_lanenet/image")
+CHECKOUT = resources.checkout_root()
+# Real road frames beside a checkout (LANE_SEG_REAL_DATA points elsewhere); without them the
+# bench times simulator frames.
+_REAL = os.environ.get("LANE_SEG_REAL_DATA") or (CHECKOUT and CHECKOUT.parent / "shared/data/real")
+REAL_FRAMES = Path(_REAL) / "tusimple_lanenet" / "image" if _REAL else None
 FRAME_HW = (256, 512)
 SIM_FRAME_SEED = 8128  # simulator seed for timing frames when no real ones are present
 SIM_CALIB_SEED = 4242  # a different seed for calibration frames when no --data is given
@@ -59,12 +59,12 @@ def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         frames.append(cv2.resize(rgb, FRAME_HW[::-1], interpolation=cv2.INTER_AREA))
     if frames:
-        return frames, f"real: {len(frames)} frames from {os.path.relpath(real_dir, REPO)}"
+        where = os.path.relpath(real_dir, CHECKOUT or Path.cwd())
+        return frames, f"real: {len(frames)} frames from {where}"
     return sim_frames(SIM_FRAME_SEED, count), f"simulator: {count} frames, seed {SIM_FRAME_SEED}"
 
 
 def sim_frames(seed: int, count: int) -> list[np.ndarray]:
-
     cfg = SimConfig(height=FRAME_HW[0], width=FRAME_HW[1])
     return [render_frame(seed, i, cfg)[0] for i in range(count)]
 

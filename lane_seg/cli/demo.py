@@ -65,7 +65,6 @@ def _replay_summary(s: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-
     model = model_or_default(args.model)
     out = Path(args.out)
     print(f"[demo] model {model}", flush=True)

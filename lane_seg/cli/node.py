@@ -61,7 +61,6 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-
     try:
         from lane_seg.ros.entry_points import seg_node
     except ImportError as exc:

@@ -49,7 +49,6 @@ def _video_frames(path: Path) -> tuple[Iterator[np.ndarray], float]:
 
 def input_frames(path: str | Path, topic: str | None = None) -> tuple[Iterator[np.ndarray], float]:
     """RGB frames and their rate from a video file or a rosbag2 folder."""
-
     path = Path(path)
     if not path.exists():
         raise LaneSegError(f"input not found: {path}")

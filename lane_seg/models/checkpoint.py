@@ -60,7 +60,6 @@ def model_from_checkpoint(
     ckpt: dict[str, Any], state_key: str = "state_dict"
 ) -> tuple[nn.Module, ModelInfo]:
     """Rebuild the model from its ModelInfo and load the weights; returned in eval mode."""
-
     if state_key == "ema_state_dict" and state_key not in ckpt:
         state_key = "state_dict"  # EMA weights are stored as state_dict (module docstring)
     info = ModelInfo.from_metadata(ckpt["info"], source="checkpoint")

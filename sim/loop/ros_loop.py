@@ -42,7 +42,7 @@ from lane_seg.ros.image_codec import mask_array
 from lane_seg.ros.lane_controller import LaneControllerNode
 from lane_seg.ros.messages import camera_info_msg, header, image_msg, path_to_estimate, stamp_ns
 from lane_seg.ros.params import qos_override
-from lane_seg.ros.seg_node import SegNode
+from lane_seg.ros.seg_node import NODE_NAME, SegNode
 from lane_seg.sim.loop.metrics import FrameLog, world_metrics
 from lane_seg.sim.loop.scenarios import Scenario
 from lane_seg.sim.world.drive import Command, DriveFrame, build_world, drive, nominal_camera
@@ -52,9 +52,8 @@ from lane_seg.sim.world.vehicle import VehicleParams
 IMAGE_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
 CMD_TOPIC = "/cmd_vel"
-SEG_NODE = "seg_node"
-LANE_TOPIC = f"/{SEG_NODE}/lane_center"
-MASK_TOPIC = f"/{SEG_NODE}/mask"
+LANE_TOPIC = f"/{NODE_NAME}/lane_center"
+MASK_TOPIC = f"/{NODE_NAME}/mask"
 STAMP_OFFSET_S = 1000.0  # simulation time of frame 0 (a zero stamp reads as "unset")
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE

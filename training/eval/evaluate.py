@@ -52,7 +52,7 @@ class Frame:
 
 
 def dataset_frames(root: Path, split: str) -> list[Frame]:
-    """Frames of a Contract-1 dataset (`split` = train|val|test|all)."""
+    """Frames of a lane_seg dataset (`split` = train|val|test|all)."""
     ds = load_dataset(root)
     samples = ds.samples if split == "all" else ds.split(split)
     if not samples:

@@ -115,7 +115,6 @@ def _backend(cfg: ReportConfig) -> qt.CpuBackend:
 
 def _real_frames(root: Path | None, n: int, info: ModelInfo) -> list[np.ndarray]:
     """Up to n real camera frames (sorted paths under `root`), preprocessed for the model."""
-
     if root is None or not root.is_dir():
         return []
     paths = sorted(
@@ -269,14 +268,12 @@ class ModelReport:
 
     def loss_fn(self) -> nn.Module:
         """The loss the checkpoint was trained with (its saved config), else BCE + Dice."""
-
         loss = dict(self.train_cfg.get("loss") or {})
         name = loss.pop("name", "bce_dice")
         opts = {k: v for k, v in loss.items() if k in ("bce_weight", "dice_weight", "smooth")}
         return build_loss(name, **opts)
 
     def run_qat(self, torch_name: str) -> None:
-
         train = select_calibration(self.cfg.calib, self.cfg.qat_frames, self.cfg.calib_seed + 1)
         data = SegmentationSet(train.samples, self.pre, None)
         ft = FinetuneConfig(

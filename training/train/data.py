@@ -1,4 +1,4 @@
-"""Training data: Contract-1 datasets -> aligned, augmented, normalised tensors.
+"""Training data: lane_seg datasets -> aligned, augmented, normalised tensors.
 
 Several datasets can be mixed (e.g. simulator + imported real frames): each source has a
 sampling weight, and a sample of source i is drawn with probability weight_i / len(source_i)
