@@ -82,9 +82,11 @@ def _convert(value: Any, kind: Any, key: str, source: str) -> Any:
         if not isinstance(value, str):
             raise fail("text")
     elif origin is tuple:
-        items = args[:1] * len(value) if len(args) == 2 and args[1] is ... else args
-        if not isinstance(value, list | tuple) or len(value) != len(items):
-            raise fail(f"a list of {len(items)}" if args[-1] is not ... else "a list")
+        if not isinstance(value, list | tuple):
+            raise fail("a list")
+        items = args[:1] * len(value) if args[-1:] == (...,) else args
+        if len(value) != len(items):
+            raise fail(f"a list of {len(items)} values")
         return tuple(_convert(v, t, key, source) for v, t in zip(value, items, strict=True))
     elif origin is dict or kind is dict:
         if not isinstance(value, dict):

@@ -52,6 +52,8 @@ def declare_settings(node: Node, cls: type) -> dict[str, Any]:
     """Declare every `setting` field of `cls` as a parameter; returns {name: value}."""
     values = {}
     for name, s in describe(cls).items():
-        d = descriptor(s["help"], float_range=s["range"], choices=s["choices"])
+        integer = isinstance(s["default"], int) and not isinstance(s["default"], bool)
+        limits = {"int_range" if integer else "float_range": s["range"]}
+        d = descriptor(s["help"], choices=s["choices"], **limits)
         values[name] = node.declare_parameter(name, s["default"], d).value
     return values
