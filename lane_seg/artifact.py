@@ -35,6 +35,8 @@ class ModelInfo:
     train_data: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Real frames trained on, per real source (lane_seg.real_sources): never scored.
+    real_frames: dict[str, list[str]] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
         """Flat string map for ONNX metadata_props (and checkpoint dicts)."""
@@ -49,6 +51,7 @@ class ModelInfo:
             "train_data": self.train_data,
             "calibration": json.dumps(self.calibration, sort_keys=True),
             "metrics": json.dumps(self.metrics, sort_keys=True),
+            "real_frames": json.dumps(self.real_frames, sort_keys=True),
         }
 
     @classmethod
@@ -69,6 +72,7 @@ class ModelInfo:
                 train_data=meta.get("train_data", ""),
                 calibration=json.loads(meta.get("calibration", "{}")),
                 metrics=json.loads(meta.get("metrics", "{}")),
+                real_frames=json.loads(meta.get("real_frames", "{}")),
             )
         except (KeyError, ValueError) as exc:
             raise LaneSegError(f"{source} has malformed lane_seg metadata: {exc}") from exc

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from lane_seg.preprocess import PROB_THRESHOLD
@@ -124,3 +125,51 @@ class MetricAccumulator:
             for k in ("lane_iou", "dice", "miou")
         }
         return {"images": len(self.counts), **self.total().scores(), **mean}
+
+
+TOLERANCE_PX = 8  # the real-frame scoreboard's F1 tolerance, at the label's resolution
+
+
+@dataclass
+class TolerantCounts:
+    """Counts for F1 within a distance tolerance, the measure of thin-line masks whose exact
+    pixels are a matter of drawing convention: a predicted lane pixel within `tol` px of a
+    labelled one is right, a labelled pixel within `tol` px of a predicted one is found."""
+
+    pred: int = 0
+    pred_ok: int = 0
+    label: int = 0
+    label_found: int = 0
+
+    def __add__(self, other: TolerantCounts) -> TolerantCounts:
+        return TolerantCounts(
+            self.pred + other.pred,
+            self.pred_ok + other.pred_ok,
+            self.label + other.label,
+            self.label_found + other.label_found,
+        )
+
+    def scores(self) -> dict[str, float]:
+        # An empty prediction is fully precise, an empty label fully recalled.
+        p = self.pred_ok / self.pred if self.pred else 1.0
+        r = self.label_found / self.label if self.label else 1.0
+        return {
+            "tol_precision": p,
+            "tol_recall": r,
+            "tol_f1": 2 * p * r / (p + r) if p + r else 0.0,
+        }
+
+
+def tolerant_counts(pred: Any, target: Any, tol: float = TOLERANCE_PX) -> TolerantCounts:
+    """TolerantCounts of two same-shaped masks (Euclidean distance, exact transform)."""
+    p, t = as_bool_mask(pred), as_bool_mask(target)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction shape {p.shape} != target shape {t.shape}")
+    to_label = cv2.distanceTransform((~t).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    to_pred = cv2.distanceTransform((~p).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return TolerantCounts(
+        int(p.sum()),
+        int((p & (to_label <= tol)).sum()),
+        int(t.sum()),
+        int((t & (to_pred <= tol)).sum()),
+    )

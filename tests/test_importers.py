@@ -291,6 +291,33 @@ def test_masks_format_pairs_by_stem_and_rejects_size_mismatch(tmp_path):
     assert np.count_nonzero(mask) == 72 * 4
 
 
+def test_class_masks_take_the_lane_colour_only(tmp_path):
+    images, masks = tmp_path / "imgs", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    (images / "a.png").write_bytes(encode_image(np.zeros((40, 64, 3), np.uint8)))
+    classes = np.zeros((40, 64, 3), np.uint8)
+    classes[:, :] = (32, 32, 64)  # road (BGR of comma10k's (64, 32, 32))
+    classes[:, 10:14] = (0, 0, 255)  # lane markings (255, 0, 0)
+    classes[:, 40:44] = (255, 0, 204)  # own car (204, 0, 255), also red-heavy
+    cv2.imwrite(str(masks / "a.png"), classes)
+    frames, src, msrc = open_frames("masks", images, masks)
+    settings = Settings("masks", mask_color=(255, 0, 0))
+    assert run_import(frames, src, tmp_path / "o", settings, masks=msrc).written == 1
+    _, mask = load_dataset(tmp_path / "o").samples[0].load()
+    assert np.array_equal(np.flatnonzero(mask.any(axis=0)), np.arange(10, 14))
+    with pytest.raises(LaneSegError, match="--mask-color"):
+        cli(
+            "--format",
+            "culane",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "p"),
+            "--mask-color",
+            "1,2,3",
+        )
+
+
 def test_cli_errors_are_clear(tmp_path):
     with pytest.raises(LaneSegError, match="--masks"):
         cli("--format", "masks", str(tmp_path), "--out", str(tmp_path / "o"))

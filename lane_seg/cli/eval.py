@@ -17,12 +17,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "writes per_image.csv, summary.json and gallery.png.",
         "lane-seg eval --model runs/unet/best.pt --data data/sim --split val --out runs/eval/unet",
     )
-    p.add_argument("--model", required=True, help="checkpoint .pt or exported .onnx")
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="checkpoint .pt or exported .onnx (several with --real)",
+    )
     p.add_argument(
         "--data",
-        required=True,
         help="dataset root (dataset.json), a folder with image/ + gt_binary_image/, "
         "or an image folder together with --masks",
+    )
+    p.add_argument(
+        "--real",
+        metavar="DATA_ROOT",
+        help="instead of --data: the real-frame scoreboard, every labelled real source under "
+        "DATA_ROOT (e.g. ../shared/data) by its own labels",
     )
     p.add_argument("--masks", help="mask folder paired by file name with the images in --data")
     p.add_argument("--split", default="val", help="dataset split: train|val|test|all (val)")
@@ -33,9 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lane_seg.errors import LaneSegError
     from lane_seg.training.eval.evaluate import run_eval
 
-    model, data = Path(args.model), Path(args.data)
+    if args.real:
+        return _scoreboard(args)
+    if not args.data or len(args.model) > 1:
+        raise LaneSegError("give one --model and --data, or --real DATA_ROOT")
+    model, data = Path(args.model[0]), Path(args.data)
     out = Path(args.out) if args.out else Path("runs/eval") / f"{model.stem}-{data.name}"
     summary = run_eval(
         model,
@@ -48,4 +63,14 @@ def run(args: argparse.Namespace) -> int:
     )
     keys = ("images", "lane_iou", "dice", "precision", "recall", "miou")
     print(json.dumps({k: summary[k] for k in keys} | {"out": str(out)}))
+    return 0
+
+
+def _scoreboard(args: argparse.Namespace) -> int:
+    from lane_seg.training.eval.scoreboard import run_scoreboard
+
+    out = Path(args.out) if args.out else Path("runs/scoreboard")
+    run_scoreboard([Path(m) for m in args.model], Path(args.real), out, sheets=args.gallery > 0)
+    print((out / "scoreboard.md").read_text())
+    print(f"written: {out}/scoreboard.json, scoreboard.md and contact sheets")
     return 0

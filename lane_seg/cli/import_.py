@@ -78,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="masks format: pixels above this are lane (0 for label-index masks)",
     )
     p.add_argument(
+        "--mask-color",
+        help="masks format, class masks: this R,G,B colour is lane (comma10k: 255,0,0)",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         default=0.1,
@@ -115,6 +119,14 @@ def _settings(args: argparse.Namespace):
         ref_width = args.line_width
     if not 0 <= args.mask_threshold <= 254:
         raise LaneSegError("--mask-threshold must be 0..254")
+    mask_color = None
+    if args.mask_color:
+        m = re.fullmatch(r"(\d+),(\d+),(\d+)", args.mask_color.strip())
+        if not m or max(int(v) for v in m.groups()) > 255 or args.format != "masks":
+            raise LaneSegError(
+                f"--mask-color needs --format masks and R,G,B in 0..255; got {args.mask_color}"
+            )
+        mask_color = tuple(int(v) for v in m.groups())
     if args.limit is not None and args.limit < 1:
         raise LaneSegError("--limit must be at least 1")
     if args.workers < 1 or args.margin < 0:
@@ -136,6 +148,7 @@ def _settings(args: argparse.Namespace):
         prefix=args.prefix,
         image_format=args.image_format,
         mask_threshold=args.mask_threshold,
+        mask_color=mask_color,
     )
 
 

@@ -39,6 +39,9 @@ from lane_seg.preprocess import PreprocessConfig
 REPORT_NAME = "import_report.json"
 
 
+MASK_COLOR_TOLERANCE = 24  # grey levels per channel around --mask-color
+
+
 @dataclass
 class Settings:
     """How labels become masks; stored as the dataset's params so a resume must match."""
@@ -54,6 +57,7 @@ class Settings:
     prefix: str = ""
     image_format: str = "keep"  # keep | png | jpg
     mask_threshold: int = 127
+    mask_color: tuple[int, int, int] | None = None  # class masks: this RGB colour is lane
 
     def params(self, source_name: str) -> dict[str, Any]:
         return {
@@ -70,6 +74,7 @@ class Settings:
             "prefix": self.prefix,
             "image_format": self.image_format,
             "mask_threshold": self.mask_threshold if self.format == "masks" else None,
+            "mask_color": list(self.mask_color) if self.mask_color else None,
         }
 
 
@@ -112,6 +117,18 @@ def _read(source: Source, rel: str, what: str) -> bytes:
         raise LabelError(f"{what} {rel} is missing ({exc.__class__.__name__})") from None
 
 
+def label_mask(data: bytes, settings: Settings) -> np.ndarray:
+    """0/255 lane mask from a mask file: grey levels above the threshold, or, for class masks
+    (comma10k's RGB classes), the pixels of `mask_color` (within a few levels: lossy files)."""
+    if settings.mask_color is None:
+        gray = _decode(data, cv2.IMREAD_GRAYSCALE)
+        return np.where(gray > settings.mask_threshold, 255, 0).astype(np.uint8)
+    bgr = _decode(data, cv2.IMREAD_COLOR).astype(np.int16)
+    target = np.asarray(settings.mask_color[::-1], np.int16)
+    near = np.abs(bgr - target).max(axis=2) <= MASK_COLOR_TOLERANCE
+    return np.where(near, 255, 0).astype(np.uint8)
+
+
 def build_sample(
     frame: Frame, images: Source, masks: Source | None, settings: Settings
 ) -> tuple[bytes, bytes, str, dict[str, Any]]:
@@ -130,10 +147,9 @@ def build_sample(
         label_meta: dict[str, Any] = {"lanes": len(frame.lanes), "line_width_px": round(width, 2)}
     else:
         assert masks is not None and frame.mask is not None
-        gray = _decode(_read(masks, frame.mask, "mask"), cv2.IMREAD_GRAYSCALE)
-        if gray.shape != (h, w):
-            raise LabelError(f"mask is {gray.shape[1]}x{gray.shape[0]}, image is {w}x{h}")
-        mask = np.where(gray > settings.mask_threshold, 255, 0).astype(np.uint8)
+        mask = label_mask(_read(masks, frame.mask, "mask"), settings)
+        if mask.shape != (h, w):
+            raise LabelError(f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {w}x{h}")
         label_meta = {}
     src_ext = Path(frame.image).suffix.lower()
     natural = ".jpg" if src_ext in (".jpg", ".jpeg") else ".png"

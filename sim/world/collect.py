@@ -44,6 +44,11 @@ def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.
     heading = float(rng.normal(0.0, np.radians(cfg.ego_heading_sigma_deg)))
     place_vehicles(rng, cfg, scene, s)
     pose = ego_pose(scene, s, scene.lane_center(scene.ego_lane) + offset, heading)
+    # Drawn only when enabled, so configs without them keep their frames byte for byte.
+    distortion = 0.0
+    if cfg.distortion_probability and rng.random() < cfg.distortion_probability:
+        distortion = float(rng.uniform(*cfg.distortion))
+    osd = bool(cfg.osd_probability) and rng.random() < cfg.osd_probability
     image, mask = render(
         scene,
         cam,
@@ -52,6 +57,10 @@ def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.
         cfg.draw_distance_m,
         cfg.motion_blur_probability,
         cfg.jpeg_probability,
+        label=cfg.label,
+        line_width_px=cfg.line_width_px,
+        distortion=distortion,
+        osd=osd,
     )
     meta = {
         "camera": cam.to_dict(),

@@ -11,6 +11,7 @@ and clear the mask where they cover the road, so occluded markings are backgroun
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
+from lane_seg.sim.world import dashcam, line_labels
 from lane_seg.sim.world.scene import Box, Scene
 
 MIN_VISIBLE_PAINT = 0.2  # share of a pixel paint must cover to be visible, hence labelled
@@ -374,22 +376,87 @@ def _objects(scene: Scene, cam: Camera, pose: Pose, s_ego: float) -> list:
     return sorted(items, key=lambda item: -item[0])
 
 
-def _paint_objects(scene, cam, pose, fr, img, mask) -> None:
+def _prop_faces(scene: Scene, pose: Pose, s_ego: float) -> list:
+    """Faces of the props near s_ego as (depth, points in the vehicle frame, Face)."""
+    lo = bisect.bisect_left(scene.prop_s, s_ego - 15.0)
+    hi = bisect.bisect_right(scene.prop_s, s_ego + 220.0)
+    items = []
+    for prop in scene.props[lo:hi]:
+        for face in prop.faces:
+            pts = _world_to_vehicle(pose, face.points)
+            items.append((float(pts[:, 0].min()) - face.inset, pts, face))
+    return items
+
+
+def _light_color(scene: Scene, color, depth: float, glow: bool = False) -> np.ndarray:
+    """An object's colour under the scene's light, at night and through fog."""
+    col = np.asarray(color, np.float32) * (0.5 + 0.5 * scene.light["sun"])
+    if scene.light["time"] == "night" and not glow:
+        col = col * (0.05 + 1.5 / (1.0 + (depth / 12.0) ** 2))
+    elif glow:
+        col = np.asarray(color, np.float32)
     fog = scene.weather["fog_m"]
+    if fog:
+        k = math.exp(-depth / fog)
+        col = col * k + (1 - k) * _fog_color(scene)
+    return col
+
+
+def _fill_face(scene, img, mask, uv: np.ndarray, col: np.ndarray, face) -> None:
+    """A prop's face: flat, textured (tile stretched over its box) or lettered."""
+    h, w = mask.shape
+    x0, y0 = np.floor(uv.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(uv.max(axis=0)).astype(int) + 1
+    bx0, by0, bx1, by1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if bx1 <= bx0 or by1 <= by0 or (x1 - x0) * (y1 - y0) > 40 * h * w:
+        return
+    inside = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    poly = np.round((uv - (bx0, by0)) * 16).astype(np.int32)[None]
+    cv2.fillPoly(inside, poly, 1, lineType=cv2.LINE_8, shift=4)
+    sel = inside.astype(bool)
+    if not sel.any():
+        return
+    patch = np.broadcast_to(col, (*inside.shape, 3)).copy()
+    if face.texture:
+        tile = cv2.resize(scene.textures[face.texture], (x1 - x0, y1 - y0))
+        tile = tile[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
+        patch *= np.clip(1.0 + face.contrast * (tile - 0.5), 0.05, 3.0)[..., None]
+    if face.text and (by1 - by0) >= 6:
+        ink = (0.05, 0.05, 0.05) if col.mean() > 0.45 else (0.95, 0.95, 0.95)
+        scale = (by1 - by0) / 40.0
+        letters = np.zeros(inside.shape, np.uint8)
+        cv2.putText(
+            letters,
+            face.text,
+            (1, int((by1 - by0) * 0.7)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            255,
+            max(1, int(scale * 2)),
+            cv2.LINE_AA,
+        )
+        a = (letters.astype(np.float32) / 255.0)[..., None]
+        patch = patch * (1.0 - a) + np.asarray(ink, np.float32) * a
+    region = img[by0:by1, bx0:bx1]
+    region[sel] = patch[sel]
+    mask[by0:by1, bx0:bx1][sel] = 0
+
+
+def _paint_objects(scene, cam, pose, fr, img, mask) -> None:
     night = scene.light["time"] == "night"
-    for depth, pts, color, kind in _objects(scene, cam, pose, fr.s_ego):
+    items = [(d, p, c, k, None) for d, p, c, k in _objects(scene, cam, pose, fr.s_ego)]
+    items += [(d, p, f.color, "face", f) for d, p, f in _prop_faces(scene, pose, fr.s_ego)]
+    for depth, pts, color, kind, face in sorted(items, key=lambda item: -item[0]):
         if depth < 0.8:
             continue  # (partly) behind the camera
         uv, z = cam.project(pts)
-        if not np.isfinite(uv).all():
+        if not np.isfinite(uv).all() or (z < 0.3).any():
+            continue
+        col = _light_color(scene, color, depth, face is not None and face.glow)
+        if face is not None:
+            _fill_face(scene, img, mask, uv, col, face)
             continue
         hull = cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2)
-        col = np.asarray(color, np.float32) * (0.5 + 0.5 * scene.light["sun"])
-        if night:
-            col = col * (0.05 + 1.5 / (1.0 + (depth / 12.0) ** 2))
-        if fog:
-            k = math.exp(-depth / fog)
-            col = col * k + (1 - k) * _fog_color(scene)
         _draw_polygon(img, mask, hull, tuple(float(c) for c in col))
         if kind == "vehicle":
             _vehicle_details(cam, pts, img, night, scene.light["sun"])
@@ -429,15 +496,6 @@ def _fog_color(scene: Scene) -> np.ndarray:
     if scene.light["time"] == "night":
         return np.array([0.03, 0.03, 0.04], np.float32)
     return np.array([0.72, 0.73, 0.75], np.float32) * (0.6 + 0.4 * scene.light["sun"])
-
-
-def _hood(cam: Camera, img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> None:
-    h, w = mask.shape
-    top = h * rng.uniform(0.88, 0.96)
-    xs = np.linspace(0, w - 1, 33)
-    ys = top + (h * 0.05) * ((xs - w / 2) / (w / 2)) ** 2
-    poly = np.concatenate([np.stack([xs, ys], 1), [[w - 1, h - 1], [0, h - 1]]])
-    _draw_polygon(img, mask, poly, tuple(float(c) for c in rng.uniform(0.02, 0.25, 3)))
 
 
 def _camera_effects(
@@ -492,6 +550,16 @@ def _sensor_effects(img8: np.ndarray, cfg_rng: np.random.Generator, probs: dict)
     return img8
 
 
+def _line_mask(scene, cam, pose, fr, draw_distance: float, width_px: float) -> np.ndarray:
+    _, d_ego = scene.road.locate(pose.x, pose.y, fr.s_ego)
+    offsets = line_labels.labelled_boundaries(scene, line_labels.ego_lane_at(scene, d_ego))
+    reach = line_labels.reach_m(scene, cam, draw_distance, width_px)
+    lines = line_labels.line_polylines(
+        scene, cam, (pose.x, pose.y, pose.yaw), fr.s_ego, offsets, reach
+    )
+    return line_labels.draw_lines(fr.shape, lines, width_px)
+
+
 def render(
     scene: Scene,
     cam: Camera,
@@ -501,8 +569,17 @@ def render(
     motion_blur_probability: float = 0.3,
     jpeg_probability: float = 0.7,
     hood: bool | None = None,
+    label: str = "paint",
+    line_width_px: float = 5.0,
+    distortion: float = 0.0,
+    osd: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One frame: (RGB uint8 HxWx3, mask uint8 HxW with 255 on visible lane markings)."""
+    """One frame: (RGB uint8 HxWx3, mask uint8 HxW).
+
+    `label` "paint": 255 on visible lane-marking paint; "lines": the ego lane's boundaries and
+    their neighbours as continuous lines `line_width_px` wide (`line_labels`). `distortion`
+    (barrel, > 0) and `osd` (burnt-in text) are what a dashcam adds (`dashcam`).
+    """
     fr = _Frame(scene, cam, pose, draw_distance)
     light = scene.light
     rgb = _surface(scene, fr)
@@ -534,10 +611,17 @@ def render(
     mask[fr.g] = np.where(paint & (visible * (1.0 - far[:, 0]) > 0.3), 255, 0)
     mask = mask.reshape(h, w)
     _paint_objects(scene, cam, pose, fr, img, mask)
+    if label == "lines":
+        mask = _line_mask(scene, cam, pose, fr, draw_distance, line_width_px)
     if hood if hood is not None else scene.roadside["hood"]:
-        _hood(cam, img, mask, rng)
-    img = _camera_effects(scene, cam, img, mask, rng)
+        dashcam.hood(img, mask, rng)
+    # Paint lost in glare is unlabelled; a lane line is drawn through it, as annotators do.
+    img = _camera_effects(scene, cam, img, mask if label == "paint" else mask.copy(), rng)
+    if distortion > 0.0:
+        img, mask = dashcam.distort(img, mask, distortion)
     img8 = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if osd:
+        dashcam.overlay_text(img8, rng)
     img8 = _sensor_effects(
         img8, rng, {"motion_blur": motion_blur_probability, "jpeg": jpeg_probability}
     )

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.settings import from_mapping, load_yaml
+from lane_seg.settings import from_mapping, load_yaml, setting
+from lane_seg.sim.world.props import Prop, sample_props
 from lane_seg.sim.world.road import Road, RoadShape
 
+LABELS = ("paint", "lines")
 WHITE = (0.92, 0.92, 0.90)
 YELLOW = (0.93, 0.74, 0.18)
 
@@ -61,6 +63,15 @@ class SimConfig:
     ego_offset_sigma_m: float = 0.35
     ego_heading_sigma_deg: float = 1.5
     draw_distance_m: float = 250.0
+    # fy / fx: frames of other aspect ratios stretched to the model's input have non-square
+    # pixels (CULane's 1640x590 -> 512x256 gives 1.39, comma10k's 1164x874 gives 0.67).
+    pixel_aspect: tuple[float, float] = (1.0, 1.0)
+    label: str = setting("paint", "what the mask marks (render.render)", choices=LABELS)
+    line_width_px: float = 5.0  # width of "lines" labels
+    props: float = 0.0  # density of roadside props (sim.props): 0 none, 1 a busy road
+    distortion_probability: float = 0.0  # barrel lens distortion (sim.dashcam)
+    distortion: tuple[float, float] = (0.05, 0.35)
+    osd_probability: float = 0.0  # burnt-in timestamp / speed text (sim.dashcam)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -122,6 +133,11 @@ class Scene:
     shadows: list[tuple[str, float, float, float, float]]  # kind, s, d, size_s, size_d
     vehicles: list[Box]
     textures: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    props: list[Prop] = field(repr=False, default_factory=list)  # sorted by s
+
+    @property
+    def prop_s(self) -> list[float]:
+        return [p.s for p in self.props]
 
     def lane_center(self, lane: int) -> float:
         """Offset of a lane's centre from the road centre line (lane 0 is the rightmost)."""
@@ -188,7 +204,7 @@ def _u(rng: np.random.Generator, r: tuple[float, float]) -> float:
 
 
 def sample_camera(rng: np.random.Generator, cfg: SimConfig) -> Camera:
-    return Camera.from_fov(
+    cam = Camera.from_fov(
         cfg.width,
         cfg.height,
         _u(rng, cfg.hfov_deg),
@@ -197,6 +213,9 @@ def sample_camera(rng: np.random.Generator, cfg: SimConfig) -> Camera:
         yaw_deg=_u(rng, cfg.yaw_deg),
         roll_deg=_u(rng, cfg.roll_deg),
     )
+    if cfg.pixel_aspect == (1.0, 1.0):
+        return cam  # no draw: configs without it render as before
+    return dataclasses.replace(cam, fy=cam.fx * _u(rng, cfg.pixel_aspect))
 
 
 def _boundary_stripes(
@@ -341,6 +360,10 @@ def sample_scene(rng: np.random.Generator, cfg: SimConfig, road: Road | None = N
         "sky": noise_tile(rng, 2.4),
         "foliage": noise_tile(rng, 1.2),
     }
+    if cfg.props > 0.0:
+        edge = half + surface["shoulder_m"] + 0.5
+        lit = 0.35 if light["time"] in ("night", "dusk") else 0.0
+        scene.props = sample_props(rng, road, edge, cfg.props, lit)
     return scene
 
 

@@ -15,6 +15,8 @@ exactly the draws it would have seen.
 
 from __future__ import annotations
 
+import functools
+import glob
 from dataclasses import dataclass
 
 import cv2
@@ -34,10 +36,74 @@ class AugmentConfig:
     blur: float = 0.2  # probability of a Gaussian blur (sigma 0.3..1.5)
     noise: float = 0.2  # probability of Gaussian noise (sigma 2..8 grey levels)
     jpeg: float = 0.2  # probability of a JPEG round trip (quality 40..90)
+    # Fourier domain adaptation (Yang & Soatto, CVPR 2020): with probability `style`, the
+    # lowest spatial frequencies of the frame's amplitude spectrum (a window of `style_beta`
+    # x the shorter side) are replaced by those of an unlabelled real frame, which carries its
+    # colour, exposure and haze over without touching edges (so the label stays exact).
+    style: float = 0.0
+    style_beta: tuple[float, float] = (0.004, 0.02)
+    style_frames: tuple[str, ...] = ()  # globs of real frames (images or .mp4) to borrow from
 
     @classmethod
     def off(cls) -> AugmentConfig:
         return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+VIDEO_STRIDE = 5  # every 5th frame of a style video
+STYLE_WINDOW = 0.05  # low-frequency block kept per style frame (> the largest beta)
+
+
+@functools.lru_cache(maxsize=4)
+def style_bank(patterns: tuple[str, ...], height: int, width: int) -> tuple[np.ndarray, ...]:
+    """Low-frequency amplitude blocks (3, k, k) of every style frame at the input size."""
+    bank = []
+    for frame in _style_frames(patterns):
+        small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        amp = np.abs(
+            np.fft.fftshift(np.fft.fft2(small.astype(np.float32), axes=(0, 1)), axes=(0, 1))
+        )
+        b = int(np.ceil(STYLE_WINDOW * min(height, width)))
+        cy, cx = height // 2, width // 2
+        bank.append(amp[cy - b : cy + b + 1, cx - b : cx + b + 1].transpose(2, 0, 1).copy())
+    if not bank:
+        raise ValueError(f"augment.style_frames {list(patterns)} matched no readable frame")
+    return tuple(bank)
+
+
+def _style_frames(patterns: tuple[str, ...]):
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern, recursive=True)):
+            if path.lower().endswith(".mp4"):
+                cap = cv2.VideoCapture(path)
+                i = 0
+                while True:
+                    ok, bgr = cap.read()
+                    if not ok:
+                        break
+                    if i % VIDEO_STRIDE == 0:
+                        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    i += 1
+                cap.release()
+                continue
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is not None:
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def fourier_style(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """FDA: the image's lowest-frequency amplitudes replaced by a real frame's."""
+    h, w = image.shape[:2]
+    bank = style_bank(cfg.style_frames, h, w)
+    target = bank[int(rng.integers(len(bank)))]
+    b = int(rng.uniform(*cfg.style_beta) * min(h, w))
+    spec = np.fft.fftshift(np.fft.fft2(image.astype(np.float32), axes=(0, 1)), axes=(0, 1))
+    cy, cx, k = h // 2, w // 2, target.shape[1] // 2
+    win = (slice(cy - b, cy + b + 1), slice(cx - b, cx + b + 1))
+    amp, phase = np.abs(spec[win]), np.angle(spec[win])
+    borrowed = target[:, k - b : k + b + 1, k - b : k + b + 1].transpose(1, 2, 0)
+    spec[win] = borrowed * np.exp(1j * phase) if amp.size else spec[win]
+    out = np.real(np.fft.ifft2(np.fft.ifftshift(spec, axes=(0, 1)), axes=(0, 1)))
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def affine_matrix(
@@ -107,5 +173,7 @@ def augment(
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 HxWx3 + 0/255 HxW mask at input size -> augmented pair, still aligned."""
     image, mask = geometric(image, mask, rng, cfg)
+    if cfg.style and cfg.style_frames and rng.random() < cfg.style:
+        image = fourier_style(image, rng, cfg)
     image = degrade(photometric(image, rng, cfg), rng, cfg)
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)

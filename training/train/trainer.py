@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.errors import LaneSegError
+from lane_seg.importers.real import real_frames_of
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
@@ -126,6 +127,7 @@ class Run:
         pre = cfg.preprocess
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
+        self.real_frames = real_frames_of(train_samples)
         if cfg.data.val_limit:
             val_samples = val_samples[: cfg.data.val_limit]
         self.train_set = SegmentationSet(
@@ -205,6 +207,7 @@ class Run:
             preprocess=self.cfg.preprocess,
             train_data=_train_data_identity(self.cfg, self.n_train),
             metrics=metrics,
+            real_frames=self.real_frames,
         )
 
     def _rng_states(self) -> list[torch.Tensor]:

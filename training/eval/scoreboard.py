@@ -1,0 +1,142 @@
+"""The real-frame scoreboard: a model on every labelled real source, by each source's labels.
+
+For every source in `lane_seg.real_sources` that is present under the data root, each frame
+goes through the same path as `lane-seg eval` (`preprocess.to_input` -> model -> `to_mask` at
+the label's resolution, probability 0.5) and is scored against its own label with
+
+- lane IoU, precision and recall over pixels (`metrics.confusion`), and
+- F1 within 8 px (`metrics.tolerant_counts`): thin lines whose exact pixels are a matter of
+  drawing convention are judged by whether they are in the right place,
+
+summed over the source's frames, over all and per condition (day / night, from the frame's
+brightness: `real_sources.condition`). Frames a model was trained on (its metadata's
+`real_frames`) are never scored: they are left out and counted. Writes scoreboard.json,
+scoreboard.md and one contact sheet per source and model (prediction over the frame: green
+right, red false, blue missed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lane_seg import real_sources
+from lane_seg.errors import LaneSegError
+from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts
+from lane_seg.preprocess import to_input
+from lane_seg.runtime.engines import Engine
+from lane_seg.training.eval.evaluate import error_overlay, load_model_engine
+from lane_seg.training.eval.score import predict_mask
+from lane_seg.visualize import contact_sheet
+
+SHEET_FRAMES = 12
+CONDITIONS = ("all", "day", "night")
+
+
+@dataclass
+class Tally:
+    frames: int = 0
+    counts: Counts = field(default_factory=Counts)
+    tolerant: TolerantCounts = field(default_factory=TolerantCounts)
+
+    def add(self, c: Counts, t: TolerantCounts) -> None:
+        self.frames += 1
+        self.counts = self.counts + c
+        self.tolerant = self.tolerant + t
+
+    def scores(self) -> dict[str, Any]:
+        s = self.counts.scores()
+        keys = ("lane_iou", "precision", "recall")
+        return {"frames": self.frames, **{k: s[k] for k in keys}, **self.tolerant.scores()}
+
+
+def _sheet(tiles: list[np.ndarray], path: Path) -> None:
+    sheet = contact_sheet([cv2.resize(t, (480, 270)) for t in tiles], cols=4)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def score_source(
+    engine: Engine, source: real_sources.RealSource, data_root: Path, sheet: Path | None
+) -> dict[str, Any]:
+    """Scores of one model on one source (frames it trained on left out)."""
+    trained = set(engine.info.real_frames.get(source.name, []))
+    tallies = {c: Tally() for c in CONDITIONS}
+    frames = source.frames(data_root)
+    scored = [f for f in frames if f.key not in trained]
+    step = max(1, len(scored) // SHEET_FRAMES)
+    tiles = []
+    for i, frame in enumerate(scored):
+        rgb, label = real_sources.read_rgb(frame.image), frame.label()
+        pred = predict_mask(engine, to_input(rgb, engine.info.preprocess), label.shape)
+        c, t = confusion(pred, label), tolerant_counts(pred, label)
+        tallies["all"].add(c, t)
+        tallies[real_sources.condition(rgb)].add(c, t)
+        if sheet is not None and i % step == 0 and len(tiles) < SHEET_FRAMES:
+            tiles.append(error_overlay(rgb, pred, label))
+    if sheet is not None and tiles:
+        _sheet(tiles, sheet)
+    return {
+        "source": source.name,
+        "convention": source.convention,
+        "licence": source.licence,
+        "left_out_trained": len(frames) - len(scored),
+        **{c: t.scores() for c, t in tallies.items() if t.frames},
+    }
+
+
+def run_scoreboard(
+    models: list[Path], data_root: Path, out: Path, sheets: bool = True
+) -> dict[str, Any]:
+    sources = real_sources.available(data_root)
+    if not sources:
+        names = ", ".join(s.folder for s in real_sources.SOURCES.values())
+        raise LaneSegError(f"no labelled real source under {data_root} (looked for {names})")
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"data_root": str(data_root), "models": {}}
+    for path in models:
+        engine = load_model_engine(path)
+        rows = [
+            score_source(
+                engine, s, data_root, out / f"{path.stem}_{s.name}.png" if sheets else None
+            )
+            for s in sources
+        ]
+        result["models"][str(path)] = {"precision": engine.info.precision, "sources": rows}
+    (out / "scoreboard.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "scoreboard.md").write_text(markdown(result))
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """One table per model: source, labels, frames, lane IoU and F1 within 8 px, per condition."""
+    lines = []
+    for model, entry in result["models"].items():
+        lines += [
+            f"**{model}** ({entry['precision']}); lane IoU and F1 within 8 px, %:",
+            "",
+            "| source | labels | licence | condition | frames | lane IoU | F1 @ 8 px "
+            "| precision | recall |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in entry["sources"]:
+            for cond in CONDITIONS:
+                s = row.get(cond)
+                if not s or (cond != "all" and s["frames"] == row["all"]["frames"]):
+                    continue  # a single-condition source shows one row
+                name = row["source"] + (
+                    f" (-{row['left_out_trained']} trained on)"
+                    if row["left_out_trained"] and cond == "all"
+                    else ""
+                )
+                lines.append(
+                    f"| {name} | {row['convention']} | {row['licence']} | {cond} | {s['frames']} "
+                    f"| {100 * s['lane_iou']:.1f} | {100 * s['tol_f1']:.1f} "
+                    f"| {100 * s['precision']:.1f} | {100 * s['recall']:.1f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
