@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from lane_seg.cli.common import add_command
+from lane_seg.errors import LaneSegError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.errors import LaneSegError
     from lane_seg.training.eval.evaluate import run_eval
 
     if args.real:
