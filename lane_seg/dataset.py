@@ -124,25 +124,68 @@ class Sample:
         return read_image(self.image_path), read_mask(self.mask_path)
 
 
-def _read_meta_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Parse meta.jsonl; returns the rows and the byte length of the valid prefix.
+ROW_KEYS = ("id", "split", "image", "mask")  # what every meta.jsonl row must hold (text)
 
-    A run killed while appending can leave a partial last line; it is not part of the dataset.
+
+@dataclass
+class MetaFile:
+    """meta.jsonl as read: the rows, the lines that are not rows, and a torn tail.
+
+    Only the last line can be torn (a run killed while appending leaves it without its newline);
+    it is not part of the dataset and a writer cuts it off. Any other line that is not a sample
+    row is damage that nothing may silently skip or overwrite: `bad` names it.
     """
-    rows: list[dict[str, Any]] = []
-    valid = 0
+
+    path: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)  # "line N <what is wrong>"
+    size: int = 0  # bytes on disk
+    keep: int = 0  # bytes to keep: everything but a torn tail
+    newline_missing: bool = False  # the last row is whole but lacks its newline
+
+    def first_bad(self, root: Path) -> str:
+        more = f" (and {len(self.bad) - 1} more)" if len(self.bad) > 1 else ""
+        return (
+            f"{self.path} {self.bad[0]}{more}; fix or delete that line "
+            f"(`lane-seg verify {root}` lists every bad line)"
+        )
+
+
+def _row_problem(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """(row, "") for a sample row, else (None, what is wrong with the line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"is not valid JSON ({exc.msg} at column {exc.colno})"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text"
+    if not isinstance(row, dict):
+        return None, "is not a JSON object"
+    missing = [k for k in ROW_KEYS if not isinstance(row.get(k), str)]
+    if missing:
+        return None, f"lacks {', '.join(missing)} (a row holds {', '.join(ROW_KEYS)} as text)"
+    return row, ""
+
+
+def read_meta(path: Path) -> MetaFile:
+    """Parse meta.jsonl line by line (MetaFile says what each kind of line means)."""
+    meta = MetaFile(path)
     if not path.exists():
-        return rows, valid
+        return meta
     with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            valid += len(line)
-    return rows, valid
+        for number, line in enumerate(f, start=1):
+            meta.size += len(line)
+            row, problem = _row_problem(line)
+            if row is not None:
+                meta.rows.append(row)
+                meta.newline_missing = not line.endswith(b"\n")
+            elif line.endswith(b"\n"):
+                meta.bad.append(f"line {number} {problem}")
+            else:
+                meta.keep = meta.size - len(line)  # the last line, cut short by a killed run
+                return meta
+    meta.keep = meta.size
+    return meta
 
 
 @dataclass
@@ -150,6 +193,8 @@ class Dataset:
     root: Path
     info: dict[str, Any]
     samples: list[Sample] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)  # meta.jsonl lines that are not rows
+    torn_tail: bool = False  # meta.jsonl ends in a line cut short
 
     def split(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
@@ -161,8 +206,22 @@ class Dataset:
         return iter(self.samples)
 
 
-def load_dataset(root: str | Path) -> Dataset:
-    """Open a dataset written in the lane_seg format (module docstring)."""
+def _read_info(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LaneSegError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(info, dict):
+        raise LaneSegError(f"{path} is not a JSON object")
+    return info
+
+
+def load_dataset(root: str | Path, strict: bool = True) -> Dataset:
+    """Open a dataset written in the lane_seg format (module docstring).
+
+    A line of meta.jsonl that is not a sample row is an error (`strict`), never a silently
+    shorter dataset; `strict=False` keeps the rows and lists the bad lines in `meta.bad`.
+    """
     root = Path(root)
     info_path = root / "dataset.json"
     if not info_path.is_file():
@@ -170,14 +229,15 @@ def load_dataset(root: str | Path) -> Dataset:
             f"{root} is not a lane_seg dataset (no dataset.json); create one with "
             "`lane-seg collect --out DIR` or `lane-seg import`"
         )
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LaneSegError(f"{info_path} is not valid JSON: {exc}") from exc
+    info = _read_info(info_path)
     if info.get("format") != FORMAT:
         raise LaneSegError(f"{root}: format {info.get('format')!r}, expected {FORMAT!r}")
-    rows, _ = _read_meta_lines(root / "meta.jsonl")
-    return Dataset(root, info, [Sample(root, row) for row in rows])
+    meta = read_meta(root / "meta.jsonl")
+    if strict and meta.bad:
+        raise LaneSegError(meta.first_bad(root))
+    samples = [Sample(root, row) for row in meta.rows]
+    bad = [f"{meta.path} {line}" for line in meta.bad]
+    return Dataset(root, info, samples, bad, meta.keep != meta.size)
 
 
 class DatasetWriter:
@@ -194,19 +254,22 @@ class DatasetWriter:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
         (self.root / "masks").mkdir(parents=True, exist_ok=True)
         self._check_params()
-        meta_path = self.root / "meta.jsonl"
-        rows, valid = _read_meta_lines(meta_path)
-        if meta_path.exists() and meta_path.stat().st_size != valid:
-            os.truncate(meta_path, valid)  # drop a line cut short by a killed run
-        self.rows: dict[str, dict[str, Any]] = {row["id"]: row for row in rows}
-        self._meta = open(meta_path, "ab")  # noqa: SIM115 (closed in close())
+        meta = read_meta(self.root / "meta.jsonl")
+        if meta.bad:  # rows after a damaged line are data: never truncate or rewrite them
+            raise LaneSegError(meta.first_bad(self.root))
+        if meta.keep != meta.size:
+            os.truncate(meta.path, meta.keep)  # only the torn last line of a killed run
+        self.rows: dict[str, dict[str, Any]] = {row["id"]: row for row in meta.rows}
+        self._meta = open(meta.path, "ab")  # noqa: SIM115 (closed in close())
+        if meta.newline_missing:
+            self._meta.write(b"\n")
         self._write_info()
 
     def _check_params(self) -> None:
         info_path = self.root / "dataset.json"
         if not info_path.exists() or not self.params:
             return
-        old = json.loads(info_path.read_text()).get("params", {})
+        old = _read_info(info_path).get("params", {})
         if old and old != self.params:
             changed = sorted(
                 k for k in set(old) | set(self.params) if old.get(k) != self.params.get(k)
@@ -294,8 +357,14 @@ class VerifyReport:
 
 def verify_dataset(root: str | Path) -> VerifyReport:
     """Recompute every checksum; report missing files, corrupt files and bad meta rows."""
-    dataset = load_dataset(root)
+    dataset = load_dataset(root, strict=False)
     report = VerifyReport()
+    report.problems += dataset.bad_lines
+    if dataset.torn_tail:
+        report.notes.append(
+            f"{dataset.root / 'meta.jsonl'} ends in a line cut short (a killed run?); the "
+            "command that wrote it drops that line when re-run"
+        )
     seen: set[str] = set()
     for sample in dataset:
         report.checked += 1
@@ -311,7 +380,9 @@ def verify_dataset(root: str | Path) -> VerifyReport:
                 report.corrupt.append(f"{sample.id}: {key} {path} fails its sha256 check")
     counts = Counter(s.split for s in dataset)
     recorded = dataset.info.get("counts", {})
-    if any(recorded.get(split, 0) != counts.get(split, 0) for split in SPLITS):
+    if not dataset.bad_lines and any(
+        recorded.get(split, 0) != counts.get(split, 0) for split in SPLITS
+    ):
         report.notes.append(
             f"dataset.json counts {recorded} lag meta.jsonl {dict(counts)}: an interrupted run? "
             "re-run the command that wrote it to resume"
