@@ -276,11 +276,51 @@ def test_missing_model_fails_at_start_with_one_line(tmp_path, model, expect):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     ours = [ln for ln in lines if ln.startswith("seg_node: error:")]
     assert len(ours) == 1 and expect in ours[0], r.stderr
-    assert "Traceback" not in r.stderr
-    if (
-        model and model[-1] != "model"
-    ):  # rcl itself logs one line of its own for unparsable --ros-args
-        assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr and len(lines) == 1, r.stderr  # rcl's own log held back
+
+
+BAD_START = [
+    ({"threads": -1}, "threads = -1: must be an integer from 0 to 256 (inference threads"),
+    ({"threshold": 5.0}, "threshold = 5.0: must be a number from 0 to 1 (lane where"),
+    ({"max_pixels": 0}, "max_pixels = 0: must be an integer from 1 to 1073741824 (frames"),
+    ({"threads": "two"}, "threads = 'two': must be an integer from 0 to 256"),
+    (
+        {"qos_overrides./seg_node/image.subscription.depth": 0},
+        "qos_overrides./seg_node/image.subscription.depth = 0: must be an integer from 1 to "
+        "1000 with history keep_last",
+    ),
+]
+
+
+def test_bad_start_up_parameters_are_one_line_and_the_node_is_torn_down(bright):
+    """Each refused in one line naming the parameter and its range; what the node had built
+    (publishers, the worker) is destroyed, so shutting rclpy down afterwards is clean."""
+    import threading
+
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from lane_seg.errors import LaneSegError
+    from lane_seg.ros.seg_node import SegNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        probe = rclpy.create_node("teardown_probe", context=ctx)
+        for params, message in BAD_START:
+            overrides = [Parameter(k, value=v) for k, v in {**FAST, **params}.items()]
+            overrides.append(Parameter("model", value=str(bright)))
+            with pytest.raises(LaneSegError) as err:
+                SegNode(context=ctx, parameter_overrides=overrides)
+            assert str(err.value).startswith(f"parameter {message}"), err.value
+        assert "seg_worker" not in {t.name for t in threading.enumerate()}
+        end = time.monotonic() + 10  # the depth-0 node had made its publishers first
+        while probe.count_publishers("/seg_node/mask"):
+            assert time.monotonic() < end, "a failed node left its publishers behind"
+            time.sleep(0.05)
+        probe.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)  # destroys nodes still tracked: none may be half-built
 
 
 def test_corrupt_model_fails_at_start_with_one_line(tmp_path):

@@ -25,13 +25,12 @@ from typing import Any
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from lane_seg.errors import LaneSegError
 from lane_seg.lane_control import ControllerConfig, LaneController
 from lane_seg.ros.messages import path_to_estimate, stamp_ns
-from lane_seg.ros.params import QOS_OVERRIDES, declare_settings
+from lane_seg.ros.params import CheckedNode, declare_settings, qos_errors, qos_options
 
 NODE_NAME = "lane_controller"
 
@@ -40,7 +39,7 @@ def _qos() -> QoSProfile:
     return QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
-class LaneControllerNode(Node):
+class LaneControllerNode(CheckedNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         values = declare_settings(self, ControllerConfig)
@@ -50,19 +49,20 @@ class LaneControllerNode(Node):
         self._last_stamp: int | None = None
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        try:
+        with qos_errors():
+            out_qos = qos_options(self, "~/cmd_vel", "publisher")
             self.pub = self.create_publisher(
-                TwistStamped, "~/cmd_vel", _qos(), qos_overriding_options=QOS_OVERRIDES
+                TwistStamped, "~/cmd_vel", _qos(), qos_overriding_options=out_qos
             )
+            in_qos = qos_options(self, "~/lane_center", "subscription")
             self.sub = self.create_subscription(
-                Path, "~/lane_center", self._on_path, _qos(), qos_overriding_options=QOS_OVERRIDES
+                Path, "~/lane_center", self._on_path, _qos(), qos_overriding_options=in_qos
             )
-        except Exception as exc:  # rclpy's RuntimeError/InvalidQosOverridesError/parameter errors
-            raise LaneSegError(f"bad QoS override: {str(exc).splitlines()[0]}") from exc
         self.get_logger().info(
             f"{self.cfg.lateral} at {self.cfg.cruise_speed_mps:g} m/s; "
             f"{self.sub.topic_name} -> {self.pub.topic_name}"
         )
+        self.warn_unused_parameters()
 
     def _settings(self, params: list) -> ControllerConfig | None:
         """The configuration with these parameters changed; None if none is a setting."""

@@ -1,26 +1,105 @@
 """ROS 2 parameters and QoS the way every lane_seg node declares them.
 
+- `CheckedNode`: the base of our nodes; a parameter whose value is out of its descriptor's range
+  or of the wrong type (from `-p`, a parameter file or a launch file) stops the node at start-up
+  with one LaneSegError line naming the parameter and what it allows.
 - `descriptor`: a described parameter, with its range or choices, read-only where it is only
   read at start-up.
 - `declare_settings`: one parameter per field of a settings dataclass (lane_seg.settings), with
   the field's description and range, so the YAML file, the Python API and the node agree.
 - QoS is rclpy's own mechanism: every topic is created with `QoSOverridingOptions`, which
   declares read-only `qos_overrides.<topic>.<publisher|subscription>.<policy>` parameters
-  (history, depth, reliability) for the topic's resolved (remapped) name. `qos_override` names one.
+  (history, depth, reliability) for the topic's resolved (remapped) name. `qos_override` names one;
+  `qos_options` checks the depth (1 to MAX_QOS_DEPTH with history keep_last, as rclpy does not).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
-from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.qos import HistoryPolicy, QoSProfile
+from rclpy.qos_overriding_options import QosCallbackResult, QoSOverridingOptions
 
+from lane_seg.errors import LaneSegError
 from lane_seg.settings import describe
 
-QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
+MAX_QOS_DEPTH = 1000
+
+
+def allowed(d: ParameterDescriptor | None, default: Any) -> str:
+    """What a parameter accepts, in words, from its descriptor (and its default's type)."""
+    if d is not None and d.integer_range:
+        r = d.integer_range[0]
+        text = f"an integer from {r.from_value} to {r.to_value}"
+    elif d is not None and d.floating_point_range:
+        r = d.floating_point_range[0]
+        text = f"a number from {r.from_value:g} to {r.to_value:g}"
+    elif d is not None and d.additional_constraints:
+        text = d.additional_constraints
+    else:
+        kinds = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+        text = kinds.get(type(default), type(default).__name__)
+    return text + (f" ({d.description})" if d is not None and d.description else "")
+
+
+class CheckedNode(Node):
+    """A Node whose parameter declarations fail with one line (the module docstring)."""
+
+    def declare_parameter(  # type: ignore[override]
+        self,
+        name: str,
+        value: Any = None,
+        descriptor: ParameterDescriptor | None = None,
+        ignore_override: bool = False,
+    ) -> Any:
+        try:
+            return super().declare_parameter(name, value, descriptor, ignore_override)
+        except (InvalidParameterTypeException, InvalidParameterValueException):
+            given = self._parameter_overrides.get(name)
+            shown = f" = {given.value!r}" if given is not None else ""
+            raise LaneSegError(
+                f"parameter {name}{shown}: must be {allowed(descriptor, value)}"
+            ) from None
+
+    def warn_unused_parameters(self) -> None:
+        """Name the given parameters this node does not have (a typo is otherwise silent)."""
+        unused = sorted(n for n in self._parameter_overrides if not self.has_parameter(n))
+        if unused:
+            self.get_logger().warning(f"ignored, no such parameter: {', '.join(unused)}")
+
+
+def qos_options(node: Node, topic: str, entity: str) -> QoSOverridingOptions:
+    """rclpy's QoS overrides (history, depth, reliability) of `topic`, the depth checked."""
+    depth = qos_override(node.resolve_topic_name(topic), entity, "depth")
+
+    def check(profile: QoSProfile) -> QosCallbackResult:
+        if profile.history == HistoryPolicy.KEEP_LAST and not 1 <= profile.depth <= MAX_QOS_DEPTH:
+            raise LaneSegError(
+                f"parameter {depth} = {profile.depth}: must be an integer from 1 to "
+                f"{MAX_QOS_DEPTH} with history keep_last"
+            )
+        return QosCallbackResult(successful=True)
+
+    return QoSOverridingOptions.with_default_policies(callback=check)
+
+
+@contextmanager
+def qos_errors() -> Iterator[None]:
+    """Creating topics: a QoS override rclpy refuses becomes one LaneSegError line."""
+    try:
+        with warnings.catch_warnings():  # depth 0: qos_options' check says it in one line
+            warnings.filterwarnings("ignore", "A zero depth", UserWarning)
+            yield
+    except LaneSegError:
+        raise
+    except Exception as exc:  # rclpy's RuntimeError/InvalidQosOverridesError
+        raise LaneSegError(f"bad QoS override: {str(exc).splitlines()[0]}") from exc
 
 
 def qos_override(topic: str, entity: str = "subscription", policy: str = "reliability") -> str:

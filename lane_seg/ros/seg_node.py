@@ -20,6 +20,8 @@ Design:
 - Parameters are declared with descriptions and ranges; `threshold` and `overlay_alpha` change
   at run time (applied in the post-set callback; rclpy checks the ranges), the rest are
   read-only. QoS of every topic through rclpy's QoS overrides (lane_seg.ros.params).
+- A bad start-up parameter or model is one line (LaneSegError, `lane_seg.ros.entry_points`
+  exits 2), and whatever the node had built by then is destroyed with it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -49,7 +50,7 @@ from lane_seg.ros.image_codec import (
 )
 from lane_seg.ros.lane_center import LaneCenterHook, declare_camera
 from lane_seg.ros.messages import image_from_fields, path_msg
-from lane_seg.ros.params import QOS_OVERRIDES, descriptor
+from lane_seg.ros.params import CheckedNode, descriptor, qos_errors, qos_options
 from lane_seg.ros.stats import NodeStats
 from lane_seg.runtime.engines import ENGINE_NAMES, load_engine
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
@@ -80,11 +81,22 @@ class Frame:
     received: float  # time.monotonic() when the callback got it
 
 
-class SegNode(Node):
+class SegNode(CheckedNode):
     def __init__(
         self, lane_center_fn: LaneCenterFn | None = None, node_name: str = NODE_NAME, **kwargs
     ) -> None:
         super().__init__(node_name, **kwargs)
+        self._cv = threading.Condition()
+        self._slot: Frame | None = None
+        self._stop = False
+        self._worker: threading.Thread | None = None
+        try:
+            self._start(lane_center_fn)
+        except BaseException:
+            self.destroy_node()  # topics, timers and the worker built so far
+            raise
+
+    def _start(self, lane_center_fn: LaneCenterFn | None) -> None:
         self.stats = NodeStats()
         quiet_opencv()  # bad frames are counted and logged here, rate-limited
         self._declare_static_parameters()
@@ -115,15 +127,12 @@ class SegNode(Node):
         if camera is not None:
             self.lane_center.set_camera(camera)
         self._lane_center_fn = lane_center_fn or self.lane_center
-
-        self._cv = threading.Condition()
-        self._slot: Frame | None = None
-        self._stop = False
         self._create_topics(p)
         self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._log_start(p["model"], engine)
+        self.warn_unused_parameters()
 
     def _log_start(self, model: str, engine) -> None:
         timings = ", ".join(f"{k} {v:.1f} ms" for k, v in engine.auto_timings.items())
@@ -137,26 +146,26 @@ class SegNode(Node):
 
     def _create_topics(self, p: dict[str, Any]) -> None:
         """Every topic with rclpy's QoS overrides; a bad override is a one-line start-up error."""
-        try:
+        with qos_errors():
             self.mask_pub = self._publisher(Image, "~/mask")
             self.overlay_pub = self._publisher(Image, "~/overlay")
             self.lane_center_pub = self._publisher(Path, "~/lane_center")
             self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
             compressed = p["input_transport"] == "compressed"
+            topic = "~/image/compressed" if compressed else "~/image"
             self.sub = self.create_subscription(
                 CompressedImage if compressed else Image,
-                "~/image/compressed" if compressed else "~/image",
+                topic,
                 self._on_image,
                 qos(INPUT_QOS),
-                qos_overriding_options=QOS_OVERRIDES,
+                qos_overriding_options=qos_options(self, topic, "subscription"),
             )
-        except Exception as exc:  # rclpy's RuntimeError/InvalidQosOverridesError/parameter errors
-            raise LaneSegError(f"bad QoS override: {str(exc).splitlines()[0]}") from exc
         self.info_sub = self.create_subscription(CameraInfo, "~/camera_info", self._on_info, 5)
 
     def _publisher(self, msg_type: type, topic: str) -> Any:
+        options = qos_options(self, topic, "publisher")
         return self.create_publisher(
-            msg_type, topic, qos(OUTPUT_QOS), qos_overriding_options=QOS_OVERRIDES
+            msg_type, topic, qos(OUTPUT_QOS), qos_overriding_options=options
         )
 
     # ---------------------------------------------------------------- parameters
@@ -220,7 +229,9 @@ class SegNode(Node):
         checks = {"engine": ENGINE_NAMES, "input_transport": TRANSPORTS}
         for name, choices in checks.items():
             if p[name] not in choices:
-                raise LaneSegError(f"parameter {name}={p[name]!r}; use one of {', '.join(choices)}")
+                raise LaneSegError(
+                    f"parameter {name} = {p[name]!r}: must be one of: {', '.join(choices)}"
+                )
         return p
 
     def _apply_parameters(self, params) -> None:
@@ -332,5 +343,6 @@ class SegNode(Node):
         with self._cv:
             self._stop = True
             self._cv.notify_all()
-        self._worker.join(timeout=5.0)
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
         super().destroy_node()
