@@ -22,6 +22,18 @@ ARTIFACT_FORMAT = "lane_seg.model/1"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 PRECISIONS = ("fp32", "int8", "int8-trt", "fp16")
+# Largest model input side, px: metadata beyond it is refused at load, before any engine
+# allocates an input of that size (docs/architecture.md, contract 2).
+MAX_INPUT_SIDE = 2048
+
+
+def check_input_bounds(sizes: dict[str, int], source: str) -> None:
+    """Each model input side in `sizes` ({name: px}) in 1..MAX_INPUT_SIDE, or a LaneSegError."""
+    for key, value in sizes.items():
+        if not 1 <= value <= MAX_INPUT_SIDE:
+            raise LaneSegError(
+                f"{source}: {key} {value} is outside 1..{MAX_INPUT_SIDE} (px of model input)"
+            )
 
 
 @dataclass
@@ -62,7 +74,7 @@ class ModelInfo:
                 "with `lane-seg export` or `lane-seg quantize`"
             )
         try:
-            return cls(
+            info = cls(
                 arch=meta["arch"],
                 model_config=json.loads(meta.get("model_config", "{}")),
                 preprocess=PreprocessConfig.from_metadata(meta),
@@ -76,3 +88,6 @@ class ModelInfo:
             )
         except (KeyError, ValueError) as exc:
             raise LaneSegError(f"{source} has malformed lane_seg metadata: {exc}") from exc
+        pre = info.preprocess
+        check_input_bounds({"input_height": pre.height, "input_width": pre.width}, source)
+        return info

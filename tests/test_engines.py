@@ -157,6 +157,45 @@ def test_model_without_lane_seg_metadata_is_refused(tmp_path):
         load_engine(path, "onnxruntime-cpu")
 
 
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("input_height", "-5", "input_height -5 is outside 1..2048"),
+        ("input_width", "0", "input_width 0 is outside 1..2048"),
+        ("input_height", "100000", "input_height 100000 is outside 1..2048"),
+        ("input_height", "abc", "malformed lane_seg metadata"),
+        ("input_height", "32", "metadata says input 128x32, its graph takes 128x64 \\(WxH\\)"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["auto", "onnxruntime-cpu", "openvino"])
+def test_input_size_in_metadata_is_checked_at_load(tmp_path, key, value, message, engine):
+    """Refused before any engine is built or timed (auto once sized an input from it)."""
+    from lane_seg.testing import export_onnx_bytes
+
+    if engine == "openvino" and not openvino_available():
+        pytest.skip("openvino not installed")
+    info = tiny_info(64, 128)
+    meta = info.to_metadata() | {key: value}
+    data = export_onnx_bytes(tiny_torch_model("random", info), info)
+    path = write_onnx_with_metadata(data, meta, tmp_path / "m.onnx")
+    with pytest.raises(LaneSegError, match=message):
+        load_engine(path, engine)
+
+
+def test_checkpoint_input_size_must_fit_the_models_stride(tmp_path):
+    import torch
+
+    from lane_seg.models import build_model
+
+    info = tiny_info(60, 128)  # a 4-level U-Net needs multiples of 16
+    info.arch, info.model_config = "unet", {}
+    state = build_model("unet").state_dict()
+    ckpt = {"format": "lane_seg.ckpt/1", "info": info.to_metadata(), "state_dict": state}
+    torch.save(ckpt, tmp_path / "m.pt")
+    with pytest.raises(LaneSegError, match=r"input size 128x60 \(WxH\) is not a multiple of 16"):
+        load_engine(tmp_path / "m.pt")
+
+
 def test_model_with_wrong_io_names_is_refused(tmp_path):
     import onnx
 

@@ -67,6 +67,6 @@ def check_input_size(model: nn.Module, height: int, width: int) -> None:
     m = input_multiple(model)
     if height % m or width % m:
         raise LaneSegError(
-            f"input size {height}x{width} is not a multiple of {m} for this model; "
-            f"pick a height and width divisible by {m} (e.g. 256x512)"
+            f"input size {width}x{height} (WxH) is not a multiple of {m} for this model; "
+            f"pick a width and height divisible by {m} (e.g. 512x256)"
         )

@@ -19,7 +19,7 @@ from torch import nn
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.errors import LaneSegError
-from lane_seg.models import build_model
+from lane_seg.models import build_model, check_input_size
 
 CKPT_FORMAT = "lane_seg.ckpt/1"
 
@@ -64,6 +64,7 @@ def model_from_checkpoint(
         state_key = "state_dict"  # EMA weights are stored as state_dict (module docstring)
     info = ModelInfo.from_metadata(ckpt["info"], source="checkpoint")
     model = build_model(info.arch, **info.model_config)
+    check_input_size(model, info.preprocess.height, info.preprocess.width)
     model.load_state_dict(ckpt[state_key])
     return model.eval(), info
 

@@ -114,6 +114,25 @@ def _ort_session(path: Path, providers: list[str], threads: int) -> Any:
         ) from exc
 
 
+def _onnx_info(path: Path, session: Any) -> ModelInfo:
+    """The ModelInfo in an ONNX file's metadata, its input size equal to the graph's own (the
+    export fixed it at a multiple of the model's stride), so no engine sizes its input from a
+    tampered number."""
+    info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+    pre = info.preprocess
+    for node in session.get_inputs():
+        graph = node.shape[2:] if node.name == INPUT_NAME else []
+        if all(isinstance(d, int) for d in graph) and list(graph) not in (
+            [],
+            [pre.height, pre.width],
+        ):
+            raise LaneSegError(
+                f"{path}: its metadata says input {pre.width}x{pre.height}, its graph takes "
+                f"{graph[1]}x{graph[0]} (WxH); re-export the model"
+            )
+    return info
+
+
 def _check_io(path: Path, inputs: list[str], outputs: list[str]) -> None:
     if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
         raise LaneSegError(
@@ -138,8 +157,7 @@ class OnnxRuntimeEngine(Engine):
                 f"{', '.join(sorted(available))}); install onnxruntime-gpu or use onnxruntime"
             )
         self.session = _ort_session(path, wanted, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        super().__init__(path, ModelInfo.from_metadata(meta, source=str(path)), threads)
+        super().__init__(path, _onnx_info(path, self.session), threads)
         _check_io(
             path,
             [i.name for i in self.session.get_inputs()],
@@ -159,8 +177,7 @@ def read_onnx_info(path: str | Path) -> ModelInfo:
     """The ModelInfo inside an ONNX file, read through onnxruntime's model metadata."""
     path = Path(path)
     _check_file(path)
-    session = _ort_session(path, ["CPUExecutionProvider"], 1)
-    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+    return _onnx_info(path, _ort_session(path, ["CPUExecutionProvider"], 1))
 
 
 # ---------------------------------------------------------------- OpenVINO

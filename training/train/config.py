@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lane_seg.artifact import check_input_bounds
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig
 from lane_seg.settings import from_mapping, read_yaml
@@ -157,6 +158,7 @@ def _validate(cfg: TrainConfig, where: str) -> None:
     if o.lr <= 0 or not 0 <= o.min_lr_ratio <= 1:
         raise LaneSegError(f"{where}: optim.lr must be > 0 and min_lr_ratio in [0, 1]")
     d = cfg.data
+    check_input_bounds({"data.height": d.height, "data.width": d.width}, where)
     if (d.crop_height or d.crop_width) and not (
         0 < d.crop_height <= d.height and 0 < d.crop_width <= d.width
     ):
