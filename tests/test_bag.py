@@ -155,6 +155,23 @@ def test_clear_errors_for_missing_corrupt_and_existing(tmp_path, seg):
         replay(seg, src, tmp_path / "out", TOPIC, mask_topic="/chatter")
 
 
+def test_bag_input_is_refused_before_the_model_loads(tmp_path, capsys):
+    """A folder that is no bag, or a bag without the topic: one line about the input, although
+    the model does not even exist (it is loaded only after the input passed)."""
+    (tmp_path / "notabag").mkdir()
+    (tmp_path / "notabag" / "x.txt").write_text("hi")
+    src = write_image_bag(tmp_path / "in", [stripes_rgb(8, 8)], TOPIC, "mcap", "rgb8")
+    for bag, topic, message in (
+        ("notabag", TOPIC, "notabag is not a rosbag2 folder: it has no metadata.yaml"),
+        ("in", "/nope", "topic /nope is not in"),
+    ):
+        argv = ["bag", str(tmp_path / bag), str(tmp_path / "out"), "--topic", topic]
+        assert main([*argv, "--model", str(tmp_path / "none.onnx")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
+    assert src.is_dir() and not (tmp_path / "out").exists()
+
+
 def test_truncated_data_file_is_a_clear_error(tmp_path, seg):
     src = write_image_bag(tmp_path / "in", [stripes_rgb(64, 64)] * 4, TOPIC, "sqlite3", "rgb8")
     db = next(src.glob("*.db3"))

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
-    check_paths(Path(args.input), Path(args.output), args.storage)
+    check_paths(Path(args.input), Path(args.output), args.storage, args.topic)
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 from lane_seg.ros.image_codec import (
     BadImage,
     bgr8_fields,
@@ -75,9 +76,11 @@ def _open_reader(path: Path):
         raise LaneSegError(f"bag not found: {path}")
     if not path.is_dir():
         raise LaneSegError(f"{path} is not a rosbag2 folder (it holds metadata.yaml and the data)")
-    reader = Reader(path)
     try:
+        reader = Reader(path)
         reader.open()
+    except FileNotFoundError:
+        raise LaneSegError(f"{path} is not a rosbag2 folder: it has no metadata.yaml") from None
     except ReaderError as exc:
         raise LaneSegError(f"cannot read bag {path}: {exc}") from exc
     except Exception as exc:  # yaml, sqlite, mcap errors in malformed bags
@@ -112,14 +115,35 @@ def _image_message(typestore, header, fields: dict):
     return image_cls(header=header, **fields)
 
 
-def check_paths(src: Path, dst: Path, storage: str | None = None) -> None:
-    """The errors a user can fix before any model is loaded."""
-    if not Path(src).exists():
-        raise LaneSegError(f"bag not found: {src}")
+def check_paths(src: Path, dst: Path, storage: str | None = None, topic: str = "") -> None:
+    """The errors a user can fix before any model is loaded: `src` a readable bag (with `topic`
+    an image topic in it, when given), `dst` a new folder in a folder that can be written."""
     if Path(dst).exists():
         raise LaneSegError(f"output {dst} already exists; remove it or choose another path")
     if storage is not None and storage not in STORAGES:
         raise LaneSegError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    reader = _open_reader(Path(src))
+    try:
+        if topic:
+            _image_connections(reader, src, topic)
+    finally:
+        reader.close()
+    output_dir(Path(dst).parent)
+
+
+def _image_connections(reader, src: Path, topic: str) -> list:
+    """The bag's connections of image `topic`, or a LaneSegError naming the image topics."""
+    conns = [c for c in reader.connections if c.topic == topic]
+    if not conns:
+        images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
+        raise LaneSegError(
+            f"topic {topic} is not in {src}; image topics there: "
+            f"{', '.join(images) if images else 'none'}"
+        )
+    bad_types = sorted({c.msgtype for c in conns if c.msgtype not in IMAGE_TYPES})
+    if bad_types:
+        raise LaneSegError(f"topic {topic} has type {bad_types[0]}, not an image type")
+    return conns
 
 
 def replay(
@@ -139,16 +163,7 @@ def replay(
     quiet_opencv()
     reader = _open_reader(src)
     try:
-        conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
-            raise LaneSegError(
-                f"topic {topic} is not in {src}; image topics there: "
-                f"{', '.join(images) if images else 'none'}"
-            )
-        bad_types = sorted({c.msgtype for c in conns if c.msgtype not in IMAGE_TYPES})
-        if bad_types:
-            raise LaneSegError(f"topic {topic} has type {bad_types[0]}, not an image type")
+        _image_connections(reader, src, topic)
         taken = {c.topic for c in reader.connections}
         for out_topic in (mask_topic, overlay_topic):
             if out_topic and out_topic in taken:

@@ -1,0 +1,40 @@
+"""Output paths, checked before a command does any work: a folder or file it can write, or one
+line that says why not ("cannot write to runs/x: read-only file system")."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from lane_seg.errors import LaneSegError
+
+
+def os_reason(exc: OSError) -> str:
+    """The operating system's words for `exc`, in lower case ("read-only file system")."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[0].lower() + text[1:]
+
+
+def output_dir(path: str | Path) -> Path:
+    """Create the folder `path` (and its parents) and prove a file can be made in it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LaneSegError(f"cannot write to {path}: it is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_test", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LaneSegError(f"cannot write to {path}: {os_reason(exc)}") from None
+    return path
+
+
+def output_file(path: str | Path) -> Path:
+    """A file path whose folder `output_dir` accepts and that is not itself a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise LaneSegError(f"cannot write to {path}: it is a folder, not a file")
+    output_dir(path.parent)
+    return path
