@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lane_seg.cli.common import add_command, command_line
+from lane_seg.outputs import output_dir, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.readme import check_section, replace_section
     from lane_seg.training.eval.baselines import markdown, measure, write
 
+    output_dir(args.out)
     if args.readme:
-        check_section(args.readme, "baselines")  # before the evaluations, not after them
+        check_section(output_file(args.readme), "baselines")  # before the evaluations
     rows = [measure(c, args.data, args.split, args.real, args.out) for c in args.config]
     paths = write(rows, args.out)
     if args.readme:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir, output_file
 
 ENGINE_KEYS = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ov-fp32", "ov-int8")
 
@@ -94,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         engines=_engines(args.engines),
         out=Path(args.out),
     )
+    output_dir(cfg.out)
     if args.readme:
-        check_section(Path(args.readme), "bench")  # before the long run, not after it
+        check_section(output_file(args.readme), "bench")  # before the long run, not after it
     report = run_bench(cfg)
     report["command"] = command_line("bench", args, register)
     if args.node:

@@ -8,6 +8,7 @@ import time
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 from lane_seg.sim.carla.options import add_carla_arguments
 
 
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.world.scene import SimConfig
 
     _check(args)
+    output_dir(args.out)
     if args.backend == "carla":
         from lane_seg.sim.carla.collect import run as run_carla
 

@@ -10,9 +10,9 @@ loop), and writes an overlay video and a metrics summary.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from lane_seg.cli.common import add_command
+from lane_seg.outputs import output_dir
 from lane_seg.runtime.shipped_model import model_or_default
 
 
@@ -66,7 +66,7 @@ def _replay_summary(s: dict) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     model = model_or_default(args.model)
-    out = Path(args.out)
+    out = output_dir(args.out)
     print(f"[demo] model {model}", flush=True)
     if args.input:
         from lane_seg.demo.replay import run_replay

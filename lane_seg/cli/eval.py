@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or len(args.model) > 1:
         raise LaneSegError("give one --model and --data, or --real DATA_ROOT")
     model, data = Path(args.model[0]), Path(args.data)
-    out = Path(args.out) if args.out else Path("runs/eval") / f"{model.stem}-{data.name}"
+    out = output_dir(args.out or Path("runs/eval") / f"{model.stem}-{data.name}")
     summary = run_eval(
         model,
         data,
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 def _scoreboard(args: argparse.Namespace) -> int:
     from lane_seg.training.eval.scoreboard import run_scoreboard
 
-    out = Path(args.out) if args.out else Path("runs/scoreboard")
+    out = output_dir(args.out or "runs/scoreboard")
     run_scoreboard([Path(m) for m in args.model], Path(args.real), out, sheets=args.gallery > 0)
     print((out / "scoreboard.md").read_text())
     print(f"written: {out}/scoreboard.json, scoreboard.md and contact sheets")

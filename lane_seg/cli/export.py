@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
             raise LaneSegError(f"{name} {path}: the file name must end in .onnx")
     if args.int8 and not args.calib:
         raise LaneSegError("--int8 needs --calib DATASET (its train split calibrates)")
+    for path in (out, args.int8):
+        if path:
+            output_file(path)
     model, info = load_model(args.model)
     export_onnx(model, info, out, opset=args.opset)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, arch {info.arch}, opset {args.opset})")

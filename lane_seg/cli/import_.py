@@ -8,6 +8,7 @@ import sys
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 
 FORMATS = ("tusimple", "culane", "masks")
 
@@ -159,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.importers.runner import REPORT_NAME
 
     settings = _settings(args)
+    output_dir(args.out)
     frames, images, masks = open_frames(
         args.format, args.src, args.masks, args.list_file, args.clip_pattern
     )

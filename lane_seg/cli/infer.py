@@ -6,6 +6,7 @@ import argparse
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 from lane_seg.runtime.shipped_model import model_or_default
 
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
+    output_dir(args.out)
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)

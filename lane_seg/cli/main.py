@@ -29,6 +29,7 @@ from lane_seg.cli import (
     verify,
 )
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import os_reason
 
 COMMANDS = (
     collect,
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except LaneSegError as exc:
         print(f"lane-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the disk filling up, a file vanishing: never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lane-seg {args.command}: error: {where}{os_reason(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -20,6 +20,7 @@ import yaml
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -350,8 +351,8 @@ def build_card(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from lane_seg.dataset import atomic_write
 
+    output_file(args.out)
     card = build_card(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, card.encode())
     print(f"wrote {args.out}")
     return 0

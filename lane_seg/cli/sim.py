@@ -13,6 +13,7 @@ from pathlib import Path
 from lane_seg import resources
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir
 
 PERCEPTIONS = ("groundtruth", "fp32", "int8", "w4a8")
 
@@ -148,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
         if args.actuation_delay_ms < 0:
             raise LaneSegError("--actuation-delay-ms must be >= 0")
         ctrl = dataclasses.replace(ctrl, actuation_delay_s=args.actuation_delay_ms / 1000.0)
+    out = output_dir(args.out or f"runs/sim/{args.perception}")
     perception = load_perception(args.perception, args.model, args.engine, args.threads)
-    out = Path(args.out or f"runs/sim/{args.perception}")
     if args.backend == "carla":
         from lane_seg.sim.carla.loop import run_carla
 

@@ -38,6 +38,7 @@ from lane_seg.importers.real import real_frames_of
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
+from lane_seg.outputs import output_dir
 from lane_seg.training.train.args import add_train_arguments
 from lane_seg.training.train.config import TrainConfig, load_config
 from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
@@ -446,6 +447,8 @@ def train(
             f"{out} already holds a run (last.pt); continue it with --resume, "
             "or choose a new train.out / --out"
         )
+    if ctx.is_main:
+        output_dir(out)  # before any data is read
     run = Run(cfg, ctx, progress)
     if resume:
         run.resume(last)

@@ -1,0 +1,43 @@
+"""Output paths are checked before any work, with the operating system's reason in one line."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from lane_seg import outputs
+from lane_seg.errors import LaneSegError
+from lane_seg.outputs import output_dir, output_file
+
+
+def test_a_writable_folder_is_made_and_left_clean(tmp_path):
+    assert output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert os.listdir(tmp_path / "a" / "b") == []
+    assert output_file(tmp_path / "c" / "m.onnx") == tmp_path / "c" / "m.onnx"
+
+
+def test_a_file_where_a_folder_should_be_and_the_reverse(tmp_path):
+    (tmp_path / "f").write_text("keep me")
+    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: it is a file, not a folder"):
+        output_dir(tmp_path / "f")
+    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: it is a file, not a folder"):
+        output_file(tmp_path / "f" / "m.onnx")
+    with pytest.raises(LaneSegError, match=r"cannot write to .*: it is a folder, not a file"):
+        output_file(tmp_path)
+    assert (tmp_path / "f").read_text() == "keep me"
+
+
+def test_the_systems_reason_in_its_own_words(tmp_path, monkeypatch):
+    if os.path.isdir("/proc/self"):
+        with pytest.raises(LaneSegError, match="cannot write to /proc/x: no such file or dir"):
+            output_dir("/proc/x")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", read_only)
+    with pytest.raises(LaneSegError) as err:
+        output_dir(tmp_path)
+    assert str(err.value) == f"cannot write to {tmp_path}: read-only file system"
