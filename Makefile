@@ -55,7 +55,7 @@ CARD_INPUTS := $(MODEL_RUN)/selection.json $(MODEL_RUN)/eval_int8/summary.json \
 
 $(MODEL_RUN)/selection.json: $(INT8)
 	mkdir -p $(MODEL_RUN)
-	$(LS) models --size 256x512 --latency --json --config training/configs/unet_full.yaml \
+	$(LS) models --size 512x256 --latency --json --config training/configs/unet_full.yaml \
 	  training/configs/enet.yaml training/configs/deeplabv3plus.yaml \
 	  training/configs/segformer.yaml > $@.tmp
 	mv $@.tmp $@

@@ -17,14 +17,12 @@ from typing import Any
 
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PROB_THRESHOLD, PreprocessConfig
+from lane_seg.sizes import MAX_INPUT_SIDE
 
 ARTIFACT_FORMAT = "lane_seg.model/1"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 PRECISIONS = ("fp32", "int8", "int8-trt", "fp16")
-# Largest model input side, px: metadata beyond it is refused at load, before any engine
-# allocates an input of that size (docs/architecture.md, contract 2).
-MAX_INPUT_SIDE = 2048
 
 
 def check_input_bounds(sizes: dict[str, int], source: str) -> None:

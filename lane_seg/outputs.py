@@ -17,13 +17,18 @@ def os_reason(exc: OSError) -> str:
 
 
 def output_dir(path: str | Path) -> Path:
-    """Create the folder `path` (and its parents) and prove a file can be made in it."""
+    """Prove the folder `path` can be written, or made and written, without making it: a file
+    is created and removed in it, or in its nearest existing parent (a command that then fails
+    leaves nothing behind)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise LaneSegError(f"cannot write to {path}: it is a file, not a folder")
+    there = path
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        what = "it" if there == path else str(there)
+        raise LaneSegError(f"cannot write to {path}: {what} is a file, not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write_test", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".write_test", dir=there)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

@@ -98,12 +98,18 @@ def test_eval_errors(data, ckpt, tmp_path):
 
 
 def test_models_cli_table(capsys):
-    assert main(["models", "--size", "64x128"]) == 0  # small size: the table code, quickly
+    assert main(["models", "--size", "128x64"]) == 0  # small size: the table code, quickly
     out = capsys.readouterr().out
+    assert "input 128x64 (tensor 1x3x64x128)" in out
     for name in ("unet", "enet", "deeplabv3plus", "segformer"):
         assert name in out
-    assert main(["models", "--size", "250x512"]) == 2  # not a multiple of the model's stride
-    assert main(["models", "--size", "big"]) == 2
+    for size, error in (
+        ("512x250", "input size 512x250 (WxH) is not a multiple of 16"),  # the model's stride
+        ("big", "expected WIDTHxHEIGHT"),
+        ("4096x2048", "each be 1..2048 px"),
+    ):
+        assert main(["models", "--size", size]) == 2
+        assert error in capsys.readouterr().err
 
 
 def test_engine_carries_the_checkpoints_preprocessing(ckpt):
@@ -132,7 +138,7 @@ def test_export_int8_is_calibrated_on_train_and_scores_like_fp32(data, ckpt, tmp
 
 
 def test_models_cli_times_int8_per_engine(capsys):
-    argv = ["models", "--size", "64x128", "--latency", "--runs", "3", "--json"]
+    argv = ["models", "--size", "128x64", "--latency", "--runs", "3", "--json"]
     assert main([*argv, "--config", "training/configs/unet_full.yaml"]) == 0
     row = json.loads(capsys.readouterr().out)["models"][0]
     assert row["model"] == "unet" and row["config"] == "unet_full.yaml"

@@ -12,17 +12,20 @@ from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir, output_file
 
 
-def test_a_writable_folder_is_made_and_left_clean(tmp_path):
+def test_a_writable_folder_is_checked_and_nothing_is_left(tmp_path):
     assert output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
-    assert os.listdir(tmp_path / "a" / "b") == []
     assert output_file(tmp_path / "c" / "m.onnx") == tmp_path / "c" / "m.onnx"
+    assert output_dir(tmp_path) == tmp_path
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_file_where_a_folder_should_be_and_the_reverse(tmp_path):
     (tmp_path / "f").write_text("keep me")
     with pytest.raises(LaneSegError, match=r"cannot write to .*/f: it is a file, not a folder"):
         output_dir(tmp_path / "f")
-    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: it is a file, not a folder"):
+    with pytest.raises(LaneSegError, match=r"cannot write to .*/f/x/y: .*/f is a file, not a"):
+        output_dir(tmp_path / "f" / "x" / "y")
+    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: .*/f is a file, not a folder"):
         output_file(tmp_path / "f" / "m.onnx")
     with pytest.raises(LaneSegError, match=r"cannot write to .*: it is a folder, not a file"):
         output_file(tmp_path)

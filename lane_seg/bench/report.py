@@ -34,7 +34,7 @@ def markdown(report: dict) -> str:
         f"{peaks['int8']:.0f} GMAC/s int8 on all {report['cores']} cores; '% of peak' is of "
         f"the peak for the {report['cores_used']} core(s) the runtimes were given.",
         f"Model: {m['arch']} {m['config']} from {m['checkpoint']}, {m['params'] / 1e6:.2f} M "
-        f"params, {m['gmacs']:.3f} GMACs per {m['input'][0]}x{m['input'][1]} frame.",
+        f"params, {m['gmacs']:.3f} GMACs per {m['input'][1]}x{m['input'][0]} frame.",
         f"Frames: {report['frames']}. Batch 1, threads {t['threads']}; {t['rounds']} interleaved "
         f"rounds x {t['iters_per_round']} runs per engine after {t['warmup']} warm-up runs. "
         f"Load average (1/5/15 min) before {lb[0]:.2f}/{lb[1]:.2f}/{lb[2]:.2f}, "

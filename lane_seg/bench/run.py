@@ -132,7 +132,7 @@ def run_bench(
     frames, frames_desc = load_frames(cfg.real_dir, cfg.frames)
     inputs = [to_input(f, pre) for f in frames]
     log(
-        f"{cpu.line()}\nframes: {frames_desc}; model input {pre.height}x{pre.width}; "
+        f"{cpu.line()}\nframes: {frames_desc}; model input {pre.width}x{pre.height}; "
         f"{cx.gmacs:.3f} GMACs/frame"
     )
     runners, skipped, extra = build_runners(cfg, model, info, inputs[0])

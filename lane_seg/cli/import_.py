@@ -9,6 +9,7 @@ import sys
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
+from lane_seg.sizes import parse_size
 
 FORMATS = ("tusimple", "culane", "masks")
 
@@ -40,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="masks format: regex whose first group, matched on the image path, "
         "names its clip (default: the image's folder)",
     )
-    p.add_argument("--size", help="resize to WxH, e.g. 512x256 (default: keep the source size)")
+    p.add_argument(
+        "--size",
+        help="resize to WIDTHxHEIGHT, e.g. 512x256, each side 8..8192 (default: keep the "
+        "source size)",
+    )
     p.add_argument(
         "--resize",
         choices=("stretch", "letterbox"),
@@ -107,10 +112,8 @@ def _settings(args: argparse.Namespace):
         raise LaneSegError(str(exc)) from None
     size = None
     if args.size:
-        m = re.fullmatch(r"(\d+)x(\d+)", args.size.strip())
-        if not m or min(int(m.group(1)), int(m.group(2))) < 8:
-            raise LaneSegError(f"--size must be WxH with W,H >= 8, e.g. 512x256; got {args.size}")
-        size = PreprocessConfig(height=int(m.group(2)), width=int(m.group(1)), resize=args.resize)
+        width, height = parse_size(args.size, "--size", minimum=8)
+        size = PreprocessConfig(height=height, width=width, resize=args.resize)
     ref_size, ref_width = LINE_WIDTHS.get(args.format, (None, None))
     if args.line_width is not None:
         if args.format == "masks":

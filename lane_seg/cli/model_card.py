@@ -353,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
 
     output_file(args.out)
     card = build_card(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, card.encode())
     print(f"wrote {args.out}")
     return 0

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from lane_seg.cli.common import add_command
-from lane_seg.errors import LaneSegError
+from lane_seg.sizes import MAX_INPUT_SIDE, parse_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "models",
         "List the segmentation models with parameters and GMACs (conv/linear/matmul MACs).",
-        "lane-seg models --size 256x512 --config training/configs/unet.yaml",
+        "lane-seg models --size 512x256 --config training/configs/unet.yaml",
     )
-    p.add_argument("--size", default="256x512", help="input HxW (default 256x512)")
+    p.add_argument("--size", default="512x256", help="model input WIDTHxHEIGHT (default 512x256)")
     p.add_argument(
         "--config",
         nargs="*",
@@ -38,16 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="inference threads for --latency")
     p.add_argument("--runs", type=int, default=40, help="timed runs per engine for --latency")
     p.set_defaults(func=run)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise LaneSegError(f"--size {text!r}: expected HxW such as 256x512") from None
-    if h <= 0 or w <= 0:
-        raise LaneSegError(f"--size {text!r}: height and width must be positive")
-    return h, w
 
 
 def _model_entries(configs: list[str]) -> list[tuple[str, str, dict]]:
@@ -67,7 +57,7 @@ def _model_entries(configs: list[str]) -> list[tuple[str, str, dict]]:
 def run(args: argparse.Namespace) -> int:
     from lane_seg.models import build_model, check_input_size, complexity
 
-    h, w = parse_size(args.size)
+    w, h = parse_size(args.size, "--size", maximum=MAX_INPUT_SIDE)
     rows = []
     for name, source, options in _model_entries(args.config):
         model = build_model(name, **options)
@@ -81,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         timing = {"threads": args.threads, "runs": args.runs} if args.latency else {}
         print(json.dumps({"size": [h, w], **timing, "models": rows}, indent=2))
         return 0
-    print(f"input 3x{h}x{w}; MACs of Conv/ConvTranspose/Linear/attention matmuls")
+    print(
+        f"input {w}x{h} (tensor 1x3x{h}x{w}); MACs of Conv/ConvTranspose/Linear/attention matmuls"
+    )
     lat = [k for k in rows[0] if k.endswith("_ms_p50")] if rows else []
     print(
         f"{'model':<15} {'config':<20} {'params':>12} {'M params':>9} {'GMACs':>8}"

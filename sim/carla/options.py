@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lane_seg.errors import LaneSegError
+from lane_seg.sizes import parse_size
 
 DEFAULT_TOWNS = "Town01,Town02,Town03,Town04,Town05,Town10HD"
 DEFAULT_WEATHERS = (
@@ -108,7 +109,9 @@ def add_carla_arguments(parser: argparse.ArgumentParser) -> None:
         help="carla.WeatherParameters presets to draw from (noon, sunset and night presets "
         "give the times of day)",
     )
-    g.add_argument("--image-size", default="1280x720", help="camera WxH (default 1280x720)")
+    g.add_argument(
+        "--image-size", default="1280x720", help="camera WIDTHxHEIGHT (default 1280x720)"
+    )
     g.add_argument("--fov", default="80,100", help="horizontal FOV range, degrees (80,100)")
     g.add_argument(
         "--cam-x", default="0.5,1.5", help="camera ahead of the vehicle centre, m (0.5,1.5)"
@@ -136,9 +139,7 @@ def add_carla_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> CarlaConfig:
-    size = str(args.image_size).lower().split("x")
-    if len(size) != 2 or not all(s.isdigit() and int(s) >= 32 for s in size):
-        raise LaneSegError(f"--image-size must be WxH, e.g. 1280x720; got {args.image_size!r}")
+    width, height = parse_size(args.image_size, "--image-size", minimum=32)
     for name in ("every", "frames_per_episode"):
         if getattr(args, name) < 1:
             raise LaneSegError(f"--{name.replace('_', '-')} must be at least 1")
@@ -157,8 +158,8 @@ def config_from_args(args: argparse.Namespace) -> CarlaConfig:
     return CarlaConfig(
         towns=tuple(towns),
         weathers=tuple(weathers),
-        width=int(size[0]),
-        height=int(size[1]),
+        width=width,
+        height=height,
         fov=fov,
         cam_x=_range(args.cam_x, "cam-x"),
         cam_y=_range(args.cam_y, "cam-y"),

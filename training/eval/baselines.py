@@ -94,7 +94,7 @@ def markdown(rows: list[Baseline]) -> str:
     first = rows[0]
     notes = [
         f"Validation: {first.val['images']} frames of `{first.val['data']}` split "
-        f"`{first.val['split']}`; GMACs at {first.input[0]}x{first.input[1]}; minutes from each "
+        f"`{first.val['split']}`; GMACs at {first.input[1]}x{first.input[0]}; minutes from each "
         "run's epochs.csv (CPU = the training process's CPU time)."
     ]
     if first.real is not None:

@@ -458,7 +458,7 @@ def train(
         c = run.complexity
         print(
             f"{cfg.model.name}: {c.params:,} params, {c.gmacs:.3f} GMACs at "
-            f"{cfg.data.height}x{cfg.data.width}; {run.n_train} train / {len(run.val_set)} val "
+            f"{cfg.data.width}x{cfg.data.height}; {run.n_train} train / {len(run.val_set)} val "
             f"samples; {run.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs on "
             f"{ctx.device} x{ctx.world_size}"
             + (f"; resuming after epoch {run.epoch}" if resume else ""),
