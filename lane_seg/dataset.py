@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import remove_stale_temps, temp_path
 
 FORMAT = "lane_seg/1"
 CLASSES = ["background", "lane_marking"]
@@ -47,7 +48,7 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
 
     `durable` also flushes it to disk (fsync) before the rename, so it survives a power loss.
     """
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     with open(tmp, "wb") as f:
         f.write(data)
         if durable:
@@ -251,8 +252,10 @@ class DatasetWriter:
         self.root = Path(root)
         self.created_by = created_by
         self.params = params or {}
-        (self.root / "images").mkdir(parents=True, exist_ok=True)
-        (self.root / "masks").mkdir(parents=True, exist_ok=True)
+        for folder in (self.root / "images", self.root / "masks"):
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(folder)  # half-written files of a killed run
+        remove_stale_temps(self.root)
         self._check_params()
         meta = read_meta(self.root / "meta.jsonl")
         if meta.bad:  # rows after a damaged line are data: never truncate or rewrite them

@@ -1,9 +1,12 @@
 """Output paths, checked before a command does any work: a folder or file it can write, or one
-line that says why not ("cannot write to runs/x: read-only file system")."""
+line that says why not ("cannot write to runs/x: read-only file system"); and the temporary
+names atomic writes use (`.<name>.tmp<pid>`, renamed when whole), whose leftovers from killed
+processes `remove_stale_temps` deletes."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -43,3 +46,31 @@ def output_file(path: str | Path) -> Path:
         raise LaneSegError(f"cannot write to {path}: it is a folder, not a file")
     output_dir(path.parent)
     return path
+
+
+def temp_path(path: Path) -> Path:
+    """Where this process writes `path` before renaming it into place."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the `temp_path` files in `folder` whose writer is dead (killed while writing), and
+    this process's own (left by an earlier process that had the same pid); returns them. Call it
+    before this process writes there."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp*"):
+        m = re.fullmatch(r"\..+\.tmp(\d+)", path.name)
+        if m and path.is_file() and (int(m.group(1)) == os.getpid() or not _alive(int(m.group(1)))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

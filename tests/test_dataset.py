@@ -102,3 +102,18 @@ def test_only_a_torn_last_line_is_cut_and_a_whole_one_is_kept(tmp_path):
     with DatasetWriter(tmp_path, "test") as w:
         w.add("s4", "train", "unit", img_b, mask_b)
     assert [s.id for s in load_dataset(tmp_path)] == ["s0", "s1", "s2", "s3", "s4"]
+
+
+def test_reopening_removes_files_a_killed_run_left_half_written(tmp_path):
+    import subprocess
+    import sys
+
+    _three_rows(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [tmp_path / "images" / f".s3.png.tmp{dead.pid}", tmp_path / f".x.tmp{dead.pid}"]
+    for path in stale:
+        path.write_bytes(b"half")
+    DatasetWriter(tmp_path, "test").close()
+    assert not any(p.exists() for p in stale)
+    assert len(load_dataset(tmp_path)) == 3

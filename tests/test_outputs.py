@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
 from lane_seg import outputs
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir, output_file
+from lane_seg.outputs import output_dir, output_file, remove_stale_temps
 
 
 def test_a_writable_folder_is_checked_and_nothing_is_left(tmp_path):
@@ -25,7 +27,7 @@ def test_a_file_where_a_folder_should_be_and_the_reverse(tmp_path):
         output_dir(tmp_path / "f")
     with pytest.raises(LaneSegError, match=r"cannot write to .*/f/x/y: .*/f is a file, not a"):
         output_dir(tmp_path / "f" / "x" / "y")
-    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: .*/f is a file, not a folder"):
+    with pytest.raises(LaneSegError, match=r"cannot write to .*/f: it is a file, not a folder"):
         output_file(tmp_path / "f" / "m.onnx")
     with pytest.raises(LaneSegError, match=r"cannot write to .*: it is a folder, not a file"):
         output_file(tmp_path)
@@ -44,3 +46,20 @@ def test_the_systems_reason_in_its_own_words(tmp_path, monkeypatch):
     with pytest.raises(LaneSegError) as err:
         output_dir(tmp_path)
     assert str(err.value) == f"cannot write to {tmp_path}: read-only file system"
+
+
+def test_only_the_temporary_files_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        names = [f".last.pt.tmp{dead.pid}", f".best.pt.tmp{os.getpid()}", f".x.png.tmp{live.pid}",
+                 "last.pt", ".hidden", "notes.tmp1"]  # fmt: skip
+        for name in names:
+            (tmp_path / name).write_bytes(b"x")
+        removed = remove_stale_temps(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(p.name for p in removed) == sorted(names[:2])  # dead, and an earlier same pid
+    assert sorted(os.listdir(tmp_path)) == sorted(names[2:])

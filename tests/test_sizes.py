@@ -26,8 +26,17 @@ def test_width_comes_first_and_both_sides_are_bounded():
     [
         ["import", "--format", "masks", "SRC", "--out", "OUT", "--size", "99999999x99999999"],
         ["models", "--size", "99999999x99999999"],
-        ["collect", "--backend", "carla", "--out", "OUT", "--frames", "1", "--image-size",
-         "99999999x99999999"],
+        [
+            "collect",
+            "--backend",
+            "carla",
+            "--out",
+            "OUT",
+            "--frames",
+            "1",
+            "--image-size",
+            "99999999x99999999",
+        ],
     ],  # fmt: skip
 )
 def test_a_huge_size_is_one_line_before_any_work(tmp_path, capfd, argv):

@@ -4,6 +4,8 @@ and DDP with two CPU processes ending with identical weights."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -278,9 +280,16 @@ def test_train_cli_and_resume_flag(lines, tmp_path):
     assert main([*args, "--stop-after", "1"]) == 0
     assert len(_epoch_rows(tmp_path / "cli")) == 1
     assert main(args) == 2  # refuses to overwrite the paused run
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "cli" / f".last.pt.tmp{dead.pid}"  # a save killed half-way
+    stale.write_bytes(b"\0" * 4096)
     assert main([*args, "--resume"]) == 0
     assert [r["epoch"] for r in _epoch_rows(tmp_path / "cli")] == ["1", "2"]
+    assert not stale.exists()
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert main([*args, "--out", str(tmp_path / "minus"), "--epochs", "-1"]) == 2
+    assert not (tmp_path / "minus").exists()
 
 
 def test_init_from_loads_weights_and_checks_architecture(lines, tmp_path):

@@ -20,6 +20,7 @@ from torch import nn
 from lane_seg.artifact import ModelInfo
 from lane_seg.errors import LaneSegError
 from lane_seg.models import build_model, check_input_size
+from lane_seg.outputs import temp_path
 
 CKPT_FORMAT = "lane_seg.ckpt/1"
 
@@ -34,7 +35,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo, **extra
         "state_dict": model.state_dict(),
         **extra,
     }
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     torch.save(state, tmp)
     os.replace(tmp, path)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from lane_seg.outputs import temp_path
 
 DEFAULT_OPSET = 17
 PARITY_ATOL = 1e-3
@@ -39,7 +40,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     dummy = torch.zeros(1, 3, info.preprocess.height, info.preprocess.width)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation/tracer chatter
         torch.onnx.export(

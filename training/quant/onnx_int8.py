@@ -28,6 +28,7 @@ import numpy as np
 
 from lane_seg.artifact import INPUT_NAME, ModelInfo
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import temp_path
 from lane_seg.runtime.engines import Engine
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -182,7 +183,7 @@ def write_with_metadata(src: Path, dst: Path, info: ModelInfo) -> None:
     compact_names(proto)
     set_metadata(proto, info.to_metadata())
     proto.producer_name = "lane_seg"
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    tmp = temp_path(dst)
     onnx.save(proto, str(tmp))
     os.replace(tmp, dst)
 

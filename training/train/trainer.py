@@ -38,7 +38,7 @@ from lane_seg.importers.real import real_frames_of
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import output_dir, remove_stale_temps
 from lane_seg.training.train.args import add_train_arguments
 from lane_seg.training.train.config import TrainConfig, load_config
 from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
@@ -449,6 +449,10 @@ def train(
         )
     if ctx.is_main:
         output_dir(out)  # before any data is read
+        stale = remove_stale_temps(out) if out.is_dir() else []
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            print(f"removed what killed runs left half-written: {names}", file=sys.stderr)
     run = Run(cfg, ctx, progress)
     if resume:
         run.resume(last)
@@ -514,10 +518,14 @@ def train(
 
 
 def config_with_overrides(args: argparse.Namespace) -> TrainConfig:
+    if args.epochs is not None and args.epochs < 1:
+        raise LaneSegError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.stop_after < 0:
+        raise LaneSegError(f"--stop-after must be 0 (off) or more, got {args.stop_after}")
     cfg = load_config(args.config)
     if args.out:
         cfg.train.out = args.out
-    if args.epochs:
+    if args.epochs is not None:
         cfg.train.epochs = args.epochs
     if args.device:
         cfg.train.device = args.device
