@@ -96,6 +96,28 @@ def test_killed_collect_resumes(tmp_path):
     assert verify_dataset(out).ok
 
 
+def test_workers_of_a_killed_collect_end_silently(tmp_path):
+    """SIGKILL the parent of a two-worker collect: its workers end with it, no traceback
+    (they printed BrokenPipeError ones when handing back their next frame)."""
+    out = tmp_path / "ds"
+    argv = ["collect", "--out", str(out), "--frames", "200", "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lane_seg.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not ((out / "meta.jsonl").exists() and (out / "meta.jsonl").read_bytes().count(b"\n")):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    err = proc.communicate(timeout=30)[1]  # EOF: every worker has closed its stderr, i.e. ended
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip()]
+    assert not [ln for ln in lines if not ln.startswith("collect:")], err  # progress bar only
+    assert verify_dataset(out).ok
+
+
 def test_verify_finds_corrupt_and_missing_files(tmp_path, capsys):
     collect_planar(tmp_path, 4, seed=3)
     ds = load_dataset(tmp_path)

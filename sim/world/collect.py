@@ -6,7 +6,13 @@ by any number of worker processes, and a resumed run produces byte-identical fil
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +26,7 @@ from lane_seg.sim.world.scene import SimConfig, place_vehicles, sample_camera, s
 from lane_seg.visualize import contact_sheet, overlay
 
 SOURCE = "planar"
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def frame_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -92,10 +99,30 @@ class CollectJob:
         return index, encode_image(image), encode_mask(mask), meta
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
     import cv2
 
     cv2.setNumThreads(1)
+    if parent is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        _exit_with(parent)
+
+
+def _exit_with(parent: int) -> None:
+    """A pool worker ends, silently, when its parent dies (killed, even by SIGKILL), instead of
+    printing a BrokenPipeError traceback when it hands back its next frame."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(0)
 
 
 def _results(job: CollectJob, todo: list[int], workers: int) -> Iterator:
@@ -103,7 +130,12 @@ def _results(job: CollectJob, todo: list[int], workers: int) -> Iterator:
         _init_worker()
         yield from map(job, todo)
         return
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+    # After a SIGKILL, multiprocessing's resource tracker frees the pool's semaphores and warns
+    # that it did: the expected clean-up, nothing to act on. It takes its -W options from here.
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
+    pool = mp.get_context("spawn").Pool(workers, _init_worker, (os.getpid(),))
+    with pool:
         yield from pool.imap(job, todo, chunksize=4)
 
 
