@@ -244,6 +244,31 @@ def test_checkpoint_that_is_not_lane_seg_is_refused(tmp_path):
         load_engine(tmp_path / "junk.pt")
 
 
+class _Payload:
+    """Unpickling this would run os.mkdir: what a malicious checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_checkpoint_with_code_is_refused_in_one_line_without_bad_advice(tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    torch.save({"format": "lane_seg.ckpt/1", "x": _Payload(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(LaneSegError) as err:
+        load_engine(tmp_path / "evil.pt")
+    text = str(err.value)
+    assert not marker.exists()
+    assert "\n" not in text and "weights_only" not in text
+    assert text.startswith(f"refusing checkpoint {tmp_path / 'evil.pt'}: it holds Python objects (")
+
+
 def test_torch_engine_matches_its_onnx_export_and_the_model_in_memory(tmp_path):
     """A .pt checkpoint (lane_seg.ckpt/1) runs on the torch engine and gives the same logits as
     the same weights exported to ONNX, and as the module itself wrapped in memory."""

@@ -11,6 +11,8 @@ epoch, step, best_iou, rng, config, and `train_state_dict` (the raw weights) whe
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +49,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise LaneSegError(f"checkpoint {path} not found; train one with `lane-seg train`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, or a pickle that is not weights-only
-        raise LaneSegError(f"cannot read checkpoint {path}: {exc}") from exc
+    except Exception as exc:
+        raise LaneSegError(_load_error(path, exc)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise LaneSegError(
             f"{path} is not a lane_seg checkpoint (expected format {CKPT_FORMAT}); "
             "use a last.pt/best.pt written by `lane-seg train`"
         )
     return ckpt
+
+
+def _load_error(path: Path, exc: Exception) -> str:
+    """One line for a checkpoint torch cannot load. Not torch's own text for a pickle with
+    code in it: that advises loading it with weights_only=False, which no one should do."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "weights only" in text.lower():
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (
+            f"refusing checkpoint {path}: it holds Python objects{what} besides tensors, "
+            "numbers, text, lists and dicts, and lane_seg never runs code from a file"
+        )
+    first = (text.strip().splitlines() or [type(exc).__name__])[0]
+    return f"cannot read checkpoint {path}: truncated, corrupt or not a PyTorch file ({first})"
 
 
 def model_from_checkpoint(
