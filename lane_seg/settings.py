@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import yaml
 
 from lane_seg.errors import LaneSegError
+from lane_seg.outputs import os_reason
 
 T = TypeVar("T")
 
@@ -47,8 +48,12 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
     one node) gives its parameters, so one file serves a node and the Python API alike."""
     try:
         data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LaneSegError(f"cannot read {what} {path}: {exc}") from exc
+    except OSError as exc:
+        raise LaneSegError(f"cannot read {what} {path}: {os_reason(exc)}") from None
+    except UnicodeDecodeError:
+        raise LaneSegError(f"cannot read {what} {path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise LaneSegError(f"{what} {path} is not valid YAML: {yaml_error(exc)}") from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise LaneSegError(f"{path}: expected a mapping of {what} settings")
@@ -56,6 +61,14 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
     if len(values) == 1 and isinstance(values[0], dict) and set(values[0]) == {"ros__parameters"}:
         data = values[0]["ros__parameters"] or {}
     return data
+
+
+def yaml_error(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: where, and what was wrong."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    return " ".join(str(exc).split())
 
 
 @functools.cache

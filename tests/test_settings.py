@@ -60,9 +60,26 @@ def test_a_ros_parameter_file_reads_like_a_plain_one(tmp_path):
     plain.write_text("name: x\ngain: 0.5\n")
     ros.write_text("/**:\n  ros__parameters:\n    name: x\n    gain: 0.5\n")
     assert load_yaml(Knobs, plain, "knobs") == load_yaml(Knobs, ros, "knobs") == Knobs("x", 0.5)
-    (tmp_path / "bad.yaml").write_text("name: [x\n")
-    with pytest.raises(LaneSegError, match="cannot read knobs"):
-        load_yaml(Knobs, tmp_path / "bad.yaml", "knobs")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: [x\n", "is not valid YAML: line 2, column 1: expected ',' or ']', but got"),
+        ("name: x\n  gain: 1\n", "is not valid YAML: line 2, column 7: mapping values are not"),
+        (b"name: \xff\n", "not UTF-8 text"),
+        (None, "cannot read knobs .*missing.yaml: no such file or directory"),
+    ],
+)
+def test_an_unreadable_settings_file_is_one_line(tmp_path, text, message):
+    path = tmp_path / ("missing.yaml" if text is None else "bad.yaml")
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text)
+    with pytest.raises(LaneSegError, match=message) as err:
+        load_yaml(Knobs, path, "knobs")
+    assert "\n" not in str(err.value)
 
 
 def test_described_fields_carry_their_metadata():
