@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -79,10 +81,45 @@ def encode_mask(mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(data: bytes | np.ndarray) -> str:
+    """What is wrong with the chunks of PNG `data` ("" if nothing): each whole and passing its
+    CRC, image data present, IEND at the end. libpng prints a line of its own on stderr for a
+    file that fails these, so `decode_image` never hands it one."""
+    view = memoryview(data).cast("B")
+    if bytes(view[:8]) != PNG_SIGNATURE:
+        return "no PNG signature"
+    pos, image_data = 8, False
+    while pos + 12 <= len(view):
+        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
+        end = pos + 12 + length
+        name = kind.decode("latin-1")
+        if end > len(view):
+            return f"{name} chunk cut short (truncated file)"
+        if zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack(">I", view[end - 4 : end])[0]:
+            return f"{name} chunk fails its CRC (corrupt file)"
+        if kind == b"IEND":
+            return "" if image_data else "no image data"
+        image_data |= kind == b"IDAT"
+        pos = end
+    return "no IEND chunk (truncated file)"
+
+
+def decode_image(data: bytes | np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """cv2.imdecode (BGR, or grey with IMREAD_GRAYSCALE); None for data that is no image. A
+    damaged PNG is refused by `png_problem` first, so libpng never prints to stderr."""
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
+    if not buf.size or (bytes(buf[:8]) == PNG_SIGNATURE and png_problem(buf)):
+        return None
+    return cv2.imdecode(buf, flags)
+
+
 def read_image(path: Path) -> np.ndarray:
     """Read an image file as HxWx3 uint8 RGB; a clear error if it is missing or corrupt."""
     data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    image = decode_image(data) if data is not None else None
     if image is None:
         raise LaneSegError(f"cannot read image {path}: missing or not a valid image file")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -91,7 +128,7 @@ def read_image(path: Path) -> np.ndarray:
 def read_mask(path: Path) -> np.ndarray:
     """Read a mask file as HxW uint8 with values 0 or 255."""
     data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data is not None and data.size else None
+    mask = decode_image(data, cv2.IMREAD_GRAYSCALE) if data is not None else None
     if mask is None:
         raise LaneSegError(f"cannot read mask {path}: missing or not a valid image file")
     return np.where(mask > 127, 255, 0).astype(np.uint8)

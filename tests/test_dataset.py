@@ -117,3 +117,34 @@ def test_reopening_removes_files_a_killed_run_left_half_written(tmp_path):
     DatasetWriter(tmp_path, "test").close()
     assert not any(p.exists() for p in stale)
     assert len(load_dataset(tmp_path)) == 3
+
+
+def test_damaged_pngs_are_refused_without_a_word_from_libpng(tmp_path, capfd):
+    import cv2
+
+    from lane_seg.dataset import decode_image, png_problem, read_image
+    from lane_seg.ros.image_codec import BadImage, compressed_to_rgb
+
+    png = encode_image(np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    flipped = bytearray(png)
+    flipped[len(png) // 2] ^= 0xFF
+    damaged = {
+        "truncated": (png[: len(png) // 2], "cut short (truncated file)"),
+        "flipped": (bytes(flipped), "IDAT chunk fails its CRC"),
+        "no end": (png[:-12], "no IEND chunk"),
+    }
+    assert png_problem(png) == "" and decode_image(png).shape == (40, 60, 3)
+    for name, (data, problem) in damaged.items():
+        assert problem in png_problem(data), name
+        assert decode_image(data) is None and decode_image(data, cv2.IMREAD_GRAYSCALE) is None
+        (tmp_path / f"{name}.png").write_bytes(data)
+        with pytest.raises(LaneSegError, match="not a valid image file"):
+            read_image(tmp_path / f"{name}.png")
+
+        class Msg:
+            format = "png"
+
+        Msg.data = data
+        with pytest.raises(BadImage, match="undecodable PNG"):
+            compressed_to_rgb(Msg())
+    assert capfd.readouterr().err == ""  # libpng prints "libpng error: ..." when handed these

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg.dataset import DatasetWriter, atomic_write, encode_image, encode_mask
+from lane_seg.dataset import DatasetWriter, atomic_write, decode_image, encode_image, encode_mask
 from lane_seg.importers.common import (
     Crop,
     Frame,
@@ -104,7 +104,7 @@ class ImportReport:
 
 
 def _decode(data: bytes, flags: int) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    image = decode_image(data, flags)
     if image is None:
         raise LabelError("not a readable image file")
     return image

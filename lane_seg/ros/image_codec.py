@@ -16,6 +16,8 @@ import struct
 import cv2
 import numpy as np
 
+from lane_seg.dataset import decode_image
+
 # encoding -> (channels, cv2 conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
     "rgb8": (3, None),
@@ -123,7 +125,7 @@ def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if size is None:
         raise BadImage("data is neither a JPEG nor a PNG (bad header)")
     check_size(*size, max_pixels)
-    decoded = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    decoded = decode_image(buf)
     if decoded is None or decoded.shape[:2] != size:
         kind = "PNG" if buf.startswith(b"\x89PNG") else "JPEG"
         raise BadImage(f"undecodable {kind} data")

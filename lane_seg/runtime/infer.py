@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lane_seg.dataset import atomic_write, encode_image, encode_mask
+from lane_seg.dataset import atomic_write, encode_image, encode_mask, read_image
 from lane_seg.errors import LaneSegError
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.visualize import overlay
@@ -106,11 +106,11 @@ def _segment(seg: Segmenter, rgb: np.ndarray, report: InferReport) -> np.ndarray
 
 
 def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport) -> None:
-    bgr = cv2.imread(str(job.path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    try:
+        rgb = read_image(job.path)
+    except LaneSegError:
         report.failures.append(f"{job.path}: unreadable image")
         return
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     mask = _segment(seg, rgb, report)
     report.images += 1
     if opts.masks:
