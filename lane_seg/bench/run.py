@@ -120,12 +120,12 @@ def run_bench(
     from lane_seg.models.complexity import complexity
 
     check_inputs(cfg)
+    model, info = load_model(cfg.checkpoint)  # a bad checkpoint: refused before any output
     cfg.out.mkdir(parents=True, exist_ok=True)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     load_before = os.getloadavg()
     cpu = CpuInfo.detect()
-    model, info = load_model(cfg.checkpoint)
     model.eval()
     pre = info.preprocess
     cx = complexity(model, pre.height, pre.width)

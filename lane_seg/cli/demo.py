@@ -65,8 +65,11 @@ def _replay_summary(s: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lane_seg.runtime.engines import baseline_engine, load_engine
+
     model = model_or_default(args.model)
     out = output_dir(args.out)
+    load_engine(model, baseline_engine(model), threads=1)  # a bad model: one line, now
     print(f"[demo] model {model}", flush=True)
     if args.input:
         from lane_seg.demo.replay import run_replay

@@ -28,6 +28,7 @@ from lane_seg.cli import (
     train,
     verify,
 )
+from lane_seg.cli.common import OneLineParser
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import os_reason
 
@@ -52,7 +53,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # its sub-commands' parsers are OneLineParsers too
         prog="lane-seg",
         description="Real-time lane segmentation for ROS 2.",
         epilog="Run `lane-seg COMMAND --help` for the options and an example of each command.",
