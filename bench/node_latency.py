@@ -45,7 +45,7 @@ def main() -> int:
         "--input-qos",
         choices=("reliable", "best_effort"),
         default="reliable",
-        help="the node's input reliability (the node's own default is best_effort)",
+        help="the node's input reliability (the node's own default follows the camera's)",
     )
     p.add_argument("--out", default=str(REPO / "runs" / "bench"))
     args = p.parse_args()

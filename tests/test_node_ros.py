@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("rclpy")
 
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+
 from lane_seg.ros.harness import NodeHarness  # noqa: E402
 from lane_seg.ros.image_codec import mask_array  # noqa: E402
 from lane_seg.ros.messages import (  # noqa: E402
@@ -255,6 +257,49 @@ def test_diagnostics_are_published(bright):
     assert float(values["latency_ms_p50"]) > 0 and float(values["latency_ms_p99"]) > 0
     for key in ("fps", "dropped", "device", "threshold"):
         assert key in values
+
+
+def test_the_input_follows_a_best_effort_camera_that_comes_after_the_node(bright):
+    """Reliable by default (the harness's camera is reliable); a best-effort camera appearing
+    later gets a best-effort subscription, and its frames arrive."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    with NodeHarness(bright, FAST) as h:
+        assert h.node.sub.sub.qos_profile.reliability == ReliabilityPolicy.BEST_AVAILABLE
+        h.publish(image_msg(stripes_rgb(32, 64)))
+        h.wait_masks(1)
+        sensor = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+        camera = h.client.create_publisher(Image, "/seg_node/image", sensor)
+        h.wait_for(
+            lambda: h.node.sub.sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT,
+            10.0,
+            "the subscription to follow the best-effort camera",
+        )
+        end = time.monotonic() + 10.0
+        while h.mask_count < 2:  # best effort: publish until a frame gets through
+            assert time.monotonic() < end, "no mask of the best-effort camera's frames"
+            camera.publish(image_msg(stripes_rgb(32, 64)))
+            time.sleep(0.05)
+        h.client.destroy_publisher(h.image_pub)  # only the best-effort camera is left
+        advice = "the camera publishes best effort: use input_transport:=compressed, or load"
+        h.wait_for(lambda: advice in h.node.sub.loss_advice(0.97), 10.0, "the graph to update")
+        assert "config/fastdds_large_frames.xml" in h.node.sub.loss_advice(0.97)
+
+
+def test_frames_lost_in_transport_warn_with_the_fix(bright):
+    with NodeHarness(bright, FAST) as h:
+        h.node.stats.received += 10
+        assert h.node.diagnostics().level == DiagnosticStatus.OK
+        h.node.stats.received += 2
+        h.node.stats.lost += 98  # what a best-effort reader of raw 720p frames reports
+        status = h.node.diagnostics()
+    assert status.level == DiagnosticStatus.WARN
+    assert status.message == (  # the harness's camera publishes reliably
+        "98% of the frames on /seg_node/image lost in transport; the camera publishes "
+        "reliably: set qos_overrides./seg_node/image.subscription.reliability:=reliable"
+    )
+    assert {kv.key: kv.value for kv in status.values}["lost"] == "98"
 
 
 def _run_seg_node(*ros_args: str) -> subprocess.CompletedProcess:

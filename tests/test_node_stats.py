@@ -37,3 +37,12 @@ def test_fps_counts_recent_frames(monkeypatch):
     assert abs(s.snapshot()["fps"] - 20.0) < 1e-6
     now[0] += 10.0  # nothing for 10 s: the 5 s horizon is empty
     assert s.snapshot()["fps"] == 0.0
+
+
+def test_loss_share_is_over_the_frames_since_the_last_look():
+    s = NodeStats()
+    assert s.loss_since_last() == 0.0
+    s.received, s.lost = 2, 98
+    assert s.loss_since_last() == 0.98
+    s.received += 30  # the next period: nothing lost
+    assert s.loss_since_last() == 0.0 and s.snapshot()["lost"] == 98

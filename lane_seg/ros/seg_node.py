@@ -40,6 +40,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lane_seg.errors import LaneSegError
 from lane_seg.lane_geometry import camera_from_camera_info
+from lane_seg.ros.camera_input import CameraInput
 from lane_seg.ros.image_codec import (
     MAX_PIXELS,
     BadImage,
@@ -51,16 +52,16 @@ from lane_seg.ros.image_codec import (
 from lane_seg.ros.lane_center import LaneCenterHook, declare_camera
 from lane_seg.ros.messages import image_from_fields, path_msg
 from lane_seg.ros.params import CheckedNode, descriptor, qos_errors, qos_options
-from lane_seg.ros.stats import NodeStats
+from lane_seg.ros.stats import LOSS_WARN, NodeStats
 from lane_seg.runtime.engines import ENGINE_NAMES, load_engine
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.runtime.shipped_model import model_or_default
 
 NODE_NAME = "seg_node"
 TRANSPORTS = ("raw", "compressed")
-# Defaults of the QoS overrides: sensor data in (accepts reliable and best-effort cameras, keeps
-# only what the one-slot buffer can use), reliable out (what RTAB-Map and rviz subscribe with).
-INPUT_QOS = {"depth": 5, "reliability": ReliabilityPolicy.BEST_EFFORT}
+# Defaults of the QoS overrides: in, the camera's own reliability (lane_seg.ros.camera_input) and
+# only what the one-slot buffer can use; out, reliable (what RTAB-Map and rviz subscribe with).
+INPUT_QOS = {"depth": 5, "reliability": ReliabilityPolicy.BEST_AVAILABLE}
 OUTPUT_QOS = {"depth": 1, "reliability": ReliabilityPolicy.RELIABLE}
 
 
@@ -152,13 +153,10 @@ class SegNode(CheckedNode):
             self.lane_center_pub = self._publisher(Path, "~/lane_center")
             self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
             compressed = p["input_transport"] == "compressed"
+            msg_type = CompressedImage if compressed else Image
             topic = "~/image/compressed" if compressed else "~/image"
-            self.sub = self.create_subscription(
-                CompressedImage if compressed else Image,
-                topic,
-                self._on_image,
-                qos(INPUT_QOS),
-                qos_overriding_options=qos_options(self, topic, "subscription"),
+            self.sub = CameraInput(
+                self, msg_type, topic, self._on_image, qos(INPUT_QOS), self.stats
             )
         self.info_sub = self.create_subscription(CameraInfo, "~/camera_info", self._on_info, 5)
 
@@ -316,7 +314,11 @@ class SegNode(CheckedNode):
         status = DiagnosticStatus()
         status.name = f"{self.get_fully_qualified_name()}: lane segmentation"
         status.hardware_id = eng.describe()
-        if self.stats.errors:
+        loss = self.stats.loss_since_last()
+        if loss > LOSS_WARN:
+            status.level, status.message = DiagnosticStatus.WARN, self.sub.loss_advice(loss)
+            self.get_logger().warning(status.message, throttle_duration_sec=30.0)
+        elif self.stats.errors:
             status.level, status.message = DiagnosticStatus.WARN, "inference errors"
         elif s["processed"] == 0:
             status.level, status.message = DiagnosticStatus.OK, "waiting for frames"

@@ -1,8 +1,8 @@
 """Counters and latency windows of the segmentation node (no ROS import, unit-testable).
 
 Each counter is written by one thread only (received/bad/dropped by the subscription callback,
-processed/errors by the worker), so plain integers are safe under the GIL; readers (the
-diagnostics timer, tests) only read them.
+lost by its message-lost event, processed/errors by the worker), so plain integers are safe
+under the GIL; readers (the diagnostics timer, tests) only read them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import deque
 import numpy as np
 
 WINDOW = 300  # frames kept for the latency percentiles
+LOSS_WARN = 0.2  # share of frames lost in transport over a diagnostics period that warns
 
 
 class NodeStats:
@@ -21,6 +22,7 @@ class NodeStats:
         self.received = 0  # messages that reached the callback
         self.bad_inputs = 0  # messages that could not be a frame (counted, logged, skipped)
         self.dropped = 0  # good frames replaced in the one-slot buffer by a newer one
+        self.lost = 0  # messages DDS reported lost on the way (never reached the callback)
         self.processed = 0  # masks published
         self.errors = 0  # frames whose inference or publishing raised
         self.overlays = 0  # overlays computed (only while ~/overlay has a subscriber)
@@ -29,6 +31,7 @@ class NodeStats:
         self._latency_ms: deque[float] = deque(maxlen=window)
         self._inference_ms: deque[float] = deque(maxlen=window)
         self._done_at: deque[float] = deque(maxlen=window)
+        self._seen = (0, 0)  # (received, lost) at the last loss_since_last()
 
     def frame_done(self, latency_ms: float, inference_ms: float) -> None:
         with self._lock:
@@ -36,6 +39,12 @@ class NodeStats:
             self._latency_ms.append(latency_ms)
             self._inference_ms.append(inference_ms)
             self._done_at.append(time.monotonic())
+
+    def loss_since_last(self) -> float:
+        """Share of the frames sent since the last call that were lost in transport."""
+        received, lost = self.received - self._seen[0], self.lost - self._seen[1]
+        self._seen = (self.received, self.lost)
+        return lost / (received + lost) if lost > 0 else 0.0
 
     def snapshot(self, horizon_s: float = 5.0) -> dict[str, float]:
         """Counters plus fps over the last `horizon_s` and latency percentiles over the window."""
@@ -60,6 +69,7 @@ class NodeStats:
             "received": self.received,
             "processed": self.processed,
             "dropped": self.dropped,
+            "lost": self.lost,
             "bad_inputs": self.bad_inputs,
             "errors": self.errors,
             "overlays": self.overlays,
