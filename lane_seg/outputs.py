@@ -19,6 +19,11 @@ def os_reason(exc: OSError) -> str:
     return text[0].lower() + text[1:]
 
 
+def os_error_line(exc: OSError) -> str:
+    """`exc` as one line: its file, then the reason ("runs/x/log.csv: no space left on device")."""
+    return f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc)
+
+
 def output_dir(path: str | Path) -> Path:
     """Prove the folder `path` can be written, or made and written, without making it: a file
     is created and removed in it, or in its nearest existing parent (a command that then fails

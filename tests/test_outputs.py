@@ -63,3 +63,17 @@ def test_only_the_temporary_files_of_dead_writers_are_removed(tmp_path):
         live.wait()
     assert sorted(p.name for p in removed) == sorted(names[:2])  # dead, and an earlier same pid
     assert sorted(os.listdir(tmp_path)) == sorted(names[2:])
+
+
+def test_any_other_os_error_of_a_command_is_one_line(tmp_path, capsys, monkeypatch):
+    """Past the up-front checks (the disk filling up mid-run): still one line, exit 2."""
+    from lane_seg.cli import verify
+    from lane_seg.cli.main import main
+
+    def full(args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x.png"))
+
+    monkeypatch.setattr(verify, "run", full)
+    assert main(["verify", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lane-seg verify: error: {tmp_path / 'x.png'}: no space left on device\n"

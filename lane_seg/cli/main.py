@@ -30,7 +30,7 @@ from lane_seg.cli import (
 )
 from lane_seg.cli.common import OneLineParser
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import os_reason
+from lane_seg.outputs import os_error_line
 
 COMMANDS = (
     collect,
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lane-seg {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the disk filling up, a file vanishing: never a traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"lane-seg {args.command}: error: {where}{os_reason(exc)}", file=sys.stderr)
+        print(f"lane-seg {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -38,7 +38,7 @@ from lane_seg.importers.real import real_frames_of
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
-from lane_seg.outputs import output_dir, remove_stale_temps
+from lane_seg.outputs import os_error_line, output_dir, remove_stale_temps
 from lane_seg.training.train.args import add_train_arguments
 from lane_seg.training.train.config import TrainConfig, load_config
 from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
@@ -562,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_from_args(args)
     except LaneSegError as exc:
         print(f"train: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # as lane-seg train: one line, never a traceback
+        print(f"train: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
 
 
