@@ -11,7 +11,6 @@ epoch, step, best_iou, rng, config, and `train_state_dict` (the raw weights) whe
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -60,18 +59,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _load_error(path: Path, exc: Exception) -> str:
-    """One line for a checkpoint torch cannot load. Not torch's own text for a pickle with
-    code in it: that advises loading it with weights_only=False, which no one should do."""
+    """One line for a checkpoint torch cannot load, never torch's own text for a pickle that
+    is not weights only: it advises loading it with weights_only=False, which no one should."""
     text = str(exc)
-    if isinstance(exc, pickle.UnpicklingError) and "weights only" in text.lower():
-        found = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f" ({found.group(1)})" if found else ""
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
         return (
-            f"refusing checkpoint {path}: it holds Python objects{what} besides tensors, "
-            "numbers, text, lists and dicts, and lane_seg never runs code from a file"
+            f"refusing checkpoint {path}: it holds Python objects ({found.group(1)}) besides "
+            "tensors, numbers, text, lists and dicts, and lane_seg never runs code from a file"
         )
     first = (text.strip().splitlines() or [type(exc).__name__])[0]
-    return f"cannot read checkpoint {path}: truncated, corrupt or not a PyTorch file ({first})"
+    detail = "" if "weights_only" in text else f" ({first})"
+    return f"cannot read checkpoint {path}: truncated, corrupt or not a PyTorch file{detail}"
 
 
 def model_from_checkpoint(
