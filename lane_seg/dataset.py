@@ -258,7 +258,7 @@ def load_dataset(root: str | Path, strict: bool = True) -> Dataset:
     """Open a dataset written in the lane_seg format (module docstring).
 
     A line of meta.jsonl that is not a sample row is an error (`strict`), never a silently
-    shorter dataset; `strict=False` keeps the rows and lists the bad lines in `meta.bad`.
+    shorter dataset; `strict=False` keeps the rows and lists the bad lines in `bad_lines`.
     """
     root = Path(root)
     info_path = root / "dataset.json"

@@ -32,7 +32,7 @@ from lane_seg.settings import describe
 MAX_QOS_DEPTH = 1000
 
 
-def allowed(d: ParameterDescriptor | None, default: Any) -> str:
+def _allowed(d: ParameterDescriptor | None, default: Any) -> str:
     """What a parameter accepts, in words, from its descriptor (and its default's type)."""
     if d is not None and d.integer_range:
         r = d.integer_range[0]
@@ -64,7 +64,7 @@ class CheckedNode(Node):
             given = self._parameter_overrides.get(name)
             shown = f" = {given.value!r}" if given is not None else ""
             raise LaneSegError(
-                f"parameter {name}{shown}: must be {allowed(descriptor, value)}"
+                f"parameter {name}{shown}: must be {_allowed(descriptor, value)}"
             ) from None
 
     def warn_unused_parameters(self) -> None:

@@ -120,15 +120,12 @@ def _onnx_info(path: Path, session: Any) -> ModelInfo:
     tampered number."""
     info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
     pre = info.preprocess
-    for node in session.get_inputs():
-        graph = node.shape[2:] if node.name == INPUT_NAME else []
-        if all(isinstance(d, int) for d in graph) and list(graph) not in (
-            [],
-            [pre.height, pre.width],
-        ):
+    graph = [list(i.shape[2:]) for i in session.get_inputs() if i.name == INPUT_NAME]
+    for hw in graph:  # a dynamic (named) size is taken as the metadata says
+        if all(isinstance(d, int) for d in hw) and hw != [pre.height, pre.width]:
             raise LaneSegError(
                 f"{path}: its metadata says input {pre.width}x{pre.height}, its graph takes "
-                f"{graph[1]}x{graph[0]} (WxH); re-export the model"
+                f"{hw[1]}x{hw[0]} (WxH); re-export the model"
             )
     return info
 
