@@ -39,7 +39,7 @@ class RealFrame:
     key: str  # path relative to the source folder: the frame's identity
     clip: str
     image: Path
-    label: Callable[[], np.ndarray]  # -> bool mask at the label's resolution
+    label: Callable[[], np.ndarray]  # -> 0/255 uint8 mask at the label's resolution
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,12 @@ def _gray(path: Path) -> np.ndarray:
     return g
 
 
+def _binary(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, 255, 0).astype(np.uint8)
+
+
 def culane_lines(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A CULane .lines.txt drawn as CULane's labels are: 16 px at 1640x590, scaled."""
+    """A CULane .lines.txt drawn as CULane's labels are (0/255): 16 px at 1640x590, scaled."""
     h, w = shape
     width = max(1, round(CULANE_WIDTH * w / CULANE_SIZE[0]))
     mask = np.zeros(shape, np.uint8)
@@ -79,7 +83,7 @@ def culane_lines(path: Path, shape: tuple[int, int]) -> np.ndarray:
         if len(values) >= 4:
             pts = np.round(np.asarray(values).reshape(-1, 2)).astype(np.int32)
             cv2.polylines(mask, [pts], False, 255, width)
-    return mask > 0
+    return mask
 
 
 def _culane_driver23(root: Path) -> Iterator[RealFrame]:
@@ -92,7 +96,7 @@ def _culane_driver23(root: Path) -> Iterator[RealFrame]:
             f"{video}/{jpg.name}",
             f"{video}@{int(jpg.stem) // 900}",
             jpg,
-            lambda png=png: _gray(png) > 0,
+            lambda png=png: _binary(_gray(png) > 0),
         )
 
 
@@ -118,7 +122,7 @@ def _tusimple_lanenet(root: Path) -> Iterator[RealFrame]:
             f"image/{png.name}",
             png.stem,
             png,
-            lambda label=label: _gray(label) > 127,
+            lambda label=label: _binary(_gray(label) > 127),
         )
 
 
@@ -139,7 +143,7 @@ def _comma_lane(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise LaneSegError(f"cannot read label {path}")
-    return (bgr[..., 2] > 200) & (bgr[..., 1] < 60) & (bgr[..., 0] < 60)  # (255, 0, 0)
+    return _binary((bgr[..., 2] > 200) & (bgr[..., 1] < 60) & (bgr[..., 0] < 60))  # (255, 0, 0)
 
 
 def _tvtlane(root: Path) -> Iterator[RealFrame]:
@@ -150,7 +154,7 @@ def _tvtlane(root: Path) -> Iterator[RealFrame]:
             f"testset/image/{truth.name}",
             truth.stem.split("_")[0],
             test / "image" / truth.name,
-            lambda truth=truth: _gray(truth) > 127,
+            lambda truth=truth: _binary(_gray(truth) > 127),
         )
 
 

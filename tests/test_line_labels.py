@@ -89,7 +89,8 @@ def test_lane_of_lateral_offset():
     assert line_labels.ego_lane_at(scene, 100.0) == 2  # beyond the road: the nearest lane
 
 
-def test_hood_hides_the_lines_below_its_edge():
-    scene, rng = _scene(2, dashed=False)
-    lines = _render(scene, rng, "lines", hood=True) > 0
-    assert not lines[-3:].any()
+def test_lines_run_on_over_the_hood_paint_does_not():
+    scene, _ = _scene(2, dashed=False)
+    lines = _render(scene, np.random.default_rng(0), "lines", hood=True) > 0
+    paint = _render(scene, np.random.default_rng(0), "paint", hood=True) > 0
+    assert lines[-3:].any() and not paint[-3:].any()

@@ -47,7 +47,8 @@ def test_culane_lines_drawn_at_the_benchmark_width(tmp_path):
     txt = tmp_path / "a.lines.txt"
     txt.write_text("800 580 820 400 840 300\n")
     mask = real_sources.culane_lines(txt, (590, 1640))
-    dt = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
+    dt = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     assert 7.5 <= dt.max() <= 10  # 16 px lines, as CULane's own laneseg_label_w16
 
 

@@ -40,7 +40,7 @@ def import_real(name: str, data_root: Path, out: Path, size: PreprocessConfig) -
             if sample_id in w:
                 continue
             rgb = real_sources.read_rgb(frame.image)
-            mask = (frame.label() * 255).astype("uint8")
+            mask = frame.label()
             w.add(
                 sample_id,
                 real_sources.split_of(frame),

@@ -614,7 +614,9 @@ def render(
     if label == "lines":
         mask = _line_mask(scene, cam, pose, fr, draw_distance, line_width_px)
     if hood if hood is not None else scene.roadside["hood"]:
-        dashcam.hood(img, mask, rng)
+        # The bonnet hides paint; lane lines run on to the bottom of the frame over it, as
+        # CULane's and TuSimple's annotators draw them.
+        dashcam.hood(img, mask if label == "paint" else mask.copy(), rng)
     # Paint lost in glare is unlabelled; a lane line is drawn through it, as annotators do.
     img = _camera_effects(scene, cam, img, mask if label == "paint" else mask.copy(), rng)
     if distortion > 0.0:
