@@ -23,6 +23,7 @@ ARTIFACT_FORMAT = "lane_seg.model/1"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 PRECISIONS = ("fp32", "int8", "int8-trt", "fp16")
+LABELS = ("paint", "lines")  # label conventions (docs/architecture.md, "Label conventions")
 
 
 def check_input_bounds(sizes: dict[str, int], source: str) -> None:
@@ -43,6 +44,7 @@ class ModelInfo:
     threshold: float = PROB_THRESHOLD
     output: str = "logit"
     train_data: str = ""
+    labels: str = "paint"  # the label convention the model predicts
     calibration: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     # Real frames trained on, per real source (lane_seg.real_sources): never scored.
@@ -59,6 +61,7 @@ class ModelInfo:
             "threshold": f"{self.threshold:g}",
             "output": self.output,
             "train_data": self.train_data,
+            "labels": self.labels,
             "calibration": json.dumps(self.calibration, sort_keys=True),
             "metrics": json.dumps(self.metrics, sort_keys=True),
             "real_frames": json.dumps(self.real_frames, sort_keys=True),
@@ -80,6 +83,7 @@ class ModelInfo:
                 threshold=float(meta.get("threshold", PROB_THRESHOLD)),
                 output=meta.get("output", "logit"),
                 train_data=meta.get("train_data", ""),
+                labels=meta.get("labels", "paint"),  # models made before conventions: paint
                 calibration=json.loads(meta.get("calibration", "{}")),
                 metrics=json.loads(meta.get("metrics", "{}")),
                 real_frames=json.loads(meta.get("real_frames", "{}")),

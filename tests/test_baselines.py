@@ -7,6 +7,7 @@ import json
 
 import yaml
 from lane_data import make_line_dataset
+from test_real_scoreboard import fake_comma
 from test_training import tiny_config
 
 from lane_seg.cli.main import main
@@ -29,7 +30,19 @@ def test_baselines_table_from_two_runs(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# Training\n\n{start}\nan old table typed by hand\n{end}\n\nafter\n")
     out = tmp_path / "baselines"
-    argv = ["baselines", "--config", *configs, "--data", str(data), "--real", str(data)]
+    fake_comma(tmp_path / "shared")  # a labelled real source under a data root
+    real = str(tmp_path / "shared")
+    argv = [
+        "baselines",
+        "--config",
+        *configs,
+        "--data",
+        str(data),
+        "--real",
+        real,
+        "--latency",
+        "1",
+    ]
     assert main([*argv, "--out", str(out), "--readme", str(readme)]) == 0
 
     rows = json.loads((out / "baselines.json").read_text())
@@ -38,13 +51,21 @@ def test_baselines_table_from_two_runs(tmp_path):
     assert all(r["cpu_min"] is not None and r["wall_min"] >= 0 for r in rows), rows
     again = run_eval(tmp_path / "runs" / "second" / "best.pt", data, tmp_path / "e", "val")
     assert rows[1]["val"]["lane_iou"] == again["lane_iou"] and rows[1]["val"]["images"] == 4
-    assert rows[1]["real"]["images"] == 12  # the split "all" of the dataset given as real frames
+    assert rows[0]["latency"]["onnxruntime-cpu"] > 0  # the int8 file of each architecture, timed
+    comma = rows[1]["real"]["comma10k_sample"]  # every frame, by the source's own labels
+    assert comma["frames"] == 6 and 0.0 <= comma["tol_f1"] <= 1.0
 
     text = readme.read_text()
     assert "typed by hand" not in text and text.endswith(f"{end}\n\nafter\n")
     assert f"Regenerate with `lane-seg baselines --config {configs[0]} {configs[1]}" in text
     line = next(ln for ln in text.splitlines() if configs[1] in ln and ln.startswith("|"))
     assert f"| {100 * again['lane_iou']:.1f} |" in line and "first/best.pt" in line
+    cell = f"{100 * comma['lane_iou']:.1f} / {100 * comma['tol_f1']:.1f}"
+    assert (
+        "comma10k_sample IoU / F1@8 %" in text
+        and "int8 onnxruntime p50 ms" in text
+        and line.endswith(f"| {cell} |")
+    )
 
 
 def test_training_readme_has_the_section_the_command_writes():

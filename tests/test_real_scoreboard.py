@@ -52,7 +52,7 @@ def test_culane_lines_drawn_at_the_benchmark_width(tmp_path):
     assert 7.5 <= dt.max() <= 10  # 16 px lines, as CULane's own laneseg_label_w16
 
 
-def _fake_comma(root: Path, n: int = 6) -> Path:
+def fake_comma(root: Path, n: int = 6) -> Path:
     """A comma10k-like folder: frames and RGB class masks with the lane colour (255, 0, 0)."""
     src = root / "real_train" / "comma10k_sample"
     (src / "imgs").mkdir(parents=True)
@@ -69,7 +69,7 @@ def _fake_comma(root: Path, n: int = 6) -> Path:
 
 
 def test_split_is_fixed_per_clip_and_import_records_the_real_keys(tmp_path):
-    _fake_comma(tmp_path)
+    fake_comma(tmp_path)
     source = real_sources.SOURCES["comma10k_sample"]
     frames = source.frames(tmp_path / "")
     splits = {f.key: real_sources.split_of(f) for f in frames}
@@ -90,7 +90,7 @@ def test_split_is_fixed_per_clip_and_import_records_the_real_keys(tmp_path):
 
 
 def test_scoreboard_leaves_out_the_frames_a_model_trained_on(tmp_path):
-    _fake_comma(tmp_path)
+    fake_comma(tmp_path)
     frames = real_sources.SOURCES["comma10k_sample"].frames(tmp_path)
     torch.manual_seed(0)
     model = build_model("unet", base=4, depth=2)

@@ -11,7 +11,7 @@ from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
 from lane_seg.sizes import parse_size
 
-FORMATS = ("tusimple", "culane", "masks")
+FORMATS = ("tusimple", "culane", "masks", "real")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "src",
-        help="dataset root folder or .zip (tusimple: also one .json file; masks: the image folder)",
+        help="dataset root folder or .zip (tusimple: also one .json file; masks: the image "
+        "folder; real: the shared data root, e.g. ../shared/data)",
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="label format of SRC")
     p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
     p.add_argument("--masks", help="masks format: folder of binary masks, paired by file stem")
+    p.add_argument(
+        "--source",
+        help="real format: one of lane_seg.real_sources (culane_driver23, comma10k_sample, ...), "
+        "imported by its own labels, split by its clips into train and test",
+    )
     p.add_argument(
         "--list",
         dest="list_file",
@@ -163,7 +169,11 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.importers.runner import REPORT_NAME
 
     settings = _settings(args)
+    if args.format == "real":
+        _check_real_source(args.source)
     output_dir(args.out)
+    if args.format == "real":
+        return _import_real(args, settings.size)
     frames, images, masks = open_frames(
         args.format, args.src, args.masks, args.list_file, args.clip_pattern
     )
@@ -197,4 +207,24 @@ def run(args: argparse.Namespace) -> int:
         from lane_seg.sim.world.collect import write_preview
 
         print(f"preview: {write_preview(args.out)}")
+    return 0
+
+
+def _check_real_source(name: str | None) -> None:
+    from lane_seg import real_sources
+
+    if name not in real_sources.SOURCES:
+        raise LaneSegError(
+            f"--format real needs --source NAME, one of {', '.join(real_sources.SOURCES)}"
+        )
+
+
+def _import_real(args: argparse.Namespace, size) -> int:
+    from pathlib import Path
+
+    from lane_seg.importers.real import import_real
+    from lane_seg.preprocess import PreprocessConfig
+
+    written = import_real(args.source, Path(args.src), Path(args.out), size or PreprocessConfig())
+    print(f"{args.out}: wrote {written} frames of {args.source} (train and test by clip)")
     return 0

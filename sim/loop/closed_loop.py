@@ -49,6 +49,7 @@ class GroundTruthPerception:
     name = "groundtruth"
     precision = "exact"
     engine = "simulator mask"
+    labels = "paint"  # what lane geometry was built on: the visible paint
 
     def __init__(self) -> None:
         self.last_ms = 0.0
@@ -65,6 +66,7 @@ class ModelPerception:
         self.segmenter = segmenter
         self.name = name
         self.precision = segmenter.info.precision
+        self.labels = segmenter.info.labels  # the exact mask it is scored against follows it
         self.engine = segmenter.engine.describe()
         self.last_ms = 0.0
 
@@ -220,6 +222,7 @@ def run_world(
             steering=driver,
             distance_m=scenario.distance_m,
             start_offset_m=scenario.start_offset_m,
+            label=getattr(perception, "labels", "paint"),
         ):
             if frame.command is None:
                 end_reason = "end of road"

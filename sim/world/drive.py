@@ -99,12 +99,14 @@ def drive(
     params: VehicleParams | None = None,
     distance_m: float | None = None,
     start_offset_m: float = 0.0,
+    label: str = "paint",
 ) -> Iterator[DriveFrame]:
     """Render the drive frame by frame while `steering` controls the vehicle.
 
     The drive ends after `seconds`, after `distance_m` along the road, or at the end of the
     road, whichever comes first. Each frame carries the command the driver gave on it.
     `start_offset_m` starts the vehicle that far left of its lane centre (a recovery test).
+    `label` is the convention of each frame's exact mask (render.render).
     """
     if seconds is None and distance_m is None:
         raise ValueError("drive needs seconds or distance_m")
@@ -122,7 +124,7 @@ def drive(
             box.s = s0 + v * i * dt
         pose = Pose(state.x, state.y, state.yaw)
         image, mask = render(
-            scene, cam, pose, rng, motion_blur_probability=0.0, jpeg_probability=0.0
+            scene, cam, pose, rng, motion_blur_probability=0.0, jpeg_probability=0.0, label=label
         )
         cx = state.x + math.cos(state.yaw) * cam.x_m
         cy = state.y + math.sin(state.yaw) * cam.x_m

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lane_seg.artifact import check_input_bounds
+from lane_seg.artifact import LABELS, check_input_bounds
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig
-from lane_seg.settings import from_mapping, read_yaml
+from lane_seg.settings import from_mapping, read_yaml, setting
 from lane_seg.training.train.augment import AugmentConfig
 
 
@@ -49,6 +49,7 @@ class DataSection:
     crop_width: int = 0
     cache: bool = True  # keep input-size frames in memory after the first read
     workers: int = 0
+    labels: str = setting("paint", "label convention of the sources", choices=LABELS)
 
 
 @dataclass

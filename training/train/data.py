@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from lane_seg import real_sources
 from lane_seg.dataset import Sample, load_dataset
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, normalize, resize_image, resize_mask
@@ -102,13 +103,38 @@ def random_crop(
     return image[y : y + h, x : x + w], mask[y : y + h, x : x + w]
 
 
-def gather_samples(sources: Sequence[Source], split: str) -> tuple[list[Sample], list[float]]:
-    """All samples of `split` from every source, with per-sample sampling weights."""
+# What each kind of dataset labels (docs/architecture.md, "Label conventions").
+BACKEND_LABELS = {"import:tusimple": "lines", "import:culane": "lines", "carla": "paint"}
+
+
+def dataset_labels(info: dict) -> str | None:
+    """The label convention a dataset.json says its masks follow (None: it cannot tell)."""
+    params = info.get("params", {})
+    backend = params.get("backend", "")
+    if backend == "planar":
+        return params.get("config", {}).get("label", "paint")
+    if backend == "import:real" and params.get("source") in real_sources.SOURCES:
+        return real_sources.SOURCES[params["source"]].convention
+    return BACKEND_LABELS.get(backend)
+
+
+def gather_samples(
+    sources: Sequence[Source], split: str, labels: str | None = None
+) -> tuple[list[Sample], list[float]]:
+    """All samples of `split` from every source, with per-sample sampling weights; a source
+    whose masks follow another convention than `labels` is refused."""
     samples: list[Sample] = []
     weights: list[float] = []
     for src in sources:
         root = Path(src.root)
-        picked = load_dataset(root).split(split)
+        dataset = load_dataset(root)
+        found = dataset_labels(dataset.info)
+        if labels is not None and found not in (None, labels):
+            raise LaneSegError(
+                f"{root} is labelled as {found}, the config's data.labels is {labels}; "
+                "train one convention at a time (docs/architecture.md, Label conventions)"
+            )
+        picked = dataset.split(split)
         if not picked and split == "train":
             raise LaneSegError(
                 f"{root} has no '{split}' samples; check the dataset (lane-seg verify {root})"

@@ -126,7 +126,8 @@ class Run:
             torch.set_num_threads(t.threads)
         seed_everything(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         pre = cfg.preprocess
-        train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split)
+        labels = cfg.data.labels
+        train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split, labels)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
         self.real_frames = real_frames_of(train_samples)
         if cfg.data.val_limit:
@@ -208,6 +209,7 @@ class Run:
             preprocess=self.cfg.preprocess,
             train_data=_train_data_identity(self.cfg, self.n_train),
             metrics=metrics,
+            labels=self.cfg.data.labels,
             real_frames=self.real_frames,
         )
 
