@@ -2,7 +2,9 @@
 
 import cv2
 import numpy as np
+import pytest
 
+from lane_seg.errors import LaneSegError
 from lane_seg.training.train.augment import AugmentConfig, augment, fourier_style, style_bank
 
 
@@ -38,3 +40,8 @@ def test_style_never_moves_the_label(tmp_path):
     image = np.full((64, 128, 3), 90, np.uint8)
     _, out_mask = augment(image, mask, np.random.default_rng(1), cfg)
     assert np.array_equal(out_mask, mask)
+
+
+def test_missing_style_frames_are_one_clear_error(tmp_path):
+    with pytest.raises(LaneSegError, match="matched no readable frame"):
+        style_bank((str(tmp_path / "none" / "*.jpg"),), 64, 128)

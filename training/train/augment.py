@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lane_seg.errors import LaneSegError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -66,7 +68,7 @@ def style_bank(patterns: tuple[str, ...], height: int, width: int) -> tuple[np.n
         cy, cx = height // 2, width // 2
         bank.append(amp[cy - b : cy + b + 1, cx - b : cx + b + 1].transpose(2, 0, 1).copy())
     if not bank:
-        raise ValueError(f"augment.style_frames {list(patterns)} matched no readable frame")
+        raise LaneSegError(f"augment.style_frames {list(patterns)} matched no readable frame")
     return tuple(bank)
 
 

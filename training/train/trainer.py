@@ -40,6 +40,7 @@ from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
 from lane_seg.outputs import os_error_line, output_dir, remove_stale_temps
 from lane_seg.training.train.args import add_train_arguments
+from lane_seg.training.train.augment import style_bank
 from lane_seg.training.train.config import TrainConfig, load_config
 from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
 from lane_seg.training.train.losses import build_loss
@@ -130,6 +131,8 @@ class Run:
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split, labels)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
         self.real_frames = real_frames_of(train_samples)
+        if cfg.augment and cfg.augment.style:  # find the style frames now, not mid-epoch
+            style_bank(cfg.augment.style_frames, pre.height, pre.width)
         if cfg.data.val_limit:
             val_samples = val_samples[: cfg.data.val_limit]
         self.train_set = SegmentationSet(
