@@ -68,6 +68,7 @@ def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.
         line_width_px=cfg.line_width_px,
         distortion=distortion,
         osd=osd,
+        lines_over_hood=cfg.lines_over_hood,
     )
     meta = {
         "camera": cam.to_dict(),

@@ -573,12 +573,14 @@ def render(
     line_width_px: float = 5.0,
     distortion: float = 0.0,
     osd: bool = False,
+    lines_over_hood: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame: (RGB uint8 HxWx3, mask uint8 HxW).
 
     `label` "paint": 255 on visible lane-marking paint; "lines": the ego lane's boundaries and
     their neighbours as continuous lines `line_width_px` wide (`line_labels`). `distortion`
-    (barrel, > 0) and `osd` (burnt-in text) are what a dashcam adds (`dashcam`).
+    (barrel, > 0) and `osd` (burnt-in text) are what a dashcam adds (`dashcam`); lane lines
+    run on over the bonnet unless `lines_over_hood` is False.
     """
     fr = _Frame(scene, cam, pose, draw_distance)
     light = scene.light
@@ -616,7 +618,8 @@ def render(
     if hood if hood is not None else scene.roadside["hood"]:
         # The bonnet hides paint; lane lines run on to the bottom of the frame over it, as
         # CULane's and TuSimple's annotators draw them.
-        dashcam.hood(img, mask if label == "paint" else mask.copy(), rng)
+        hidden = label == "paint" or not lines_over_hood
+        dashcam.hood(img, mask if hidden else mask.copy(), rng)
     # Paint lost in glare is unlabelled; a lane line is drawn through it, as annotators do.
     img = _camera_effects(scene, cam, img, mask if label == "paint" else mask.copy(), rng)
     if distortion > 0.0:

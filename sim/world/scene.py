@@ -68,6 +68,7 @@ class SimConfig:
     pixel_aspect: tuple[float, float] = (1.0, 1.0)
     label: str = setting("paint", "what the mask marks (render.render)", choices=LABELS)
     line_width_px: float = 5.0  # width of "lines" labels
+    lines_over_hood: bool = True  # "lines" labels run on over the bonnet (CULane, TuSimple)
     props: float = 0.0  # density of roadside props (sim.props): 0 none, 1 a busy road
     distortion_probability: float = 0.0  # barrel lens distortion (sim.dashcam)
     distortion: tuple[float, float] = (0.05, 0.35)
