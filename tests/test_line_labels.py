@@ -94,3 +94,5 @@ def test_lines_run_on_over_the_hood_paint_does_not():
     lines = _render(scene, np.random.default_rng(0), "lines", hood=True) > 0
     paint = _render(scene, np.random.default_rng(0), "paint", hood=True) > 0
     assert lines[-3:].any() and not paint[-3:].any()
+    stopped = _render(scene, np.random.default_rng(0), "lines", hood=True, lines_over_hood=False)
+    assert not stopped[-3:].any() and stopped.any()
