@@ -8,7 +8,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import os; print(os.getpid() % 100 + 1)")
 
-.PHONY: venv demo model baselines test test-fast lint format clean
+.PHONY: venv demo model remedies tradeoff baselines test test-fast lint format clean
 
 $(STAMP): setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,20 +24,113 @@ INPUT ?=
 demo: $(STAMP)
 	$(BIN)/lane-seg demo --out runs/demo $(if $(INPUT),--input $(INPUT))
 
-# The default model, from scratch: data -> four training stages -> fp32 + int8 ONNX -> eval ->
-# bench -> models/README.md. Each stage is a file; one that exists is reused (order-only
-# prerequisites), so delete runs/<stage> or data/sim to redo it. Several CPU hours on 2 cores.
-REAL := ../shared/data/real/tusimple_lanenet
-STAGES := unet unet_finetune unet_long unet_full
+# The default model, from scratch: simulator data (lane-line labels, config/sim_roads.yaml) ->
+# two training stages -> fp32 + int8 ONNX -> simulator eval and the real-frame scoreboard ->
+# bench -> closed loop -> models/README.md. Each step is a file; one that exists is reused
+# (order-only prerequisites), so delete runs/<stage> or data/roads to redo it. Several CPU hours
+# on 2 cores. The real frames beside the checkout (../shared/data) are used where present.
+REAL_ROOT := ../shared/data
+STAGES := remedies/roads_d5_style roads_full
 MODEL_RUN := runs/model
 LS := nice -n 5 $(BIN)/lane-seg
+INT8 := models/lane_unet_int8.onnx
+FP32 := models/lane_unet_fp32.onnx
 
 model: models/README.md
 
-data/sim/dataset.json: | $(STAMP)
-	$(LS) collect --backend planar --out data/sim --frames 2400 --seed 0
+data/roads/complete: | $(STAMP)
+	$(LS) collect --backend planar --config config/sim_roads.yaml --out data/roads --frames 4000 --seed 13
+	touch $@
 
-runs/unet/best.pt: | data/sim/dataset.json
+runs/remedies/roads_d5_style/best.pt: | data/roads/complete
+	$(LS) train --config training/configs/remedies/roads_d5_style.yaml
+runs/roads_full/best.pt: | runs/remedies/roads_d5_style/best.pt
+	$(LS) train --config training/configs/roads_full.yaml
+
+$(INT8): runs/roads_full/best.pt
+	$(LS) export --model $< --out $(FP32) --int8 $@ --calib data/roads
+
+CARD_INPUTS := $(MODEL_RUN)/selection.json $(MODEL_RUN)/eval_int8/summary.json \
+  $(MODEL_RUN)/scoreboard/scoreboard.json $(MODEL_RUN)/bench/bench.json \
+  $(MODEL_RUN)/sim_int8/summary.json
+
+$(MODEL_RUN)/selection.json: $(INT8)
+	mkdir -p $(MODEL_RUN)
+	$(LS) models --size 512x256 --latency --threads 2 --json \
+	  --config training/configs/roads_full.yaml training/configs/remedies/roads_v2_d4.yaml \
+	  training/configs/tradeoff/enet.yaml training/configs/tradeoff/deeplabv3plus.yaml \
+	  training/configs/segformer.yaml > $@.tmp
+	mv $@.tmp $@
+
+$(MODEL_RUN)/eval_int8/summary.json: $(INT8)
+	for p in fp32 int8; do \
+	  $(LS) eval --model models/lane_unet_$$p.onnx --data data/roads --split val \
+	    --out $(MODEL_RUN)/eval_$$p --no-progress || exit 1; \
+	done
+
+# Every labelled real source by its own labels, fp32 and int8 side by side.
+$(MODEL_RUN)/scoreboard/scoreboard.json: $(INT8)
+	$(LS) eval --model $(FP32) --model $(INT8) --real $(REAL_ROOT) --out $(MODEL_RUN)/scoreboard
+
+# Timed with both cores on a machine otherwise idle; it also rewrites README.md's results.
+$(MODEL_RUN)/bench/bench.json: $(INT8)
+	$(LS) bench --model runs/roads_full/best.pt --onnx-fp32 $(FP32) --onnx-int8 $< \
+	  --data data/roads --threads 2 --node --out $(MODEL_RUN)/bench --readme README.md
+
+$(MODEL_RUN)/sim_int8/summary.json: $(INT8)
+	$(LS) sim --perception groundtruth --no-video --out $(MODEL_RUN)/sim_groundtruth
+	for p in fp32 int8; do $(LS) sim --perception $$p --model models/lane_unet_$$p.onnx \
+	  --engine onnxruntime-cpu --threads 1 --no-video --out $(MODEL_RUN)/sim_$$p || exit 1; done
+
+models/README.md: $(CARD_INPUTS)
+	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --data data/roads \
+	  --run $(MODEL_RUN) --out $@ \
+	  $(foreach t,remedies tradeoff,$(if $(wildcard runs/$(t)/baselines.json),--$(t) runs/$(t)/baselines.json))
+
+# What closed the gap to real roads, one remedy at a time (training/README.md, "remedies"), and
+# the architecture trade-off at the latency budget ("tradeoff"): every run on the same schedule,
+# scored on the simulator and on every labelled real source. Runs that exist are reused.
+# Several CPU hours on 2 cores.
+data/sim_paint/complete: | $(STAMP)
+	$(LS) collect --backend planar --config config/sim_variants/paint.yaml --out data/sim_paint --frames 3000 --seed 11
+	touch $@
+data/sim_lines/complete: | $(STAMP)
+	$(LS) collect --backend planar --config config/sim_variants/lines.yaml --out data/sim_lines --frames 3000 --seed 11
+	touch $@
+data/sim_v2/complete: | $(STAMP)
+	$(LS) collect --backend planar --config config/sim_variants/roads_v2.yaml --out data/sim_v2 --frames 4000 --seed 12
+	touch $@
+data/real_culane23/complete: | $(STAMP)
+	$(LS) import --format real --source culane_driver23 $(REAL_ROOT) --out data/real_culane23
+	touch $@
+
+REMEDIES := paint lines roads_v2_d4 roads_v2_d5 roads_d5 roads_d5_style roads_d5_culane_nc
+# The datasets a training config reads (its data.sources roots), as make targets: `complete`
+# is written once a collect or import has finished (they resume, so a killed one is redone).
+DATA_OF = $(patsubst %,data/%/complete,$(shell sed -n 's/^ *- {root: data\/\([^,]*\),.*/\1/p' training/configs/$(1)))
+.SECONDEXPANSION:
+runs/remedies/%/best.pt runs/tradeoff/%/best.pt: | $$(call DATA_OF,$$(word 2,$$(subst /, ,$$@))/$$*.yaml)
+	$(LS) train --config training/configs/$(word 2,$(subst /, ,$@))/$*.yaml
+
+remedies: $(REMEDIES:%=runs/remedies/%/best.pt)
+	$(LS) baselines --config $(REMEDIES:%=training/configs/remedies/%.yaml) --data data/roads \
+	  --real $(REAL_ROOT) --out runs/remedies --section remedies --readme training/README.md
+
+TRADEOFF := remedies/roads_v2_d4 remedies/roads_v2_d5 tradeoff/enet tradeoff/deeplabv3plus
+tradeoff: $(TRADEOFF:%=runs/%/best.pt)
+	$(LS) baselines --config $(TRADEOFF:%=training/configs/%.yaml) --data data/sim_v2 \
+	  --real $(REAL_ROOT) --latency 2 --out runs/tradeoff --section tradeoff \
+	  --readme training/README.md
+
+# The baseline table of training/README.md: every architecture (and the first U-Net's stages)
+# trained on the original simulator data (paint labels), evaluated on its validation split and
+# on every labelled real source; runs that exist are reused. Several CPU hours on 2 cores.
+data/sim/complete: | $(STAMP)
+	$(LS) collect --backend planar --out data/sim --frames 2400 --seed 0
+	touch $@
+
+BASE_STAGES := unet unet_finetune unet_long unet_full
+runs/unet/best.pt: | data/sim/complete
 	$(LS) train --config training/configs/unet.yaml
 runs/unet_finetune/best.pt: | runs/unet/best.pt
 	$(LS) train --config training/configs/unet_finetune.yaml
@@ -45,55 +138,14 @@ runs/unet_long/best.pt: | runs/unet_finetune/best.pt
 	$(LS) train --config training/configs/unet_long.yaml
 runs/unet_full/best.pt: | runs/unet_long/best.pt
 	$(LS) train --config training/configs/unet_full.yaml
-
-models/lane_unet_int8.onnx: runs/unet_full/best.pt
-	$(LS) export --model $< --out models/lane_unet_fp32.onnx --int8 $@ --calib data/sim
-
-INT8 := models/lane_unet_int8.onnx
-CARD_INPUTS := $(MODEL_RUN)/selection.json $(MODEL_RUN)/eval_int8/summary.json \
-  $(MODEL_RUN)/bench/bench.json $(MODEL_RUN)/sim_int8/summary.json
-
-$(MODEL_RUN)/selection.json: $(INT8)
-	mkdir -p $(MODEL_RUN)
-	$(LS) models --size 512x256 --latency --json --config training/configs/unet_full.yaml \
-	  training/configs/enet.yaml training/configs/deeplabv3plus.yaml \
-	  training/configs/segformer.yaml > $@.tmp
-	mv $@.tmp $@
-
-$(MODEL_RUN)/eval_int8/summary.json: $(INT8)
-	for p in fp32 int8; do \
-	  $(LS) eval --model models/lane_unet_$$p.onnx --data data/sim --split val \
-	    --out $(MODEL_RUN)/eval_$$p --no-progress || exit 1; \
-	  if [ -d $(REAL) ]; then $(LS) eval --model models/lane_unet_$$p.onnx --data $(REAL) \
-	    --out $(MODEL_RUN)/eval_$${p}_real --no-progress || exit 1; fi; \
-	done
-
-# Timed with both cores on a machine otherwise idle; it also rewrites README.md's results.
-$(MODEL_RUN)/bench/bench.json: $(INT8)
-	$(LS) bench --model runs/unet_full/best.pt --onnx-fp32 models/lane_unet_fp32.onnx \
-	  --onnx-int8 $< --data data/sim --threads 2 --node --out $(MODEL_RUN)/bench --readme README.md
-
-$(MODEL_RUN)/sim_int8/summary.json: $(INT8)
-	$(LS) sim --perception groundtruth --no-video --out $(MODEL_RUN)/sim_groundtruth
-	for p in fp32 int8; do $(LS) sim --perception $$p --model models/lane_unet_$$p.onnx \
-	  --engine onnxruntime-cpu --threads 1 --no-video --out $(MODEL_RUN)/sim_$$p || exit 1; done
-
-BASELINES_JSON := runs/baselines/baselines.json
-models/README.md: $(CARD_INPUTS)
-	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --run $(MODEL_RUN) --out $@ \
-	  $(if $(wildcard $(BASELINES_JSON)),--baselines $(BASELINES_JSON))
-
-# The baseline table of training/README.md: every architecture (and the U-Net's stages) trained
-# on the simulator data, evaluated now on its validation split and on the real frames; runs that
-# exist are reused. Several CPU hours on 2 cores.
 OTHERS := enet deeplabv3plus segformer
-$(OTHERS:%=runs/%/best.pt): | data/sim/dataset.json
+$(OTHERS:%=runs/%/best.pt): | data/sim/complete
 	$(LS) train --config training/configs/$(word 2,$(subst /, ,$@)).yaml
 
-baselines: $(STAGES:%=runs/%/best.pt) $(OTHERS:%=runs/%/best.pt)
-	$(LS) baselines --config $(STAGES:%=training/configs/%.yaml) \
-	  $(OTHERS:%=training/configs/%.yaml) --data data/sim $(if $(wildcard $(REAL)),--real $(REAL)) \
-	  --readme training/README.md
+baselines: $(BASE_STAGES:%=runs/%/best.pt) $(OTHERS:%=runs/%/best.pt)
+	$(LS) baselines --config $(BASE_STAGES:%=training/configs/%.yaml) \
+	  $(OTHERS:%=training/configs/%.yaml) --data data/sim \
+	  $(if $(wildcard $(REAL_ROOT)),--real $(REAL_ROOT)) --readme training/README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
