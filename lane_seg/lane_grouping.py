@@ -1,0 +1,231 @@
+"""Lane lines from ground points: lane_geometry's grouping, fitted for all lines at once.
+
+The points are the centres of a mask's row runs cast onto the ground plane (`lane_seg.lanes`).
+Seeds are lane_geometry's histogram peaks of lateral offset (`_peaks`: its bins, separation and
+support), taken in the near band and, for outer lines that enter the view only further out, in
+the band beyond. Then, in a few rounds, every point joins its nearest line if within a window
+(lane_geometry's `window_m` plus a few pixels' footprint, wider beyond a line's points as an
+extrapolated fit drifts on a bend), each line keeps its longest stretch without a gap over
+`max_gap_m` (it carries over dash gaps, not over to a stray blob far beyond), and all lines are
+refitted at once as quadratics y(x) by least squares with lane_geometry's pull of the curvature
+towards zero (`curvature_prior_points`). Lines that converge onto one marking are merged, weak
+ones dropped. The result is lane_geometry's `LineFit`s.
+
+Why not `find_lines` itself: its per-line RANSAC and sliding windows are made for the tracker's
+two ego lines and cost 5-10 ms per frame on model masks with five or more candidate lines, three
+to five times the lane step's budget; the same model fitted in one batch of array operations
+costs about a tenth of that. Its parameters are the ones lane_geometry's `GeometryConfig` holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lane_seg.lane_geometry import GeometryConfig, LineFit, _peaks
+
+_X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning; lane_geometry's c2 * 400)
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    # lane_geometry's thresholds; the ground band reaches further than the tracker's, points
+    # are one per row (not per pixel), so fewer make a line and the curvature pull is weaker.
+    geometry: GeometryConfig = GeometryConfig(
+        x_range_m=(1.0, 120.0),
+        y_max_m=12.0,
+        min_peak_points=6,
+        min_points=12,
+        curvature_prior_points=0.05,
+    )
+    window_px: float = 3.0  # join window: geometry.window_m plus this many pixels' footprint
+    inlier_px: float = 1.5  # inliers: geometry.inlier_m plus this many pixels' footprint
+    bend_slack: float = 1 / 200  # window widening per square metre beyond a line's points
+    rounds: int = 4
+    full_support: int = 40  # rows of support for full quality
+    full_span_m: float = 12.0  # ... and extent on the ground
+    max_heading_deg: float = 25.0  # lines heading further off straight ahead where they start
+    # are not lane lines
+
+
+def _design(x: np.ndarray) -> np.ndarray:
+    xs = x / _X_SCALE
+    return np.stack([np.ones_like(xs), xs, xs * xs])  # (3, N)
+
+
+def _fit_all(
+    phi: np.ndarray, y: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float
+) -> np.ndarray:
+    """Least-squares quadratics for every line at once; points with owner -1 are nobody's.
+    The curvature term is pulled to 0 with the weight of `prior` points, as lane_geometry's
+    `_refine` does; lines with fewer than 3 points keep their coefficients."""
+    k = len(coeffs)
+    sel = owner >= 0
+    o, p, yy = owner[sel], phi[:, sel], y[sel]
+    x1, x2 = p[1], p[2]
+    s = [np.bincount(o, q, k) for q in (np.ones_like(x1), x1, x2, x1 * x2, x2 * x2)]
+    t = [np.bincount(o, q * yy, k) for q in (np.ones_like(x1), x1, x2)]
+    a = np.empty((k, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            a[:, i, j] = s[i + j]
+    a[:, 2, 2] += prior
+    b = np.stack(t, axis=1)
+    ok = s[0] >= 3
+    out = coeffs.copy()
+    if ok.any():
+        out[ok] = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
+    return out
+
+
+def _merge_duplicates(
+    coeffs: np.ndarray, reach: np.ndarray, support: np.ndarray, separation: float
+) -> np.ndarray:
+    """Indices of lines to keep: of two lines closer than `separation` along their common
+    reach (median gap over 8 points), the one with less support goes."""
+    k = len(coeffs)
+    if k < 2:
+        return np.arange(k)
+    lo = np.maximum(reach[:, None, 0], reach[None, :, 0])  # (K, K) common reach
+    hi = np.minimum(reach[:, None, 1], reach[None, :, 1])
+    xs = (lo[..., None] + (hi - lo)[..., None] * np.linspace(0.0, 1.0, 8)) / _X_SCALE
+    diff = coeffs[:, None, :] - coeffs[None, :, :]  # (K, K, 3)
+    gap = np.abs(diff[..., :1] + diff[..., 1:2] * xs + diff[..., 2:] * xs * xs)
+    median = np.sort(gap, axis=2)[..., 3:5].mean(axis=2)
+    close = (median < separation) & (hi > lo)
+    kept: list[int] = []
+    for i in np.argsort(-support, kind="stable"):
+        if not close[i, kept].any():
+            kept.append(int(i))
+    return np.sort(np.array(kept, np.int64))
+
+
+def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GeometryConfig) -> np.ndarray:
+    """(K, 2) lateral offset and starting distance of each line to look for: lane_geometry's
+    histogram peaks in the near band, then in the band beyond it (outer lines often enter the
+    view only there), unless close to a seed already taken."""
+    seeds: list[tuple[float, float]] = []
+    lo = x0
+    for hi in (x0 + g.seed_band_m, x0 + 2.5 * g.seed_band_m):
+        band = (x >= lo) & (x <= hi)
+        for p in _peaks(y[band], g):
+            if all(abs(p - q) >= g.peak_separation_m for q, _ in seeds):
+                seeds.append((p, lo))
+        lo = hi
+    return np.array(seeds).reshape(-1, 2)
+
+
+def _nearest(y: np.ndarray, phi: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's nearest line and its lateral distance to it."""
+    dist = np.abs(y[None, :] - coeffs @ phi)  # (K, N)
+    owner = np.argmin(dist, axis=0)
+    return owner, dist[owner, np.arange(len(y))]
+
+
+def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: float) -> np.ndarray:
+    """`ok` narrowed to each line's main stretch: its candidate points cut wherever two
+    consecutive ones (along x) are more than `max_gap` apart, the stretch with most points
+    kept. A line carries on over dash gaps, but not over to a stray blob far beyond."""
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return ok
+    order = idx[np.lexsort((x[idx], owner[idx]))]
+    xs, os = x[order], owner[order]
+    start = np.empty(len(order), bool)  # a stretch starts at a new line or after a gap
+    start[0] = True
+    np.not_equal(os[1:], os[:-1], out=start[1:])
+    start[1:] |= np.diff(xs) > max_gap
+    stretch = np.cumsum(start) - 1
+    size = np.bincount(stretch)
+    line_of = os[start]  # the line of each stretch
+    by_size = np.lexsort((size, line_of))  # per line, its largest stretch comes last
+    best = np.zeros(len(size), bool)
+    best[by_size[np.append(line_of[by_size][1:] != line_of[by_size][:-1], True)]] = True
+    out = np.zeros_like(ok)
+    out[order[best[stretch]]] = True
+    return out
+
+
+def _extent(x: np.ndarray, owner: np.ndarray, sel: np.ndarray, k: int) -> np.ndarray:
+    """(k, 2) nearest and farthest x of each line's selected points (inf, -inf for none)."""
+    lo, hi = np.full(k, np.inf), np.full(k, -np.inf)
+    np.minimum.at(lo, owner[sel], x[sel])
+    np.maximum.at(hi, owner[sel], x[sel])
+    return np.column_stack([lo, hi])
+
+
+def group_lines(
+    pts: np.ndarray, footprint: np.ndarray, cfg: GroupingConfig | None = None
+) -> list[LineFit]:
+    """Ground points (N, 2) -> lane lines, each a `LineFit` like lane_geometry's, right to left.
+
+    footprint: lateral metres one pixel covers at each point (its distance / focal length),
+    which widens the windows where the image is coarse.
+    """
+    cfg = cfg or GroupingConfig()
+    g = cfg.geometry
+    if len(pts) < g.min_points:
+        return []
+    x, y = pts[:, 0], pts[:, 1]
+    x0 = float(np.percentile(x, 2))
+    seeds = _seeds(x, y, x0, g)
+    if len(seeds) == 0:
+        return []
+    phi = _design(x)
+    coeffs = np.zeros((len(seeds), 3))
+    coeffs[:, 0] = seeds[:, 0]
+    # Where each line has points; at first its seed's band, where a straight line is a fair
+    # guess. Beyond that stretch a point may lie further off, as an extrapolated fit drifts on
+    # a bend: the window widens with the square of the distance beyond.
+    span = np.column_stack([seeds[:, 1], seeds[:, 1] + g.seed_band_m])
+    window = g.window_m + cfg.window_px * footprint
+    prior = g.curvature_prior_points
+    member = np.zeros(len(x), bool)
+    for first in [True] + [False] * (cfg.rounds - 1):
+        owner, d_own = _nearest(y, phi, coeffs)
+        beyond = np.maximum(np.maximum(x - span[owner, 1], span[owner, 0] - x), 0.0)
+        if first:
+            ok = (d_own < window) & (beyond == 0)
+        else:
+            ok = d_own < window + cfg.bend_slack * beyond * beyond
+        ok = _main_stretch(x, owner, ok, g.max_gap_m)
+        counts = np.bincount(owner[ok], minlength=len(coeffs))
+        coeffs = _fit_all(phi, y, np.where(ok, owner, -1), coeffs, prior)
+        span = _extent(x, owner, ok, len(coeffs))
+        # A line may start from one short dash in its band: judge it once it could grow.
+        alive = counts >= (3 if first else g.min_points)
+        keep = _merge_duplicates(coeffs, span, np.where(alive, counts, -1), g.peak_separation_m)
+        keep = keep[alive[keep]]
+        settled = np.array_equal(ok, member) and len(keep) == len(coeffs)
+        member = ok
+        coeffs, span = coeffs[keep], span[keep]
+        if settled or len(coeffs) == 0:
+            break
+    if len(coeffs) == 0:
+        return []
+    # Inliers: each point to its nearest line within the tight tolerance, on its main stretch.
+    owner, d_own = _nearest(y, phi, coeffs)
+    member = _main_stretch(x, owner, d_own < window, g.max_gap_m)
+    inlier = member & (d_own < g.inlier_m + cfg.inlier_px * footprint)
+    coeffs = _fit_all(phi, y, np.where(inlier, owner, -1), coeffs, prior)
+    scale = np.array([1.0, 1.0 / _X_SCALE, 1.0 / _X_SCALE**2])
+    max_slope = np.tan(np.radians(cfg.max_heading_deg))
+    n_member = np.bincount(owner[member], minlength=len(coeffs))
+    fits = []
+    for k in range(len(coeffs)):
+        mine = inlier & (owner == k)
+        n_in = int(mine.sum())
+        if n_in < g.min_points:
+            continue
+        xk, yk = x[mine], y[mine]
+        c = coeffs[k] * scale  # back to metres: y = c0 + c1 x + c2 x^2
+        if abs(c[1] + 2 * c[2] * xk.min()) > max_slope:
+            continue  # heading across the road where it starts: not a lane line
+        resid = yk - (c[0] + c[1] * xk + c[2] * xk * xk)
+        span = float(xk.max() - xk.min())
+        share = n_in / max(int(n_member[k]), n_in)
+        quality = min(1.0, n_in / cfg.full_support) * share * min(1.0, span / cfg.full_span_m)
+        rms = float(np.sqrt(np.mean(resid * resid)))
+        fits.append(LineFit(c, n_in, span, rms, quality, np.column_stack([xk, yk])))
+    return sorted(fits, key=lambda f: float(f.y(0.0)))
