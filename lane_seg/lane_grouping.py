@@ -49,33 +49,26 @@ class GroupingConfig:
     # are not lane lines
 
 
-def _design(x: np.ndarray) -> np.ndarray:
+def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(N, 9) per point: 1, x, x^2 (the design), x^3, x^4, and y, xy, x^2 y (for the normal
+    equations), x in units of _X_SCALE."""
     xs = x / _X_SCALE
-    return np.stack([np.ones_like(xs), xs, xs * xs])  # (3, N)
+    x2 = xs * xs
+    return np.column_stack([np.ones_like(xs), xs, x2, x2 * xs, x2 * x2, y, xs * y, x2 * y])
 
 
-def _fit_all(
-    phi: np.ndarray, y: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float
-) -> np.ndarray:
-    """Least-squares quadratics for every line at once; points with owner -1 are nobody's.
-    The curvature term is pulled to 0 with the weight of `prior` points, as lane_geometry's
-    `_refine` does; lines with fewer than 3 points keep their coefficients."""
+def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float) -> np.ndarray:
+    """Least-squares quadratics for every line at once (`terms` from `_design`); points with
+    owner -1 are nobody's. The curvature term is pulled to 0 with the weight of `prior`
+    points, as lane_geometry's `_refine` does; lines with fewer than 3 points keep theirs."""
     k = len(coeffs)
-    sel = owner >= 0
-    o, p, yy = owner[sel], phi[:, sel], y[sel]
-    x1, x2 = p[1], p[2]
-    s = [np.bincount(o, q, k) for q in (np.ones_like(x1), x1, x2, x1 * x2, x2 * x2)]
-    t = [np.bincount(o, q * yy, k) for q in (np.ones_like(x1), x1, x2)]
-    a = np.empty((k, 3, 3))
-    for i in range(3):
-        for j in range(3):
-            a[:, i, j] = s[i + j]
+    sums = (owner[None, :] == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
+    a = sums[:, [0, 1, 2, 1, 2, 3, 2, 3, 4]].reshape(k, 3, 3)
     a[:, 2, 2] += prior
-    b = np.stack(t, axis=1)
-    ok = s[0] >= 3
+    ok = sums[:, 0] >= 3
     out = coeffs.copy()
     if ok.any():
-        out[ok] = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
+        out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
     return out
 
 
@@ -89,11 +82,15 @@ def _merge_duplicates(
         return np.arange(k)
     lo = np.maximum(reach[:, None, 0], reach[None, :, 0])  # (K, K) common reach
     hi = np.minimum(reach[:, None, 1], reach[None, :, 1])
-    xs = (lo[..., None] + (hi - lo)[..., None] * np.linspace(0.0, 1.0, 8)) / _X_SCALE
+    with np.errstate(invalid="ignore"):  # lines without points have no reach
+        xs = (lo[..., None] + (hi - lo)[..., None] * np.linspace(0.0, 1.0, 8)) / _X_SCALE
     diff = coeffs[:, None, :] - coeffs[None, :, :]  # (K, K, 3)
     gap = np.abs(diff[..., :1] + diff[..., 1:2] * xs + diff[..., 2:] * xs * xs)
     median = np.sort(gap, axis=2)[..., 3:5].mean(axis=2)
     close = (median < separation) & (hi > lo)
+    np.fill_diagonal(close, False)
+    if not close.any():
+        return np.arange(k)
     kept: list[int] = []
     for i in np.argsort(-support, kind="stable"):
         if not close[i, kept].any():
@@ -116,11 +113,11 @@ def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GeometryConfig) -> np.nda
     return np.array(seeds).reshape(-1, 2)
 
 
-def _nearest(y: np.ndarray, phi: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest(terms: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each point's nearest line and its lateral distance to it."""
-    dist = np.abs(y[None, :] - coeffs @ phi)  # (K, N)
+    dist = np.abs(terms[:, 5] - coeffs @ terms[:, :3].T)  # (K, N)
     owner = np.argmin(dist, axis=0)
-    return owner, dist[owner, np.arange(len(y))]
+    return owner, dist[owner, np.arange(len(terms))]
 
 
 def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: float) -> np.ndarray:
@@ -147,11 +144,13 @@ def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: flo
     return out
 
 
-def _extent(x: np.ndarray, owner: np.ndarray, sel: np.ndarray, k: int) -> np.ndarray:
-    """(k, 2) nearest and farthest x of each line's selected points (inf, -inf for none)."""
+def _extent(x: np.ndarray, owned: np.ndarray, k: int) -> np.ndarray:
+    """(k, 2) nearest and farthest x of each line's points (`owned`: each point's line, -1 for
+    none); inf, -inf for a line without points."""
     lo, hi = np.full(k, np.inf), np.full(k, -np.inf)
-    np.minimum.at(lo, owner[sel], x[sel])
-    np.maximum.at(hi, owner[sel], x[sel])
+    sel = owned >= 0
+    np.minimum.at(lo, owned[sel], x[sel])
+    np.maximum.at(hi, owned[sel], x[sel])
     return np.column_stack([lo, hi])
 
 
@@ -168,11 +167,11 @@ def group_lines(
     if len(pts) < g.min_points:
         return []
     x, y = pts[:, 0], pts[:, 1]
-    x0 = float(np.percentile(x, 2))
+    x0 = float(np.partition(x, len(x) // 50)[len(x) // 50])  # the nearest points but strays
     seeds = _seeds(x, y, x0, g)
     if len(seeds) == 0:
         return []
-    phi = _design(x)
+    terms = _design(x, y)
     coeffs = np.zeros((len(seeds), 3))
     coeffs[:, 0] = seeds[:, 0]
     # Where each line has points; at first its seed's band, where a straight line is a fair
@@ -183,21 +182,23 @@ def group_lines(
     prior = g.curvature_prior_points
     member = np.zeros(len(x), bool)
     for first in [True] + [False] * (cfg.rounds - 1):
-        owner, d_own = _nearest(y, phi, coeffs)
+        owner, d_own = _nearest(terms, coeffs)
         beyond = np.maximum(np.maximum(x - span[owner, 1], span[owner, 0] - x), 0.0)
         if first:
             ok = (d_own < window) & (beyond == 0)
         else:
             ok = d_own < window + cfg.bend_slack * beyond * beyond
         ok = _main_stretch(x, owner, ok, g.max_gap_m)
+        owned = np.where(ok, owner, -1)
         counts = np.bincount(owner[ok], minlength=len(coeffs))
-        coeffs = _fit_all(phi, y, np.where(ok, owner, -1), coeffs, prior)
-        span = _extent(x, owner, ok, len(coeffs))
+        coeffs = _fit_all(terms, owned, coeffs, prior)
+        span = _extent(x, owned, len(coeffs))
         # A line may start from one short dash in its band: judge it once it could grow.
         alive = counts >= (3 if first else g.min_points)
         keep = _merge_duplicates(coeffs, span, np.where(alive, counts, -1), g.peak_separation_m)
         keep = keep[alive[keep]]
-        settled = np.array_equal(ok, member) and len(keep) == len(coeffs)
+        settled = np.count_nonzero(ok != member) <= 0.02 * np.count_nonzero(ok)
+        settled &= len(keep) == len(coeffs)  # membership (almost) as in the round before
         member = ok
         coeffs, span = coeffs[keep], span[keep]
         if settled or len(coeffs) == 0:
@@ -205,27 +206,42 @@ def group_lines(
     if len(coeffs) == 0:
         return []
     # Inliers: each point to its nearest line within the tight tolerance, on its main stretch.
-    owner, d_own = _nearest(y, phi, coeffs)
+    owner, d_own = _nearest(terms, coeffs)
     member = _main_stretch(x, owner, d_own < window, g.max_gap_m)
     inlier = member & (d_own < g.inlier_m + cfg.inlier_px * footprint)
-    coeffs = _fit_all(phi, y, np.where(inlier, owner, -1), coeffs, prior)
-    scale = np.array([1.0, 1.0 / _X_SCALE, 1.0 / _X_SCALE**2])
-    max_slope = np.tan(np.radians(cfg.max_heading_deg))
-    n_member = np.bincount(owner[member], minlength=len(coeffs))
-    fits = []
-    for k in range(len(coeffs)):
-        mine = inlier & (owner == k)
-        n_in = int(mine.sum())
-        if n_in < g.min_points:
-            continue
-        xk, yk = x[mine], y[mine]
-        c = coeffs[k] * scale  # back to metres: y = c0 + c1 x + c2 x^2
-        if abs(c[1] + 2 * c[2] * xk.min()) > max_slope:
-            continue  # heading across the road where it starts: not a lane line
-        resid = yk - (c[0] + c[1] * xk + c[2] * xk * xk)
-        span = float(xk.max() - xk.min())
-        share = n_in / max(int(n_member[k]), n_in)
-        quality = min(1.0, n_in / cfg.full_support) * share * min(1.0, span / cfg.full_span_m)
-        rms = float(np.sqrt(np.mean(resid * resid)))
-        fits.append(LineFit(c, n_in, span, rms, quality, np.column_stack([xk, yk])))
+    owned = np.where(inlier, owner, -1)
+    coeffs = _fit_all(terms, owned, coeffs, prior)
+    return _line_fits(x, y, owned, np.bincount(owner[member], minlength=len(coeffs)), coeffs, cfg)
+
+
+def _line_fits(
+    x: np.ndarray,
+    y: np.ndarray,
+    owned: np.ndarray,
+    members: np.ndarray,
+    coeffs: np.ndarray,
+    cfg: GroupingConfig,
+) -> list[LineFit]:
+    """LineFits (metres, sorted right to left) of the lines with enough inliers (`owned`: each
+    point's line, -1 for none) that do not head across the road where they start."""
+    k = len(coeffs)
+    c = coeffs / np.array([1.0, _X_SCALE, _X_SCALE**2])  # back to metres: c0 + c1 x + c2 x^2
+    sel = owned >= 0
+    o, xs, ys = owned[sel], x[sel], y[sel]
+    n_in = np.bincount(o, minlength=k)
+    lo_hi = np.where(n_in[:, None] > 0, _extent(x, owned, k), 0.0)
+    resid = ys - (c[o, 0] + c[o, 1] * xs + c[o, 2] * xs * xs)
+    rms = np.sqrt(np.bincount(o, resid * resid, k) / np.maximum(n_in, 1))
+    span = lo_hi[:, 1] - lo_hi[:, 0]
+    share = n_in / np.maximum(members, np.maximum(n_in, 1))
+    quality = np.minimum(1.0, n_in / cfg.full_support) * share
+    quality *= np.minimum(1.0, span / cfg.full_span_m)
+    heading = np.abs(c[:, 1] + 2 * c[:, 2] * lo_hi[:, 0])
+    good = (n_in >= cfg.geometry.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
+    order = np.argsort(o, kind="stable")
+    pts = np.split(np.column_stack([xs, ys])[order], np.cumsum(n_in)[:-1])
+    fits = [
+        LineFit(c[i], int(n_in[i]), float(span[i]), float(rms[i]), float(quality[i]), pts[i])
+        for i in np.flatnonzero(good)
+    ]
     return sorted(fits, key=lambda f: float(f.y(0.0)))
