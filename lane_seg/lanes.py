@@ -106,6 +106,8 @@ class LaneConfig:
     min_quality: float = 0.1  # weaker lines are dropped
     # Instances.
     point_step_px: float = 4.0  # polyline vertices about this many rows apart
+    extend_gap_m: float = 16.0  # a line starting this close to the bottom of the view is
+    # drawn down to it (a dash gap: benchmarks label lines down to the bottom)
 
 
 # --------------------------------------------------------------------------- instances
@@ -169,7 +171,7 @@ def instances_from_fits(
     (`group_lines`' or lane_geometry's `find_lines`', e.g. a LaneTracker's `lines`).
 
     Each fit is drawn from its nearest point (or from the bottom of the view, when that is
-    less than `max_gap_m` away) to its farthest, sampled evenly in image rows and clipped to
+    less than `extend_gap_m` away) to its farthest, sampled evenly in image rows and clipped to
     the image of `cam`. Confidence: the fit's quality, times the mean probability at its points
     when `prob` (HxW at the camera's size) is given. `metric`: keep the ground points.
     """
@@ -184,7 +186,7 @@ def instances_from_fits(
     x_view = float(bottom[0, 0]) if ok[0] else g.x_range_m[0]
     # Per line: nearest and farthest x drawn, and x_view where it crosses the bottom row.
     ends = np.array([[f.pts[:, 0].min(), f.pts[:, 0].max(), x_view] for f in fits])
-    reach_bottom = ends[:, 0] - x_view <= g.max_gap_m
+    reach_bottom = ends[:, 0] - x_view <= cfg.extend_gap_m
     ends[reach_bottom, 0] = np.minimum(ends[reach_bottom, 0], 0.9 * x_view)  # clipped below
     ys = np.stack([f.y(e) for f, e in zip(fits, ends, strict=True)])
     uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys.ravel()]))

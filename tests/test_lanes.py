@@ -329,3 +329,15 @@ def test_a_lane_trackers_own_lines_become_instances():
     assert [lane.ego for lane in lanes] == [EGO_LEFT, EGO_RIGHT]
     for lane, line in zip(lanes, lines, strict=True):
         assert_follows(lane, CAM, line, 2.0, lane.points[0, 1])
+
+
+def test_extension_to_the_bottom_of_the_view_is_a_setting():
+    """A dashed line whose first dash is well up the image is drawn down to the bottom row by
+    default (as the benchmarks label lines), and not with extend_gap_m=0."""
+    lines = [straight(1.75), straight(-1.75)]
+    mask = ground_mask(CAM, lines, dashed=(0,))
+    default = extract_lanes(mask, camera=CAM)[0]
+    visible = extract_lanes(mask, camera=CAM, cfg=LaneConfig(extend_gap_m=0.0))[0]
+    assert default.points[-1, 1] > CAM.height - 2
+    first_dash_row = np.flatnonzero(mask[:, : CAM.width // 2].any(axis=1))[-1]
+    assert visible.points[-1, 1] < first_dash_row + 3
