@@ -1,14 +1,14 @@
 """What a lane mask shows before lines are grouped: row runs, strokes, blobs, the vanishing point.
 
 - Runs: every horizontal run of lane pixels in a row, one point at its centre. A few hundred per
-  frame; the grouping (`lane_seg.lanes`) works on them instead of thousands of pixels.
+  frame; the grouping (`lane_seg.lane_grouping`) works on them, not on thousands of pixels.
 - Components: the mask's 8-connected components. Single strokes (one run per row) that are
   specks, round blobs, or lie across the road on the ground (stop lines, crossings) are not
   lane lines. Components made of several strokes (lines that run into each other near the
   horizon) are not judged by their shape.
-- Band pieces: the components cut into horizontal bands, so that lines joined near the
-  horizon are separate pieces lower down. Each stroke's direction comes from a line through its
-  run centres, which a stroke's thickness does not bias.
+- Band pieces: the mask cut into horizontal bands and labelled band by band, so that lines
+  joined near the horizon are separate pieces lower down. Each stroke's direction comes from a
+  line through its run centres, which a stroke's thickness does not bias.
 - Vanishing point: where two strokes of the same band meet. Lane lines at the same distance
   are parallel on the ground, even on a bend, so those meeting points lie on the horizon row.
 - Camera: a known one, or a nominal level camera whose principal point is that vanishing
@@ -208,7 +208,10 @@ def estimate_vanishing_point(
     return _weighted_median(x[ok], weight), _weighted_median(y[ok], weight)
 
 
-def default_vanishing_point(size: tuple[int, int], cfg: MaskConfig | None = None):
+def default_vanishing_point(
+    size: tuple[int, int], cfg: MaskConfig | None = None
+) -> tuple[float, float]:
+    """The vanishing point assumed when a mask shows none (`MaskConfig.default_vp`)."""
     cfg = cfg or MaskConfig()
     return size[0] * cfg.default_vp[0], size[1] * cfg.default_vp[1]
 

@@ -21,15 +21,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# TuSimple: 1280x720 frames, lanes as one x per row of `h_samples`, -2 where a lane has no point.
-TUSIMPLE_SIZE = (1280, 720)  # (width, height)
+from lane_seg.importers.culane import REF_SIZE as CULANE_SIZE
+from lane_seg.importers.tusimple import NO_POINT
+from lane_seg.importers.tusimple import REF_SIZE as TUSIMPLE_SIZE
+
+# TuSimple: 1280x720 frames (TUSIMPLE_SIZE), lanes as one x per row of `h_samples`, NO_POINT
+# (-2) where a lane has no point.
 TUSIMPLE_PIXEL_THRESH = 20.0
 TUSIMPLE_PT_THRESH = 0.85
 TUSIMPLE_H_SAMPLES = tuple(range(160, 720, 10))  # the test set's 56 rows
-NO_POINT = -2
 
-# CULane: lanes drawn 30 px wide on a 1640x590 canvas, matched at IoU > 0.5.
-CULANE_SIZE = (1640, 590)  # (width, height)
+# CULane: lanes drawn 30 px wide on the 1640x590 canvas (CULANE_SIZE), matched at IoU > 0.5.
 CULANE_LANE_WIDTH = 30
 CULANE_IOU_THRESHOLD = 0.5
 CULANE_SPLINE_TIMES = 50  # spline points per label segment before drawing
@@ -154,8 +156,8 @@ class TuSimpleScore:
 
 def tusimple_dataset(frames: Iterable[TuSimpleFrame]) -> TuSimpleScore:
     """Accuracy, FP and FN: the sums of the per-frame values divided by the number of frames
-    (NaN for no frames). Every labelled frame must be in `frames`: the benchmark counts a frame
-    without a prediction as a frame scored (0, 0, 1)... by refusing the submission."""
+    (NaN for no frames). Score every labelled frame: the benchmark refuses a submission that
+    leaves one out, so a frame without lanes found is scored with an empty prediction."""
     frames = list(frames)
     n = len(frames)
     if n == 0:

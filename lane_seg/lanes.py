@@ -254,7 +254,9 @@ def extract_lanes(
     return lanes if src == size else [lane.scaled(size, src) for lane in lanes]
 
 
-def _at_size(prob: np.ndarray | None, shape: tuple[int, ...], size: tuple[int, int]):
+def _at_size(
+    prob: np.ndarray | None, shape: tuple[int, ...], size: tuple[int, int]
+) -> np.ndarray | None:
     """The probability map at the working size (area-averaged), checked against the mask."""
     if prob is None:
         return None
