@@ -1,7 +1,7 @@
 """Lane-line instances from a lane mask: polylines in the image, left to right, ego lines marked.
 
-`extract_lanes(mask, prob=None, camera=None)` is the whole step; the node, `lane-seg infer` and
-the evaluation call it on a model's 512x256 mask (or any mask: the simulator's exact labels,
+`extract_lanes(mask, prob=None, camera=None)` is the whole step, for the node, `lane-seg infer`
+and the evaluation alike: a model's 512x256 mask or any other (the simulator's exact labels,
 CULane's or TuSimple's label masks). Lines are found on the ground plane, as lane_geometry
 does it: there lane lines are parallel and keep their spacing up to the horizon, so lines that
 run together near the vanishing point in the image stay apart, and the dashes of one line lie
@@ -34,7 +34,13 @@ The camera:
   with distinct directions) the default is the image's centre column at 40% of its height.
   These ground points are not metric, so such instances carry none. An image-space grouping
   was the alternative; lines converging on the vanishing point are what it handles worst, and
-  it would have been a second way of grouping lines beside lane_geometry's.
+  it could not share lane_geometry's model and thresholds.
+
+For a model's output, in the node or offline:
+
+    prob = probability(segmenter.logits(rgb))  # 512x256, lane_seg.preprocess
+    lanes = extract_lanes(prob > segmenter.threshold, prob)  # in the mask's pixels
+    lanes = [lane.scaled((512, 256), (width, height)) for lane in lanes]  # in the frame's
 
 The mask is brought to a working size first (the model's 512x256 unless `LaneConfig` says
 otherwise), so the tuning is in one set of pixels; polylines come back in the mask's pixels.
