@@ -1,15 +1,15 @@
 """Lane lines from ground points: lane_geometry's grouping, fitted for all lines at once.
 
 The points are the centres of a mask's row runs cast onto the ground plane (`lane_seg.lanes`).
-Seeds are lane_geometry's histogram peaks of lateral offset (`_peaks`: its bins, separation and
-support), taken in the near band and, for outer lines that enter the view only further out, in
-the band beyond. Then, in a few rounds, every point joins its nearest line if within a window
-(lane_geometry's `window_m` plus a few pixels' footprint, wider beyond a line's points as an
-extrapolated fit drifts on a bend), each line keeps its longest stretch without a gap over
-`max_gap_m` (it carries over dash gaps, not over to a stray blob far beyond), and all lines are
-refitted at once as quadratics y(x) by least squares with lane_geometry's pull of the curvature
-towards zero (`curvature_prior_points`). Lines that converge onto one marking are merged, weak
-ones dropped. The result is lane_geometry's `LineFit`s.
+Seeds are lane_geometry's histogram peaks of lateral offset (`histogram_peaks`: its bins,
+separation and support), taken in the near band and, for outer lines that enter the view only
+further out, in the band beyond. Then, in a few rounds, every point joins its nearest line if
+within a window (lane_geometry's `window_m` plus a few pixels' footprint, wider beyond a line's
+points as an extrapolated fit drifts on a bend), each line keeps its longest stretch without a gap
+over `max_gap_m` (it carries over dash gaps, not over to a stray blob far beyond), and all lines
+are refitted at once as quadratics y(x) by least squares with lane_geometry's pull of the curvature
+towards zero (`curvature_prior_points`). Lines that converge onto one marking are merged, weak ones
+dropped. The result is lane_geometry's `LineFit`s.
 
 Why not `find_lines` itself: its per-line RANSAC and sliding windows suit the tracker's two ego
 lines, but on the shipped model's masks of real frames, with five or more candidate lines, it
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lane_seg.lane_geometry import GeometryConfig, LineFit, _peaks
+from lane_seg.lane_geometry import GeometryConfig, LineFit, histogram_peaks
 
 _X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning; lane_geometry's c2 * 400)
 
@@ -110,7 +110,7 @@ def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GeometryConfig) -> np.nda
     lo = x0
     for hi in (x0 + g.seed_band_m, x0 + 2.5 * g.seed_band_m):
         band = (x >= lo) & (x <= hi)
-        for p in _peaks(y[band], g):
+        for p in histogram_peaks(y[band], g):
             if all(abs(p - q) >= g.peak_separation_m for q, _ in seeds):
                 seeds.append((p, lo))
         lo = hi
