@@ -67,8 +67,8 @@ class Model:
     """The model's mask and probabilities of a frame at its input size (what the node sees)."""
 
     def __init__(self, model: str | None, engine: str, threads: int) -> None:
-        from lane_seg.runtime.shipped_model import model_or_default
         from lane_seg.runtime.segmenter import Segmenter
+        from lane_seg.runtime.shipped_model import model_or_default
 
         self.path = model_or_default(model)
         self.seg = Segmenter.load(self.path, engine, threads)

@@ -67,13 +67,13 @@ def main() -> int:
     import cv2
     import numpy as np
 
-    from lane_seg.runtime.shipped_model import model_or_default
     from lane_seg.hwinfo import CpuInfo
     from lane_seg.lane_geometry import LaneTracker
     from lane_seg.lane_mask import MaskConfig, default_vanishing_point, nominal_camera
     from lane_seg.lanes import LaneConfig, extract_lanes
     from lane_seg.preprocess import probability
     from lane_seg.runtime.segmenter import Segmenter
+    from lane_seg.runtime.shipped_model import model_or_default
 
     cv2.setNumThreads(args.threads)
     paths = frames(args.limit)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lane_seg.importers.culane import parse_lines as read_culane_lines
-from lane_seg.lane_metrics import NO_POINT, TUSIMPLE_H_SAMPLES
+from lane_seg.lane_metrics import NO_POINT, TUSIMPLE_H_SAMPLES, TUSIMPLE_SIZE
 from lane_seg.lanes import LaneInstance
 
 CULANE_ROW_STEP = 10
@@ -35,6 +35,7 @@ __all__ = [
     "read_tusimple",
     "tusimple_lanes",
     "tusimple_record",
+    "tusimple_rows",
 ]
 
 
@@ -44,6 +45,12 @@ def _in_frame(
     if size is None or out_size is None or tuple(size) == tuple(out_size):
         return list(lanes)
     return [lane.scaled(size, out_size) for lane in lanes]
+
+
+def tusimple_rows(height: int) -> list[int]:
+    """TuSimple's 56 h_samples (rows 160..710 of a 720-row frame) at the same heights of a
+    frame `height` rows high, so lanes written for any frame compare with TuSimple's."""
+    return sorted({round(y * height / TUSIMPLE_SIZE[1]) for y in TUSIMPLE_H_SAMPLES})
 
 
 def tusimple_lanes(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from lane_seg.camera import Camera
 from lane_seg.preprocess import PreprocessConfig
 
 TINY_ARCH = "tiny_test_net"
@@ -102,6 +103,25 @@ def stripes_rgb(height: int, width: int, period: int = 32, seed: int = 0) -> np.
     img = rng.integers(10, 60, size=(height, width, 3), dtype=np.uint8)
     cols = (np.arange(width) % period) < period // 2
     img[:, cols] = rng.integers(200, 250, size=(height, int(cols.sum()), 3), dtype=np.uint8)
+    return img
+
+
+def road_rgb(
+    camera: Camera, offsets: tuple[float, ...] = (1.75, -1.75), width_m: float = 0.15, seed: int = 0
+) -> np.ndarray:
+    """A dark noisy road seen by `camera` with bright straight lane lines `offsets` metres left
+    of it, out to 80 m (never thinner than 2 px): lane lines the "bright" model finds."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = rng.integers(10, 60, size=(camera.height, camera.width, 3), dtype=np.uint8)
+    xs = np.geomspace(1.0, 80.0, 300)
+    for y in offsets:
+        uv, depth = camera.project(np.column_stack([xs, np.full_like(xs, y), np.zeros_like(xs)]))
+        for k in np.flatnonzero((depth[:-1] > 0) & (depth[1:] > 0)):
+            thick = max(2, round(width_m * camera.fx / xs[k]))
+            a, b = (tuple(int(v) for v in np.rint(p * 16)) for p in (uv[k], uv[k + 1]))
+            cv2.line(img, a, b, (235, 235, 235), thick, cv2.LINE_8, 4)
     return img
 
 

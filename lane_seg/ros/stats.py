@@ -28,13 +28,15 @@ class NodeStats:
         self._lock = threading.Lock()
         self._latency_ms: deque[float] = deque(maxlen=window)
         self._inference_ms: deque[float] = deque(maxlen=window)
+        self._lanes_ms: deque[float] = deque(maxlen=window)
         self._done_at: deque[float] = deque(maxlen=window)
 
-    def frame_done(self, latency_ms: float, inference_ms: float) -> None:
+    def frame_done(self, latency_ms: float, inference_ms: float, lanes_ms: float = 0.0) -> None:
         with self._lock:
             self.processed += 1
             self._latency_ms.append(latency_ms)
             self._inference_ms.append(inference_ms)
+            self._lanes_ms.append(lanes_ms)
             self._done_at.append(time.monotonic())
 
     def snapshot(self, horizon_s: float = 5.0) -> dict[str, float]:
@@ -42,6 +44,7 @@ class NodeStats:
         with self._lock:
             lat = np.asarray(self._latency_ms, dtype=np.float64)
             inf = np.asarray(self._inference_ms, dtype=np.float64)
+            lanes = np.asarray(self._lanes_ms, dtype=np.float64)
             now = time.monotonic()
             recent = [t for t in self._done_at if now - t <= horizon_s]
         fps = 0.0
@@ -57,6 +60,7 @@ class NodeStats:
             "latency_ms_p50": pct(lat, 50),
             "latency_ms_p99": pct(lat, 99),
             "inference_ms_p50": pct(inf, 50),
+            "lanes_ms_p50": pct(lanes, 50),  # the lane step (0 with lanes off)
             "received": self.received,
             "processed": self.processed,
             "dropped": self.dropped,

@@ -1,4 +1,5 @@
-"""Frame in, lane mask out: the one path from a camera frame through an engine and back.
+"""Frame in, lane mask (and lane lines) out: the one path from a camera frame through an engine
+and back.
 
 Preprocessing and postprocessing go strictly through `lane_seg.preprocess` with the parameters
 stored in the model (`ModelInfo.preprocess`), so the CLI, the node, bag replay and the closed
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lane_seg.preprocess import to_input, to_mask
+from lane_seg.camera import Camera
+from lane_seg.lanes import LaneInstance, extract_lanes
+from lane_seg.preprocess import PreprocessConfig, frame_probability, to_input, to_mask
 from lane_seg.runtime.engines import Engine, load_engine
-from lane_seg.visualize import overlay
+from lane_seg.visualize import draw_lanes, overlay
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Timing:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
     postprocess_ms: float = 0.0
+    lanes_ms: float = 0.0  # the lane step (0 when not asked for)
 
 
 class Segmenter:
@@ -53,16 +57,58 @@ class Segmenter:
 
     def segment(self, image_rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """RGB uint8 HxWx3 -> uint8 mask HxW (0 / 255 = lane) at the frame's own resolution."""
+        return self._run(image_rgb, threshold, None, lanes=False)[0]
+
+    def segment_lanes(
+        self, image_rgb: np.ndarray, threshold: float | None = None, camera: Camera | None = None
+    ) -> tuple[np.ndarray, list[LaneInstance]]:
+        """The mask as `segment` makes it, and the lane lines in the same model output
+        (`lanes_from_logits`) in the frame's pixels. `camera`: the frame's, when known."""
+        return self._run(image_rgb, threshold, camera, lanes=True)
+
+    def _run(
+        self, image_rgb: np.ndarray, threshold: float | None, camera: Camera | None, lanes: bool
+    ) -> tuple[np.ndarray, list[LaneInstance]]:
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"expected uint8 HxWx3 RGB, got {image_rgb.dtype} {image_rgb.shape}")
         logits = self.logits(image_rgb)
         t0 = time.perf_counter()
         thr = self.threshold if threshold is None else threshold
         mask = to_mask(logits, image_rgb.shape[:2], self.info.preprocess, thr)
-        self.last.postprocess_ms = (time.perf_counter() - t0) * 1e3
-        return mask
+        t1 = time.perf_counter()
+        self.last.postprocess_ms = (t1 - t0) * 1e3
+        found: list[LaneInstance] = []
+        if lanes:
+            found = lanes_from_logits(
+                logits, image_rgb.shape[:2], self.info.preprocess, thr, camera
+            )
+        self.last.lanes_ms = (time.perf_counter() - t1) * 1e3 if lanes else 0.0
+        return mask, found
 
 
-def overlay_bgr(image_rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """RGB frame + mask -> BGR overlay (lane tinted), for video files and the bgr8 overlay topic."""
-    return cv2.cvtColor(overlay(image_rgb, mask, alpha=alpha), cv2.COLOR_RGB2BGR)
+def lanes_from_logits(
+    logits: np.ndarray,
+    src_shape: tuple[int, int],
+    cfg: PreprocessConfig,
+    threshold: float,
+    camera: Camera | None = None,
+) -> list[LaneInstance]:
+    """Lane instances (`lane_seg.lanes`) in a frame of `src_shape` (height, width): read from
+    the model's probabilities at the model's own scale, where the extraction is tuned (not
+    from the mask resampled to the frame), then scaled to the frame's pixels."""
+    prob = frame_probability(logits, src_shape, cfg)
+    lanes = extract_lanes(prob > threshold, prob, camera)
+    size, at = (src_shape[1], src_shape[0]), (prob.shape[1], prob.shape[0])
+    return lanes if at == size else [lane.scaled(at, size) for lane in lanes]
+
+
+def overlay_bgr(
+    image_rgb: np.ndarray,
+    mask: np.ndarray,
+    alpha: float = 0.55,
+    lanes: list[LaneInstance] | None = None,
+) -> np.ndarray:
+    """RGB frame + mask -> BGR overlay (lane tinted, fitted lane lines drawn when given), for
+    video files and the bgr8 overlay topic."""
+    return cv2.cvtColor(draw_lanes(overlay(image_rgb, mask, alpha=alpha), lanes or []),
+                        cv2.COLOR_RGB2BGR)  # fmt: skip
