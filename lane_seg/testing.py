@@ -190,9 +190,11 @@ def write_image_bag(
     start_ns: int = 1_700_000_000_000_000_000,
     period_ns: int = 50_000_000,
     frame_id: str = "camera_optical",
+    camera: Camera | None = None,
 ) -> Path:
     """A rosbag2 with `frames_rgb` on `topic` (Image in `encoding`, or CompressedImage when
-    encoding is "jpeg"/"png") plus a std_msgs/String chatter topic to test copy-through."""
+    encoding is "jpeg"/"png") plus a std_msgs/String chatter topic to test copy-through, and
+    with `camera` its CameraInfo before each frame on the topic beside (<dir>/camera_info)."""
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -205,6 +207,11 @@ def write_image_bag(
     with Writer(Path(path), version=8, storage_plugin=plugin) as w:
         img_conn = w.add_connection(topic, msgtype, typestore=ts)
         txt_conn = w.add_connection("/chatter", "std_msgs/msg/String", typestore=ts)
+        info = "sensor_msgs/msg/CameraInfo"
+        info_conn = None
+        if camera is not None:
+            info_topic = f"{topic.removesuffix('/compressed').rsplit('/', 1)[0]}/camera_info"
+            info_conn = w.add_connection(info_topic, info, typestore=ts)
         for i, rgb in enumerate(frames_rgb):
             t = start_ns + i * period_ns
             stamp = T["builtin_interfaces/msg/Time"](sec=t // 10**9, nanosec=t % 10**9)
@@ -220,6 +227,15 @@ def write_image_bag(
                     header=header, height=h, width=wd, encoding=encoding, is_bigendian=0,
                     step=wd * 3, data=np.ascontiguousarray(px).reshape(-1),
                 )  # fmt: skip
+            if info_conn is not None:
+                roi = T["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False)
+                eye = np.eye(3).ravel()
+                p = np.column_stack([camera.K, np.zeros(3)]).ravel()
+                m = T[info](
+                    header, camera.height, camera.width, "plumb_bob", np.zeros(5),
+                    camera.K.ravel(), eye, p, 0, 0, roi,
+                )  # fmt: skip
+                w.write(info_conn, t + 500, ts.serialize_cdr(m, info))
             w.write(img_conn, t + 1000, ts.serialize_cdr(msg, msgtype))  # received after stamp
             text = T["std_msgs/msg/String"](data=f"frame {i}")
             w.write(txt_conn, t + 2000, ts.serialize_cdr(text, "std_msgs/msg/String"))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from lane_seg.camera import Camera
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.runtime.shipped_model import model_or_default
+from lane_seg.settings import read_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "bag",
         "Replay a rosbag2 (mcap or sqlite3) offline: segment every frame of an image topic, "
-        "write masks (and overlays) with the original stamps into a new bag, copying all "
-        "other topics through.",
+        "write masks, lane lines (and overlays) with the original stamps into a new bag, "
+        "copying all other topics through.",
         "lane-seg bag drive_bag runs/drive_masks --topic /camera/image_raw "
         "--model models/unet_int8.onnx --overlay",
     )
@@ -29,6 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-topic", default="/seg_node/mask", help="default /seg_node/mask")
     p.add_argument("--overlay", action="store_true", help="also write bgr8 overlays")
     p.add_argument("--overlay-topic", default="/seg_node/overlay", help="default /seg_node/overlay")
+    p.add_argument(
+        "--lanes-topic",
+        default="/seg_node/lanes",
+        help="lane lines, a nav_msgs/Path each (default /seg_node/lanes; markers on "
+        "<topic>/markers); camera from the bag's camera_info beside --topic",
+    )
+    p.add_argument("--no-lanes", action="store_true", help="do not write the lane lines")
+    p.add_argument(
+        "--params-file",
+        help="the node's parameter file (e.g. config/seg.yaml): its camera.* mounting (and "
+        "intrinsics, when camera.fx > 0) place the lane lines",
+    )
     p.add_argument(
         "--storage", choices=("mcap", "sqlite3"), help="output storage (default: the input's)"
     )
@@ -45,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     check_paths(Path(args.input), Path(args.output), args.storage)
+    mount, camera = _camera_params(args.params_file) if args.params_file else ({}, None)
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
@@ -57,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         mask_topic=args.mask_topic,
         overlay_topic=args.overlay_topic if args.overlay else None,
+        lanes_topic=None if args.no_lanes else args.lanes_topic,
+        mount=mount,
+        camera=camera,
     )
     print(report.summary())
     for line in report.bad[: args.max_lines]:
@@ -64,3 +82,22 @@ def run(args: argparse.Namespace) -> int:
     if len(report.bad) > args.max_lines:
         print(f"  ... and {len(report.bad) - args.max_lines} more")
     return 1 if report.bad else 0
+
+
+MOUNT = ("height_m", "pitch_deg", "yaw_deg", "roll_deg", "x_m", "y_m")
+INTRINSICS = ("fx", "fy", "cx", "cy", "width", "height")
+
+
+def _camera_params(path: str) -> tuple[dict[str, float], Camera | None]:
+    """The mounting and (with fx > 0) the whole camera of a seg_node parameter file."""
+    values = read_yaml(path, "node parameter file").get("camera") or {}
+    if not isinstance(values, dict) or set(values) - set(MOUNT + INTRINSICS):
+        raise LaneSegError(f"{path}: camera takes only {', '.join(MOUNT + INTRINSICS)}")
+    try:
+        mount = {k: float(values[k]) for k in MOUNT if k in values}
+        if float(values.get("fx", 0.0)) <= 0.0:
+            return mount, None
+        intr = [values[k] for k in INTRINSICS]
+        return mount, Camera(int(intr[4]), int(intr[5]), *map(float, intr[:4]), **mount)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LaneSegError(f"{path}: bad camera parameters ({exc})") from None
