@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from lane_seg.camera import Camera
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.runtime.shipped_model import model_or_default
-from lane_seg.settings import read_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,13 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lane_seg.ros.bag import check_paths, replay
+    from lane_seg.ros.bag import camera_params, check_paths, replay
     from lane_seg.runtime.segmenter import Segmenter
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     check_paths(Path(args.input), Path(args.output), args.storage)
-    mount, camera = _camera_params(args.params_file) if args.params_file else ({}, None)
+    mount, camera = camera_params(args.params_file) if args.params_file else ({}, None)
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
@@ -82,22 +80,3 @@ def run(args: argparse.Namespace) -> int:
     if len(report.bad) > args.max_lines:
         print(f"  ... and {len(report.bad) - args.max_lines} more")
     return 1 if report.bad else 0
-
-
-MOUNT = ("height_m", "pitch_deg", "yaw_deg", "roll_deg", "x_m", "y_m")
-INTRINSICS = ("fx", "fy", "cx", "cy", "width", "height")
-
-
-def _camera_params(path: str) -> tuple[dict[str, float], Camera | None]:
-    """The mounting and (with fx > 0) the whole camera of a seg_node parameter file."""
-    values = read_yaml(path, "node parameter file").get("camera") or {}
-    if not isinstance(values, dict) or set(values) - set(MOUNT + INTRINSICS):
-        raise LaneSegError(f"{path}: camera takes only {', '.join(MOUNT + INTRINSICS)}")
-    try:
-        mount = {k: float(values[k]) for k in MOUNT if k in values}
-        if float(values.get("fx", 0.0)) <= 0.0:
-            return mount, None
-        intr = [values[k] for k in INTRINSICS]
-        return mount, Camera(int(intr[4]), int(intr[5]), *map(float, intr[:4]), **mount)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise LaneSegError(f"{path}: bad camera parameters ({exc})") from None

@@ -40,6 +40,7 @@ from lane_seg.ros.image_codec import (
 )
 from lane_seg.ros.lane_lines import MARKER_WIDTH_M, LineGeometry, lines_in_camera
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
+from lane_seg.settings import read_yaml
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 STORAGES = ("mcap", "sqlite3")
@@ -359,6 +360,25 @@ def _camera(typestore, conn, raw: bytes, mount: dict[str, float]) -> Camera | No
         return camera_from_camera_info(list(msg.k), msg.width, msg.height, **mount)
     except (ValueError, IndexError, AssertionError):
         return None
+
+
+MOUNT = ("height_m", "pitch_deg", "yaw_deg", "roll_deg", "x_m", "y_m")
+INTRINSICS = ("fx", "fy", "cx", "cy", "width", "height")
+
+
+def camera_params(path: str) -> tuple[dict[str, float], Camera | None]:
+    """The mounting and (with fx > 0) the whole camera of a seg_node parameter file."""
+    values = read_yaml(path, "node parameter file").get("camera") or {}
+    if not isinstance(values, dict) or set(values) - set(MOUNT + INTRINSICS):
+        raise LaneSegError(f"{path}: camera takes only {', '.join(MOUNT + INTRINSICS)}")
+    try:
+        mount = {k: float(values[k]) for k in MOUNT if k in values}
+        if float(values.get("fx", 0.0)) <= 0.0:
+            return mount, None
+        intr = [values[k] for k in INTRINSICS]
+        return mount, Camera(int(intr[4]), int(intr[5]), *map(float, intr[:4]), **mount)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LaneSegError(f"{path}: bad camera parameters ({exc})") from None
 
 
 def iter_images(src: str | Path, topic: str | None = None) -> Iterator[np.ndarray]:

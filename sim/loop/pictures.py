@@ -12,6 +12,7 @@ from lane_seg.lane_geometry import LaneEstimate, poly
 from lane_seg.lanes import LaneInstance
 from lane_seg.sim.loop.metrics import FrameLog
 from lane_seg.sim.world.scene import Scene
+from lane_seg.visualize import draw_lanes, overlay, put_text
 
 
 def _project(cam: Camera, pts: np.ndarray) -> np.ndarray | None:
@@ -32,8 +33,6 @@ def overlay_frame(
     """BGR frame: mask tinted, the fitted lane lines (`lane_seg.lanes`, when given), the
     measured ego lines (cyan) and the centre line (yellow), text."""
     import cv2
-
-    from lane_seg.visualize import draw_lanes, overlay, put_text
 
     bgr = cv2.cvtColor(draw_lanes(overlay(image, mask), lanes or []), cv2.COLOR_RGB2BGR)
     xs = np.linspace(cam.x_m + 3.0, 40.0, 24)
