@@ -50,6 +50,7 @@ Sizes are (width, height) throughout, as in OpenCV and the benchmarks.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -166,6 +167,26 @@ def _mark_ego(lanes: list[LaneInstance], bottom_x: list[float], centre: float) -
         lanes[right[0]] = dataclasses.replace(lanes[right[0]], ego=EGO_RIGHT)
 
 
+def _parallel_extension(
+    fits: list[LineFit], near: np.ndarray
+) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """Each line's lateral offset y(x), nearer than its own nearest point (`near`) following
+    the line whose points reach nearest (lane lines are parallel on the ground), shifted to
+    meet it: a line seen only far away, on a bend, is carried down along the road's own curve
+    rather than along the extrapolation of a fit to a few far dashes."""
+    ref = fits[int(np.argmin(near))]
+    x_ref = float(near.min())
+
+    def along(f: LineFit, x0: float) -> Callable[[np.ndarray], np.ndarray]:
+        def y(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=np.float64)
+            return np.where(x < x0, ref.y(x) + (f.y(x0) - ref.y(x0)), f.y(x))
+
+        return y
+
+    return [f.y if x0 <= x_ref else along(f, float(x0)) for f, x0 in zip(fits, near, strict=True)]
+
+
 def instances_from_fits(
     fits: list[LineFit],
     cam: Camera,
@@ -192,15 +213,16 @@ def instances_from_fits(
     x_view = float(bottom[0, 0]) if ok[0] else g.x_range_m[0]
     # Per line: nearest and farthest x drawn, and x_view where it crosses the bottom row.
     ends = np.array([[f.pts[:, 0].min(), f.pts[:, 0].max(), x_view] for f in fits])
+    lateral = _parallel_extension(fits, ends[:, 0])
     reach_bottom = ends[:, 0] - x_view <= cfg.extend_gap_m
     ends[reach_bottom, 0] = np.minimum(ends[reach_bottom, 0], 0.9 * x_view)  # clipped below
-    ys = np.stack([f.y(e) for f, e in zip(fits, ends, strict=True)])
+    ys = np.stack([y(e) for y, e in zip(lateral, ends, strict=True)])
     uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys.ravel()]))
     uv = uv.reshape(len(fits), 3, 2)
     counts = 1 + np.clip(np.abs(uv[:, 0, 1] - uv[:, 1, 1]) / cfg.point_step_px, 2, 200).astype(int)
     # Vertices evenly spaced in rows (rows go with 1 / distance), all lines in one projection.
     xs = [1.0 / np.linspace(1.0 / e[1], 1.0 / e[0], n) for e, n in zip(ends, counts, strict=True)]
-    gy = np.concatenate([f.y(x) for f, x in zip(fits, xs, strict=True)])
+    gy = np.concatenate([y(x) for y, x in zip(lateral, xs, strict=True)])
     puv, depth = plane.pixels(np.column_stack([np.concatenate(xs), gy]))
     conf = _confidences(fits, plane, prob)
     found = []

@@ -341,3 +341,17 @@ def test_extension_to_the_bottom_of_the_view_is_a_setting():
     assert default.points[-1, 1] > CAM.height - 2
     first_dash_row = np.flatnonzero(mask[:, : CAM.width // 2].any(axis=1))[-1]
     assert visible.points[-1, 1] < first_dash_row + 3
+
+
+def test_a_line_seen_only_far_away_follows_the_road_down_on_a_bend():
+    """Only far dashes of the left line are in view (a hood, a worn stretch): it is drawn down
+    to the bottom parallel to the right line, which the camera sees from near to far, not along
+    the extrapolation of a fit to those few dashes."""
+    left, right = curved(1.75, 1 / 150), curved(-1.75, 1 / 150)
+    far = ground_mask(CAM, [left], dashed=(0,))
+    cut = int(CAM.project(np.array([[12.0, 1.75, 0.0]]))[0][0, 1])  # the row 12 m ahead
+    far[cut:] = 0
+    mask = far | ground_mask(CAM, [right])
+    lanes = extract_lanes(mask, camera=CAM)
+    assert [lane.ego for lane in lanes] == [EGO_LEFT, EGO_RIGHT]
+    assert_follows(lanes[0], CAM, left, 4.0, horizon(CAM) + 15)  # 20 px off along its own fit
