@@ -35,7 +35,7 @@ def main() -> int:
     p.add_argument("--out", default=str(REPO / "runs" / "bench"))
     args = p.parse_args()
 
-    from lane_seg.dataset import load_dataset
+    from lane_seg.dataset import encode_mask, load_dataset
     from lane_seg.lanes import LaneConfig
     from lane_seg.sim.world.collect import draw_frame
     from lane_seg.sim.world.lane_truth import check, val_indices
@@ -52,8 +52,6 @@ def main() -> int:
         indices = [s.meta["seed"][1] for s in samples]
         for s in samples[:3]:  # the regenerated frames are the dataset's
             mask = draw_frame(seed, s.meta["seed"][1], sim).mask
-            from lane_seg.dataset import encode_mask
-
             if hashlib.sha256(encode_mask(mask)).hexdigest() != s.meta["mask_sha256"]:
                 print(f"{s.id}: regenerated mask differs from the dataset's", file=sys.stderr)
                 return 2
