@@ -120,7 +120,8 @@ class _Client:
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node("lane_seg_bench_client", context=self.context)
+        client = f"lane_seg_bench_client_{node_ns.strip('/')}"  # one per node measured
+        self.node = rclpy.create_node(client, context=self.context)
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
