@@ -160,7 +160,13 @@ def to_mask(
     The probability is resampled (bilinear) before thresholding, so the mask at a larger source
     resolution has smooth edges rather than blocky upscaled pixels.
     """
-    prob = frame_probability(logits, src_shape, cfg)
+    return probability_to_mask(frame_probability(logits, src_shape, cfg), src_shape, threshold)
+
+
+def probability_to_mask(
+    prob: np.ndarray, src_shape: tuple[int, int], threshold: float = PROB_THRESHOLD
+) -> np.ndarray:
+    """`frame_probability`'s map -> `to_mask`'s mask at the source frame's size."""
     if prob.shape != tuple(src_shape):
         prob = cv2.resize(prob, (src_shape[1], src_shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.where(prob > threshold, 255, 0).astype(np.uint8)

@@ -15,10 +15,9 @@ message conversion, and scheduling.
 
 The lane step (`lane_seg.lanes`, on by default in the node) is measured in the same run: a second
 node with `lanes:=true` beside the first with `lanes:=false`, both measured the same way one
-after the other at each size, and the step itself in this process (`lanes_from_logits` on the
-same frames' model output), beside the node's own account of it (`lanes_ms_p50` in its
-/diagnostics). Frames are the same for both; a shared machine's load is reported, and only
-figures of one run compare.
+after the other at each size; the step itself timed in this process as the node times it
+(`Segmenter.last.lanes_ms`, right after inference), and as the node reports it (`lanes_ms_p50`
+in its /diagnostics). A shared machine's load is reported; only figures of one run compare.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import numpy as np
 from lane_seg.hwinfo import CpuInfo
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import load_engine, time_engine
-from lane_seg.runtime.segmenter import Segmenter, lanes_from_logits
+from lane_seg.runtime.segmenter import Segmenter
 from lane_seg.runtime.timing import percentile, time_calls
 from lane_seg.testing import stripes_rgb
 
@@ -84,7 +83,7 @@ class SizeResult:
     published_under_load: int
     node_dropped: int  # frames the node replaced by a newer one during the overload
     # The node with its lane step (lanes:=true), measured right after the node without it.
-    lane_step_ms_p50: float = float("nan")  # lanes_from_logits in this process
+    lane_step_ms_p50: float = float("nan")  # Segmenter.segment_lanes' lanes_ms, in process
     lanes_node_lane_step_ms_p50: float = float("nan")  # as that node reports it
     lanes_latency_ms_p50: float = float("nan")
     lanes_latency_ms_p99: float = float("nan")
@@ -94,17 +93,16 @@ class SizeResult:
 def offline_times(
     seg: Segmenter, frames: list[np.ndarray], runs: int
 ) -> tuple[float, float, float]:
-    """(engine_ms p50, segment_ms p50, lane step ms p50) for these frames, in this process."""
-    pre = seg.info.preprocess
-    inputs = [to_input(f, pre) for f in frames]
+    """(engine_ms p50, segment_ms p50, lane step ms p50) for these frames, in this process; the
+    lane step timed as the node times it (`Segmenter.last.lanes_ms`), right after inference."""
+    inputs = [to_input(f, seg.info.preprocess) for f in frames]
     engine = time_calls(seg.engine.infer, inputs, runs, warmup=3)
     full = time_calls(seg.segment, frames, runs, warmup=3)
-    outputs = [
-        (seg.engine.infer(x)[0, 0], f.shape[:2]) for x, f in zip(inputs, frames, strict=True)
-    ]
-    step = time_calls(
-        lambda o: lanes_from_logits(o[0], o[1], pre, seg.threshold), outputs, runs, warmup=3
-    )
+    step = []
+    for _ in range(runs):
+        for f in frames:
+            seg.segment_lanes(f)
+            step.append(seg.last.lanes_ms)
     return percentile(engine, 50), percentile(full, 50), percentile(step, 50)
 
 

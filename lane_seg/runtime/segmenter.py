@@ -16,7 +16,12 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lanes import LaneInstance, extract_lanes
-from lane_seg.preprocess import PreprocessConfig, frame_probability, to_input, to_mask
+from lane_seg.preprocess import (
+    PreprocessConfig,
+    frame_probability,
+    probability_to_mask,
+    to_input,
+)
 from lane_seg.runtime.engines import Engine, load_engine
 from lane_seg.visualize import draw_lanes, overlay
 
@@ -74,14 +79,12 @@ class Segmenter:
         logits = self.logits(image_rgb)
         t0 = time.perf_counter()
         thr = self.threshold if threshold is None else threshold
-        mask = to_mask(logits, image_rgb.shape[:2], self.info.preprocess, thr)
+        shape = image_rgb.shape[:2]
+        prob = frame_probability(logits, shape, self.info.preprocess)
+        mask = probability_to_mask(prob, shape, thr)
         t1 = time.perf_counter()
         self.last.postprocess_ms = (t1 - t0) * 1e3
-        found: list[LaneInstance] = []
-        if lanes:
-            found = lanes_from_logits(
-                logits, image_rgb.shape[:2], self.info.preprocess, thr, camera
-            )
+        found = lanes_from_probability(prob, shape, thr, camera) if lanes else []
         self.last.lanes_ms = (time.perf_counter() - t1) * 1e3 if lanes else 0.0
         return mask, found
 
@@ -93,10 +96,20 @@ def lanes_from_logits(
     threshold: float,
     camera: Camera | None = None,
 ) -> list[LaneInstance]:
-    """Lane instances (`lane_seg.lanes`) in a frame of `src_shape` (height, width): read from
-    the model's probabilities at the model's own scale, where the extraction is tuned (not
-    from the mask resampled to the frame), then scaled to the frame's pixels."""
-    prob = frame_probability(logits, src_shape, cfg)
+    """Lane instances (`lane_seg.lanes`) in a frame of `src_shape` (height, width) from the
+    model's logits (`lanes_from_probability`)."""
+    return lanes_from_probability(
+        frame_probability(logits, src_shape, cfg), src_shape, threshold, camera
+    )
+
+
+def lanes_from_probability(
+    prob: np.ndarray, src_shape: tuple[int, int], threshold: float, camera: Camera | None = None
+) -> list[LaneInstance]:
+    """Lane instances in a frame of `src_shape` (height, width), read from the model's
+    probabilities of it at the model's own scale (`preprocess.frame_probability`), where the
+    extraction is tuned (not from the mask resampled to the frame), then scaled to the
+    frame's pixels."""
     lanes = extract_lanes(prob > threshold, prob, camera)
     size, at = (src_shape[1], src_shape[0]), (prob.shape[1], prob.shape[0])
     return lanes if at == size else [lane.scaled(at, size) for lane in lanes]
