@@ -68,7 +68,7 @@ class Segmenter:
         self, image_rgb: np.ndarray, threshold: float | None = None, camera: Camera | None = None
     ) -> tuple[np.ndarray, list[LaneInstance]]:
         """The mask as `segment` makes it, and the lane lines in the same model output
-        (`lanes_from_logits`) in the frame's pixels. `camera`: the frame's, when known."""
+        (`lanes_from_probability`) in the frame's pixels. `camera`: the frame's, when known."""
         return self._run(image_rgb, threshold, camera, lanes=True)
 
     def _run(
