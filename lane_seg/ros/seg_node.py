@@ -23,7 +23,8 @@ Design:
   a LINE_STRIP per line) for RViz, all with the input header: points on the road in the
   camera's optical frame (lane_seg.ros.lane_lines). Until the camera is known, and on a frame
   without lines, no path goes out and the markers only clear the last frame's. The overlay
-  draws the lines in any case.
+  draws the lines in any case. The step runs after the mask and the lane centre are out, so
+  it delays neither; /diagnostics reports its time (`lanes_ms_p50`).
 - Parameters are declared with descriptions and ranges; `threshold` and `overlay_alpha` change
   at run time (applied in the post-set callback; rclpy checks the ranges), the rest are
   read-only. QoS of every topic through rclpy's QoS overrides (lane_seg.ros.params).
@@ -308,26 +309,27 @@ class SegNode(Node):
                 )
 
     def _process(self, frame: Frame) -> None:
-        camera = self._camera
-        if self._lanes:
-            mask, lanes = self.segmenter.segment_lanes(frame.rgb, self._threshold, camera)
-        else:
-            mask, lanes = self.segmenter.segment(frame.rgb, self._threshold), []
+        """Mask and lane centre first (what a controller waits for), then the lane lines and
+        the overlay that draws them; the latency counted is to the lane centre."""
+        mask = self.segmenter.segment(frame.rgb, self._threshold)
         self.mask_pub.publish(image_from_fields(mono8_fields(mask), frame.header))
-        if self.overlay_pub.get_subscription_count() > 0:
-            over = overlay_bgr(frame.rgb, mask, self._alpha, lanes)
-            self.overlay_pub.publish(image_from_fields(bgr8_fields(over), frame.header))
-            self.stats.overlays += 1
         points = self._lane_center_fn(mask) or []
         self.lane_center_pub.publish(path_msg(frame.header.stamp, self._vehicle_frame, points))
+        latency = (time.monotonic() - frame.received) * 1e3
+        self.stats.frame_done(latency, self.segmenter.last.inference_ms)
+        lanes = []
         if self._lanes:
+            camera = self._camera
+            lanes = self.segmenter.lanes(camera)
+            self.stats.lanes_done(self.segmenter.last.lanes_ms)
             lines = lines_in_camera(lanes, camera) if camera is not None else []
             for line in lines:
                 self.lanes_pub.publish(lane_path_msg(line, frame.header))
             self.markers_pub.publish(lane_markers_msg(lines, frame.header))
-        latency = (time.monotonic() - frame.received) * 1e3
-        last = self.segmenter.last
-        self.stats.frame_done(latency, last.inference_ms, last.lanes_ms)
+        if self.overlay_pub.get_subscription_count() > 0:
+            over = overlay_bgr(frame.rgb, mask, self._alpha, lanes)
+            self.overlay_pub.publish(image_from_fields(bgr8_fields(over), frame.header))
+            self.stats.overlays += 1
 
     # ---------------------------------------------------------------- diagnostics
 

@@ -31,13 +31,17 @@ class NodeStats:
         self._lanes_ms: deque[float] = deque(maxlen=window)
         self._done_at: deque[float] = deque(maxlen=window)
 
-    def frame_done(self, latency_ms: float, inference_ms: float, lanes_ms: float = 0.0) -> None:
+    def frame_done(self, latency_ms: float, inference_ms: float) -> None:
         with self._lock:
             self.processed += 1
             self._latency_ms.append(latency_ms)
             self._inference_ms.append(inference_ms)
-            self._lanes_ms.append(lanes_ms)
             self._done_at.append(time.monotonic())
+
+    def lanes_done(self, lanes_ms: float) -> None:
+        """The lane step of a frame (after its mask and lane centre went out)."""
+        with self._lock:
+            self._lanes_ms.append(lanes_ms)
 
     def snapshot(self, horizon_s: float = 5.0) -> dict[str, float]:
         """Counters plus fps over the last `horizon_s` and latency percentiles over the window."""
@@ -60,7 +64,7 @@ class NodeStats:
             "latency_ms_p50": pct(lat, 50),
             "latency_ms_p99": pct(lat, 99),
             "inference_ms_p50": pct(inf, 50),
-            "lanes_ms_p50": pct(lanes, 50),  # the lane step (0 with lanes off)
+            "lanes_ms_p50": pct(lanes, 50),  # the lane step (NaN with lanes off)
             "received": self.received,
             "processed": self.processed,
             "dropped": self.dropped,

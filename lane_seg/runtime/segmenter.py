@@ -42,6 +42,7 @@ class Segmenter:
         self.info = engine.info
         self.threshold = self.info.threshold if threshold is None else float(threshold)
         self.last = Timing()
+        self._last_frame: tuple = ()  # (probability, frame shape, threshold) for `lanes`
 
     @classmethod
     def load(
@@ -61,19 +62,8 @@ class Segmenter:
         return out[0, 0]
 
     def segment(self, image_rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
-        """RGB uint8 HxWx3 -> uint8 mask HxW (0 / 255 = lane) at the frame's own resolution."""
-        return self._run(image_rgb, threshold, None, lanes=False)[0]
-
-    def segment_lanes(
-        self, image_rgb: np.ndarray, threshold: float | None = None, camera: Camera | None = None
-    ) -> tuple[np.ndarray, list[LaneInstance]]:
-        """The mask as `segment` makes it, and the lane lines in the same model output
-        (`lanes_from_probability`) in the frame's pixels. `camera`: the frame's, when known."""
-        return self._run(image_rgb, threshold, camera, lanes=True)
-
-    def _run(
-        self, image_rgb: np.ndarray, threshold: float | None, camera: Camera | None, lanes: bool
-    ) -> tuple[np.ndarray, list[LaneInstance]]:
+        """RGB uint8 HxWx3 -> uint8 mask HxW (0 / 255 = lane) at the frame's own resolution.
+        The model's probabilities stay for `lanes` until the next frame."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"expected uint8 HxWx3 RGB, got {image_rgb.dtype} {image_rgb.shape}")
         logits = self.logits(image_rgb)
@@ -82,11 +72,26 @@ class Segmenter:
         shape = image_rgb.shape[:2]
         prob = frame_probability(logits, shape, self.info.preprocess)
         mask = probability_to_mask(prob, shape, thr)
-        t1 = time.perf_counter()
-        self.last.postprocess_ms = (t1 - t0) * 1e3
-        found = lanes_from_probability(prob, shape, thr, camera) if lanes else []
-        self.last.lanes_ms = (time.perf_counter() - t1) * 1e3 if lanes else 0.0
-        return mask, found
+        self.last.postprocess_ms = (time.perf_counter() - t0) * 1e3
+        self.last.lanes_ms = 0.0
+        self._last_frame = (prob, shape, thr)
+        return mask
+
+    def lanes(self, camera: Camera | None = None) -> list[LaneInstance]:
+        """The lane lines (`lanes_from_probability`) of the frame `segment` saw last, in its
+        pixels, timed in `last.lanes_ms`; `camera`: the frame's, when known. A node publishes
+        the mask first and then runs this step."""
+        t0 = time.perf_counter()
+        found = lanes_from_probability(*self._last_frame, camera)
+        self.last.lanes_ms = (time.perf_counter() - t0) * 1e3
+        return found
+
+    def segment_lanes(
+        self, image_rgb: np.ndarray, threshold: float | None = None, camera: Camera | None = None
+    ) -> tuple[np.ndarray, list[LaneInstance]]:
+        """`segment` and then `lanes`: the mask and the lane lines of one frame."""
+        mask = self.segment(image_rgb, threshold)
+        return mask, self.lanes(camera)
 
 
 def lanes_from_logits(
