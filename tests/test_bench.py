@@ -155,6 +155,7 @@ def test_node_row_over_real_ros2(tmp_path):
     assert "Node end to end" in (out / "bench.md").read_text()
     # The same node with its lane step, in the same run.
     assert size["lane_step_ms_p50"] > 0 and size["lanes_node_lane_step_ms_p50"] > 0
+    assert size["lane_step_cpu_ms_p50"] > 0
     assert 0 < size["lanes_latency_ms_p50"] <= size["lanes_latency_ms_p99"]
     assert "The lane step (lane_seg.lanes) in the same run" in (out / "bench.md").read_text()
 

@@ -33,7 +33,8 @@ class Timing:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
     postprocess_ms: float = 0.0
-    lanes_ms: float = 0.0  # the lane step (0 when not asked for)
+    lanes_ms: float = 0.0  # the lane step (0 when not asked for) ...
+    lanes_cpu_ms: float = 0.0  # ... and the CPU time this thread spent on it
 
 
 class Segmenter:
@@ -73,7 +74,7 @@ class Segmenter:
         prob = frame_probability(logits, shape, self.info.preprocess)
         mask = probability_to_mask(prob, shape, thr)
         self.last.postprocess_ms = (time.perf_counter() - t0) * 1e3
-        self.last.lanes_ms = 0.0
+        self.last.lanes_ms = self.last.lanes_cpu_ms = 0.0
         self._last_frame = (prob, shape, thr)
         return mask
 
@@ -81,8 +82,9 @@ class Segmenter:
         """The lane lines (`lanes_from_probability`) of the frame `segment` saw last, in its
         pixels, timed in `last.lanes_ms`; `camera`: the frame's, when known. A node publishes
         the mask first and then runs this step."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         found = lanes_from_probability(*self._last_frame, camera)
+        self.last.lanes_cpu_ms = (time.thread_time() - c0) * 1e3
         self.last.lanes_ms = (time.perf_counter() - t0) * 1e3
         return found
 
