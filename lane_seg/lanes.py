@@ -168,23 +168,28 @@ def _mark_ego(lanes: list[LaneInstance], bottom_x: list[float], centre: float) -
 
 
 def _parallel_extension(
-    fits: list[LineFit], near: np.ndarray
+    fits: list[LineFit], near: np.ndarray, slack_m: float = 1.0
 ) -> list[Callable[[np.ndarray], np.ndarray]]:
-    """Each line's lateral offset y(x), nearer than its own nearest point (`near`) following
-    the line whose points reach nearest (lane lines are parallel on the ground), shifted to
-    meet it: a line seen only far away, on a bend, is carried down along the road's own curve
-    rather than along the extrapolation of a fit to a few far dashes."""
-    ref = fits[int(np.argmin(near))]
-    x_ref = float(near.min())
+    """Each line's lateral offset y(x). Nearer than its own nearest point (`near`), a line
+    follows the best line (highest quality) of those whose points reach at least `slack_m`
+    nearer, shifted to meet it: lane lines are parallel on the ground, so a line seen only far
+    away, on a bend, is carried down along the road's own curve rather than along the
+    extrapolation of a fit to a few far dashes. A line with none nearer keeps its own fit."""
+    quality = np.array([f.quality for f in fits])
+    out: list[Callable[[np.ndarray], np.ndarray]] = []
+    for f, x0 in zip(fits, near.tolist(), strict=True):
+        nearer = np.flatnonzero(near < x0 - slack_m)
+        if len(nearer) == 0:
+            out.append(f.y)
+            continue
+        ref = fits[int(nearer[np.argmax(quality[nearer])])]
 
-    def along(f: LineFit, x0: float) -> Callable[[np.ndarray], np.ndarray]:
-        def y(x: np.ndarray) -> np.ndarray:
+        def y(x: np.ndarray, f: LineFit = f, x0: float = x0, ref: LineFit = ref) -> np.ndarray:
             x = np.asarray(x, dtype=np.float64)
             return np.where(x < x0, ref.y(x) + (f.y(x0) - ref.y(x0)), f.y(x))
 
-        return y
-
-    return [f.y if x0 <= x_ref else along(f, float(x0)) for f, x0 in zip(fits, near, strict=True)]
+        out.append(y)
+    return out
 
 
 def instances_from_fits(
