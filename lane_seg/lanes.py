@@ -16,10 +16,11 @@ on one curve.
    `LineFit`s, so a LaneTracker's own `lines` can be turned into instances as well.
 3. Instances (`instances_from_fits`): each line drawn from where its points start (or from the
    bottom of the view when that is less than a dash gap away: the benchmarks label lines down
-   to the bottom too) to its farthest point, vertices evenly spaced in rows, clipped to the
-   image. Confidence is the fit's support (0..1), times the mean probability at its points
-   when a probability map is given. Lines are ordered by where they cross the bottom row; the
-   nearest one on each side of the image's centre column is ego-left / ego-right.
+   to the bottom too; below its own points a line runs parallel to the best line seen nearer)
+   to its farthest point, vertices evenly spaced in rows, clipped to the image. Confidence
+   is the fit's support (0..1), times the mean probability at its points when a probability
+   map is given. Lines are ordered by where they cross the bottom row; the nearest one on each
+   side of the image's centre column is ego-left / ego-right.
 
 The camera:
 
@@ -36,10 +37,11 @@ The camera:
   was the alternative; lines converging on the vanishing point are what it handles worst, and
   it could not share lane_geometry's model and thresholds.
 
-For a model's output, in the node or offline:
+For a model's output, in the node or offline, `lane_seg.runtime.segmenter` does it
+(`Segmenter.segment_lanes`, `lanes_from_probability`):
 
-    prob = probability(segmenter.logits(rgb))  # 512x256, lane_seg.preprocess
-    lanes = extract_lanes(prob > segmenter.threshold, prob)  # in the mask's pixels
+    prob = frame_probability(logits, (height, width), preprocess)  # 512x256, the model's scale
+    lanes = extract_lanes(prob > threshold, prob, camera)  # in the mask's pixels
     lanes = [lane.scaled((512, 256), (width, height)) for lane in lanes]  # in the frame's
 
 The mask is brought to a working size first (the model's 512x256 unless `LaneConfig` says

@@ -51,7 +51,6 @@ class RenderedFrame:
     scene: Scene
     camera: Camera
     pose: Pose
-    s: float  # the ego's distance along the road
 
 
 def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -98,7 +97,7 @@ def draw_frame(seed: int, index: int, cfg: SimConfig) -> RenderedFrame:
             "curvature_here": round(float(scene.road.curvature_at(s)), 6),
         },
     }
-    return RenderedFrame(image, mask, meta, scene, cam, pose, s)
+    return RenderedFrame(image, mask, meta, scene, cam, pose)
 
 
 @dataclass(frozen=True)
