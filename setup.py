@@ -27,6 +27,7 @@ ROS = [
     "ros-nav-msgs",
     "ros-geometry-msgs",
     "ros-diagnostic-msgs",
+    "ros-visualization-msgs",
 ]
 TRAIN = ["torch==2.13.0", "onnx>=1.16", "pyyaml>=6", "matplotlib>=3.7", "tqdm>=4.60"]
 CARLA = ["carla==0.9.16"]

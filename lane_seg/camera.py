@@ -75,9 +75,13 @@ class Camera:
     def position(self) -> np.ndarray:
         return np.array([self.x_m, self.y_m, self.height_m])
 
+    def to_optical(self, points: np.ndarray) -> np.ndarray:
+        """Vehicle-frame points (N,3) in the camera's optical frame (x right, y down, z ahead)."""
+        return (np.asarray(points, dtype=np.float64) - self.position) @ self.rotation.T
+
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vehicle-frame points (N,3) to pixels (N,2) and depth along the optical axis (N,)."""
-        p = (np.asarray(points, dtype=np.float64) - self.position) @ self.rotation.T
+        p = self.to_optical(points)
         z = p[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             u = self.fx * p[:, 0] / z + self.cx

@@ -271,7 +271,7 @@ def fit_line(
     return LineFit(c, count, span, rms, float(quality), np.column_stack([x[inl], y[inl]]))
 
 
-def _peaks(r: np.ndarray, cfg: GeometryConfig) -> list[float]:
+def histogram_peaks(r: np.ndarray, cfg: GeometryConfig) -> list[float]:
     """Lateral positions of histogram peaks, strongest first, at least `peak_separation` apart."""
     edges = np.arange(-cfg.y_max_m, cfg.y_max_m + cfg.bin_m, cfg.bin_m)
     hist, _ = np.histogram(r, bins=edges)
@@ -331,7 +331,7 @@ def find_lines(
     band = cfg.seed_band_prior_m if prior is not None else cfg.seed_band_m
     near = x <= cfg.x_range_m[0] + band
     lines: list[LineFit] = []
-    for peak in _peaks(r[near], cfg):
+    for peak in histogram_peaks(r[near], cfg):
         members = track_line(x, r, peak, cfg)
         fit = fit_line(pts[members], rng, cfg, float(shape[2]))
         if fit is None:

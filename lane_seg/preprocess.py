@@ -137,6 +137,18 @@ def probability(logits: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
 
 
+def frame_probability(
+    logits: np.ndarray, src_shape: tuple[int, int], cfg: PreprocessConfig
+) -> np.ndarray:
+    """Model logits (HxW at input size) -> lane probabilities of the frame's area at the
+    model's scale (the letterbox padding cut off): what the lane step reads lines from."""
+    pl = placement(src_shape[0], src_shape[1], cfg)
+    prob = probability(np.asarray(logits).reshape(cfg.height, cfg.width))
+    w = round(pl.src_width * pl.scale_x)
+    h = round(pl.src_height * pl.scale_y)
+    return prob[pl.pad_y : pl.pad_y + h, pl.pad_x : pl.pad_x + w]
+
+
 def to_mask(
     logits: np.ndarray,
     src_shape: tuple[int, int],
@@ -148,11 +160,13 @@ def to_mask(
     The probability is resampled (bilinear) before thresholding, so the mask at a larger source
     resolution has smooth edges rather than blocky upscaled pixels.
     """
-    pl = placement(src_shape[0], src_shape[1], cfg)
-    prob = probability(np.asarray(logits).reshape(cfg.height, cfg.width))
-    w = round(pl.src_width * pl.scale_x)
-    h = round(pl.src_height * pl.scale_y)
-    prob = prob[pl.pad_y : pl.pad_y + h, pl.pad_x : pl.pad_x + w]
-    if (h, w) != tuple(src_shape):
+    return probability_to_mask(frame_probability(logits, src_shape, cfg), src_shape, threshold)
+
+
+def probability_to_mask(
+    prob: np.ndarray, src_shape: tuple[int, int], threshold: float = PROB_THRESHOLD
+) -> np.ndarray:
+    """`frame_probability`'s map -> `to_mask`'s mask at the source frame's size."""
+    if prob.shape != tuple(src_shape):
         prob = cv2.resize(prob, (src_shape[1], src_shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.where(prob > threshold, 255, 0).astype(np.uint8)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lane_seg.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from lane_seg.camera import Camera
 from lane_seg.preprocess import PreprocessConfig
 
 TINY_ARCH = "tiny_test_net"
@@ -105,6 +106,25 @@ def stripes_rgb(height: int, width: int, period: int = 32, seed: int = 0) -> np.
     return img
 
 
+def road_rgb(
+    camera: Camera, offsets: tuple[float, ...] = (1.75, -1.75), width_m: float = 0.15, seed: int = 0
+) -> np.ndarray:
+    """A dark noisy road seen by `camera` with bright straight lane lines `offsets` metres left
+    of it, out to 80 m (never thinner than 2 px): lane lines the "bright" model finds."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = rng.integers(10, 60, size=(camera.height, camera.width, 3), dtype=np.uint8)
+    xs = np.geomspace(1.0, 80.0, 300)
+    for y in offsets:
+        uv, depth = camera.project(np.column_stack([xs, np.full_like(xs, y), np.zeros_like(xs)]))
+        for k in np.flatnonzero((depth[:-1] > 0) & (depth[1:] > 0)):
+            thick = max(2, round(width_m * camera.fx / xs[k]))
+            a, b = (tuple(int(v) for v in np.rint(p * 16)) for p in (uv[k], uv[k + 1]))
+            cv2.line(img, a, b, (235, 235, 235), thick, cv2.LINE_8, 4)
+    return img
+
+
 def bad_image_fields(rng: np.random.Generator, max_pixels: int = 4096 * 4096) -> dict:
     """Field values of one malformed sensor_msgs/Image, of a randomly chosen kind.
 
@@ -170,9 +190,11 @@ def write_image_bag(
     start_ns: int = 1_700_000_000_000_000_000,
     period_ns: int = 50_000_000,
     frame_id: str = "camera_optical",
+    camera: Camera | None = None,
 ) -> Path:
     """A rosbag2 with `frames_rgb` on `topic` (Image in `encoding`, or CompressedImage when
-    encoding is "jpeg"/"png") plus a std_msgs/String chatter topic to test copy-through."""
+    encoding is "jpeg"/"png") plus a std_msgs/String chatter topic to test copy-through, and
+    with `camera` its CameraInfo before each frame on the topic beside (<dir>/camera_info)."""
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -185,6 +207,11 @@ def write_image_bag(
     with Writer(Path(path), version=8, storage_plugin=plugin) as w:
         img_conn = w.add_connection(topic, msgtype, typestore=ts)
         txt_conn = w.add_connection("/chatter", "std_msgs/msg/String", typestore=ts)
+        info = "sensor_msgs/msg/CameraInfo"
+        info_conn = None
+        if camera is not None:
+            info_topic = f"{topic.removesuffix('/compressed').rsplit('/', 1)[0]}/camera_info"
+            info_conn = w.add_connection(info_topic, info, typestore=ts)
         for i, rgb in enumerate(frames_rgb):
             t = start_ns + i * period_ns
             stamp = T["builtin_interfaces/msg/Time"](sec=t // 10**9, nanosec=t % 10**9)
@@ -200,6 +227,15 @@ def write_image_bag(
                     header=header, height=h, width=wd, encoding=encoding, is_bigendian=0,
                     step=wd * 3, data=np.ascontiguousarray(px).reshape(-1),
                 )  # fmt: skip
+            if info_conn is not None:
+                roi = T["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False)
+                eye = np.eye(3).ravel()
+                p = np.column_stack([camera.K, np.zeros(3)]).ravel()
+                m = T[info](
+                    header, camera.height, camera.width, "plumb_bob", np.zeros(5),
+                    camera.K.ravel(), eye, p, 0, 0, roi,
+                )  # fmt: skip
+                w.write(info_conn, t + 500, ts.serialize_cdr(m, info))
             w.write(img_conn, t + 1000, ts.serialize_cdr(msg, msgtype))  # received after stamp
             text = T["std_msgs/msg/String"](data=f"frame {i}")
             w.write(txt_conn, t + 2000, ts.serialize_cdr(text, "std_msgs/msg/String"))

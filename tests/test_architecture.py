@@ -42,7 +42,7 @@ PREFIXES = {  # module prefix -> layer; the longest prefix that matches wins
 HEAVY = {
     "numpy", "cv2", "torch", "onnx", "onnxruntime", "openvino", "matplotlib", "rclpy", "rosbags",
     "carla", "sensor_msgs", "std_msgs", "nav_msgs", "geometry_msgs", "diagnostic_msgs",
-    "rcl_interfaces", "builtin_interfaces", "ament_index_python",
+    "rcl_interfaces", "builtin_interfaces", "ament_index_python", "visualization_msgs",
 }  # fmt: skip
 
 

@@ -179,3 +179,57 @@ def test_truncated_data_file_is_a_clear_error(tmp_path, seg):
     with pytest.raises(LaneSegError, match="bag"):
         replay(seg, src, tmp_path / "out", TOPIC)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def _lane_paths(out: Path) -> dict[int, list]:
+    """Received time -> the Paths written on /seg_node/lanes at it, in order."""
+    paths: dict[int, list] = {}
+    for topic, t, raw in _read_all(out):
+        if topic == "/seg_node/lanes":
+            paths.setdefault(t, []).append(TS.deserialize_cdr(raw, "nav_msgs/msg/Path"))
+    return paths
+
+
+def test_lane_lines_as_the_node_publishes_them_with_the_bags_camera(tmp_path):
+    """A Path per line with the image's header on /seg_node/lanes, markers beside: the camera
+    from the bag's own CameraInfo; without it, only markers that clear."""
+    from lane_seg.camera import Camera
+    from lane_seg.testing import road_rgb, tiny_info
+
+    model = write_tiny_onnx(tmp_path / "bright256.onnx", "bright", tiny_info(256, 512))
+    seg = Segmenter.load(str(model), "onnxruntime-cpu")
+    cam = Camera.from_fov(640, 360, 60.0, height_m=1.5, pitch_deg=3.0)
+    frames = [road_rgb(cam, (1.75, -1.75), seed=i) for i in range(3)]
+    src = write_image_bag(tmp_path / "in", frames, TOPIC, "mcap", "rgb8", camera=cam)
+    mount = {"height_m": 1.5, "pitch_deg": 3.0}
+    report = replay(seg, src, tmp_path / "out", TOPIC, mount=mount, progress=False)
+    assert report.lane_paths == 6
+    images = {t: TS.deserialize_cdr(raw, "sensor_msgs/msg/Image") for topic, t, raw in
+              _read_all(src) if topic == TOPIC}  # fmt: skip
+    paths = _lane_paths(tmp_path / "out")
+    assert sorted(paths) == sorted(images)  # at each frame's receive time
+    for t, (left, right) in paths.items():
+        assert left.header == right.header == images[t].header
+        for path, offset in ((left, 1.75), (right, -1.75)):
+            p = np.array([[q.pose.position.x, q.pose.position.y, q.pose.position.z]
+                          for q in path.poses])  # fmt: skip
+            vehicle = p @ cam.rotation + cam.position  # optical frame -> on the road
+            np.testing.assert_allclose(vehicle[:, 1], offset, atol=0.15)
+    markers = [
+        TS.deserialize_cdr(raw, "visualization_msgs/msg/MarkerArray")
+        for topic, _, raw in _read_all(tmp_path / "out")
+        if topic == "/seg_node/lanes/markers"
+    ]
+    assert [[m.ns for m in a.markers[1:]] for a in markers] == [["ego_left", "ego_right"]] * 3
+
+    # No CameraInfo in the bag: markers that only clear; the node's parameter file gives one.
+    bare = write_image_bag(tmp_path / "bare", frames, TOPIC, "mcap", "rgb8")
+    assert replay(seg, bare, tmp_path / "out2", TOPIC, progress=False).lane_paths == 0
+    params = tmp_path / "seg.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    camera: {height_m: 1.5, pitch_deg: 3.0, "
+        f"fx: {cam.fx}, fy: {cam.fy}, cx: {cam.cx}, cy: {cam.cy}, width: 640, height: 360}}\n"
+    )
+    args = ["bag", str(bare), str(tmp_path / "out3"), "--topic", TOPIC, "--model", str(model)]
+    assert main([*args, "--engine", "onnxruntime-cpu", "--params-file", str(params)]) == 0
+    assert sum(len(v) for v in _lane_paths(tmp_path / "out3").values()) == 6

@@ -136,7 +136,8 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.ros
 def test_node_row_over_real_ros2(tmp_path):
-    """--node adds the node's publish -> mask latency, measured through lane_seg.bench.node."""
+    """--node adds the node's publish -> mask latency, measured through lane_seg.bench.node,
+    without and with its lane step."""
     pytest.importorskip("rclpy")
     ckpt = tmp_path / "m.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
@@ -152,6 +153,11 @@ def test_node_row_over_real_ros2(tmp_path):
     assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
     assert report["node"]["model"].endswith("model_int8.onnx")
     assert "Node end to end" in (out / "bench.md").read_text()
+    # The same node with its lane step, in the same run.
+    assert size["lane_step_ms_p50"] > 0 and size["lanes_node_lane_step_ms_p50"] > 0
+    assert size["lane_step_cpu_ms_p50"] > 0
+    assert 0 < size["lanes_latency_ms_p50"] <= size["lanes_latency_ms_p99"]
+    assert "The lane step (lane_seg.lanes) in the same run" in (out / "bench.md").read_text()
 
 
 def test_peak_rss_sees_a_native_allocation():

@@ -124,3 +124,40 @@ def test_missing_model_is_a_one_line_error(tmp_path, capsys):
     _write(tmp_path / "i.png", stripes_rgb(8, 8))
     assert main(["infer", "--model", str(tmp_path / "m.onnx"), str(tmp_path / "i.png")]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+def test_lanes_in_the_benchmarks_formats_beside_the_masks(tmp_path, capsys):
+    """--lanes: a CULane .lines.txt beside each mask and one TuSimple json line per image, which
+    score perfectly against the true lines with the benchmarks' own metrics; overlays show them."""
+    from lane_seg.camera import Camera
+    from lane_seg.lane_formats import read_culane_lines, read_tusimple
+    from lane_seg.lane_metrics import TUSIMPLE_H_SAMPLES, culane_frame, tusimple_frame
+    from lane_seg.testing import road_rgb, tiny_info
+    from lane_seg.visualize import EGO_LINE_RGB
+
+    model = write_tiny_onnx(tmp_path / "bright256.onnx", "bright", tiny_info(256, 512))
+    cam = Camera.from_fov(1280, 720, 60.0, height_m=1.5, pitch_deg=3.0)
+    _write(tmp_path / "in" / "road.png", road_rgb(cam, (1.75, -1.75)))
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    assert main([*args, "--lanes", str(tmp_path / "in")]) == 0
+    capsys.readouterr()
+    # The true lines at TuSimple's rows, and as CULane points.
+    rows = np.asarray(TUSIMPLE_H_SAMPLES, float)
+    xs = np.geomspace(1.0, 300.0, 3000)
+    truth = []
+    for y in (1.75, -1.75):
+        uv, _ = cam.project(np.column_stack([xs, np.full_like(xs, y), np.zeros_like(xs)]))
+        x = np.interp(rows, uv[::-1, 1], uv[::-1, 0], left=np.nan, right=np.nan)
+        truth.append(np.where(np.isfinite(x) & (x >= 0) & (x < 1280), x, -2))
+    (record,) = read_tusimple((out / "masks" / "tusimple.json").read_text())
+    assert record.raw_file == "in/road.png" and record.h_samples == list(rows)
+    assert len(record.lanes) == 2
+    score = tusimple_frame(record.lanes, truth, rows)
+    assert score.accuracy > 0.95 and score.fp == 0 and score.fn == 0
+    lines = read_culane_lines((out / "masks" / "in" / "road.lines.txt").read_text())
+    gt = [np.column_stack([t, rows])[t >= 0] for t in truth]
+    assert culane_frame(lines, gt, (1280, 720)).tp == 2
+    over = cv2.cvtColor(cv2.imread(str(out / "overlays" / "in" / "road.jpg")), cv2.COLOR_BGR2RGB)
+    near = np.abs(over.astype(int) - EGO_LINE_RGB).sum(axis=2) < 60
+    assert near.sum() > 1000  # the ego lines drawn

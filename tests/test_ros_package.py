@@ -12,7 +12,7 @@ CODE = ("lane_seg", "sim", "training", "launch")
 ROS_PACKAGES = {
     "rclpy", "rcl_interfaces", "ament_index_python", "sensor_msgs", "std_msgs", "nav_msgs",
     "geometry_msgs", "diagnostic_msgs", "builtin_interfaces", "cv_bridge", "launch",
-    "launch_ros", "image_transport", "tf2_ros", "message_filters",
+    "launch_ros", "image_transport", "tf2_ros", "message_filters", "visualization_msgs",
 }  # fmt: skip
 PYTHON_KEYS = {"cv2": "python3-opencv", "numpy": "python3-numpy", "yaml": "python3-yaml"}
 PYTHON_KEYS |= {"tqdm": "python3-tqdm"}

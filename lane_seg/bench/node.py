@@ -12,6 +12,12 @@ publishes camera frames and receives the masks. Measured in one run, for each re
 
 The difference between latency and segment_ms is the node's overhead: DDS transport both ways,
 message conversion, and scheduling.
+
+The lane step (`lane_seg.lanes`, on by default in the node) is measured in the same run: a second
+node with `lanes:=true` beside the first with `lanes:=false`, both measured the same way one
+after the other at each size; the step itself timed in this process as the node times it
+(`Segmenter.last.lanes_ms`, right after inference), and as the node reports it (`lanes_ms_p50`
+in its /diagnostics). A shared machine's load is reported; only figures of one run compare.
 """
 
 from __future__ import annotations
@@ -76,14 +82,31 @@ class SizeResult:
     loaded_latency_ms_p50: float
     published_under_load: int
     node_dropped: int  # frames the node replaced by a newer one during the overload
+    # The node with its lane step (lanes:=true), measured right after the node without it.
+    lane_step_ms_p50: float = float("nan")  # Segmenter.segment_lanes' lanes_ms, in process
+    lane_step_cpu_ms_p50: float = float("nan")  # ... its CPU time
+    lanes_node_lane_step_ms_p50: float = float("nan")  # as that node reports it, steady rate
+    lanes_latency_ms_p50: float = float("nan")
+    lanes_latency_ms_p99: float = float("nan")
+    lanes_throughput_fps: float = float("nan")
 
 
-def offline_times(seg: Segmenter, frames: list[np.ndarray], runs: int) -> tuple[float, float]:
-    """(engine_ms p50, segment_ms p50) for these frames, in this process."""
+def offline_times(
+    seg: Segmenter, frames: list[np.ndarray], runs: int
+) -> tuple[float, float, float, float]:
+    """(engine_ms p50, segment_ms p50, lane step ms p50 and its CPU ms p50) for these frames, in
+    this process; the lane step timed as the node times it (`Segmenter.last.lanes_ms`), right
+    after inference. CPU time leaves out what other processes took from this thread's core."""
     inputs = [to_input(f, seg.info.preprocess) for f in frames]
     engine = time_calls(seg.engine.infer, inputs, runs, warmup=3)
     full = time_calls(seg.segment, frames, runs, warmup=3)
-    return percentile(engine, 50), percentile(full, 50)
+    step, cpu = [], []
+    for _ in range(runs):
+        for f in frames:
+            seg.segment_lanes(f)
+            step.append(seg.last.lanes_ms)
+            cpu.append(seg.last.lanes_cpu_ms)
+    return percentile(engine, 50), percentile(full, 50), percentile(step, 50), percentile(cpu, 50)
 
 
 class _Client:
@@ -98,7 +121,8 @@ class _Client:
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node("lane_seg_bench_client", context=self.context)
+        client = f"lane_seg_bench_client_{node_ns.strip('/')}"  # one per node measured
+        self.node = rclpy.create_node(client, context=self.context)
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
@@ -129,6 +153,9 @@ class _Client:
 
     def dropped(self) -> int:
         return int(self.diag.get("dropped", "0"))
+
+    def lanes_ms(self) -> float:
+        return float(self.diag.get("lanes_ms_p50", "nan"))
 
     def wait_connected(self, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -164,7 +191,9 @@ def _stamp(msg, t: float) -> None:
 
 def measure_size(
     client: _Client, frames: list[np.ndarray], n_latency: int, rate_hz: float, load_s: float
-) -> tuple[list[float], float, list[float], int]:
+) -> tuple[list[float], float, list[float], int, float]:
+    """Publish -> mask latencies at a steady rate, throughput and latencies under overload,
+    frames published under overload, and the node's lane step p50 over the steady frames."""
     msgs = _messages(frames)
     # warm-up: the node's first frames at a new size allocate buffers
     for i in range(5):
@@ -186,8 +215,9 @@ def measure_size(
         client.pub.publish(msg)
         t_next += period
         time.sleep(max(0.0, t_next - time.monotonic()))
-    time.sleep(max(1.0, 3 * period))
+    time.sleep(max(1.2, 3 * period))  # and one /diagnostics period
     steady = [(r - s) * 1e3 for r, s in client.take() if s >= steady_t0]
+    steady_lanes_ms = client.lanes_ms()  # the node's account, over the steady frames
     # overload: publish as fast as possible; the node keeps only the newest frame
     t0 = time.time()
     sent = 0
@@ -202,17 +232,23 @@ def measure_size(
     # masks received inside the window, of frames published inside it
     loaded = [(r - s) * 1e3 for r, s in client.take() if t0 <= s and r <= t1]
     fps = len(loaded) / (t1 - t0)
-    return steady, fps, loaded, sent
+    return steady, fps, loaded, sent, steady_lanes_ms
 
 
 def start_node(
-    model: str, engine: str, threads: int, name: str, input_qos: str = "reliable"
+    model: str,
+    engine: str,
+    threads: int,
+    name: str,
+    input_qos: str = "reliable",
+    lanes: bool = True,
 ) -> subprocess.Popen:
     from lane_seg.ros.params import qos_override
 
     exe = Path(sys.executable).with_name("seg_node")
     cmd = [str(exe) if exe.exists() else "seg_node", "--ros-args", "-p", f"model:={model}"]
     cmd += ["-p", f"engine:={engine}", "-p", f"threads:={threads}", "-r", f"__node:={name}"]
+    cmd += ["-p", f"lanes:={str(lanes).lower()}"]
     cmd += ["-p", f"{qos_override(f'/{name}/image')}:={input_qos}"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -233,21 +269,32 @@ def run_node_bench(
     engine_desc = seg.engine.describe()
     model_ms = float(np.median(time_engine(seg.engine, runs=30, warmup=5)))
     node_engine = seg.engine.name  # what `auto` picked, so both sides run the same engine
-    name = f"seg_bench_{os.getpid()}"
-    proc = start_node(model, node_engine, threads, name, input_qos)
-    client = None
+    names = {
+        lanes: f"seg_bench_{os.getpid()}_{'lanes' if lanes else 'mask'}" for lanes in (False, True)
+    }
+    procs = {
+        lanes: start_node(model, node_engine, threads, name, input_qos, lanes)
+        for lanes, name in names.items()
+    }
+    clients: dict[bool, _Client] = {}
     results = []
     try:
-        client = _Client(f"/{name}")
-        client.wait_connected(30.0)
+        for lanes, name in names.items():
+            clients[lanes] = _Client(f"/{name}")
+            clients[lanes].wait_connected(30.0)
         for size in sizes:
             frames = bench_frames(*size, real_dir)
-            # bare times right before the node's turn (the node idles meanwhile), so both see
-            # the same machine load
-            engine_ms, segment_ms = offline_times(seg, frames, 30)
-            dropped0 = client.dropped()
-            steady, fps, loaded, sent = measure_size(client, frames, n_latency, rate_hz, load_s)
-            time.sleep(1.2)  # one more /diagnostics period
+            # bare times right before the nodes' turn (they idle meanwhile), so all see the
+            # same machine load
+            engine_ms, segment_ms, lane_step_ms, lane_step_cpu_ms = offline_times(seg, frames, 30)
+            measured = {}
+            for lanes, client in clients.items():  # without the lane step, then with it
+                dropped0 = client.dropped()
+                measured[lanes] = measure_size(client, frames, n_latency, rate_hz, load_s)
+                time.sleep(1.2)  # one more /diagnostics period
+                measured[lanes] += (client.dropped() - dropped0,)
+            steady, fps, loaded, sent, _, dropped = measured[False]
+            l_steady, l_fps, _, _, l_step, _ = measured[True]
             results.append(
                 SizeResult(
                     height=size[0],
@@ -261,18 +308,27 @@ def run_node_bench(
                     throughput_fps=fps,
                     loaded_latency_ms_p50=percentile(loaded, 50),
                     published_under_load=sent,
-                    node_dropped=client.dropped() - dropped0,
+                    node_dropped=dropped,
+                    lane_step_ms_p50=lane_step_ms,
+                    lane_step_cpu_ms_p50=lane_step_cpu_ms,
+                    lanes_node_lane_step_ms_p50=l_step,
+                    lanes_latency_ms_p50=percentile(l_steady, 50),
+                    lanes_latency_ms_p99=percentile(l_steady, 99),
+                    lanes_throughput_fps=l_fps,
                 )
             )
     finally:
-        if client is not None:
+        for client in clients.values():
             client.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            log, _ = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            log, _ = proc.communicate()
+        logs = []
+        for proc in procs.values():
+            proc.send_signal(signal.SIGINT)
+            try:
+                log, _ = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                log, _ = proc.communicate()
+            logs += log.strip().splitlines()[-5:]
     return {
         "cpu": CpuInfo.detect().line(),
         "model": str(model),
@@ -284,7 +340,7 @@ def run_node_bench(
         "load_s": load_s,
         "frames": "real" if bench_frames_are_real(real_dir) else "synthetic",
         "sizes": [asdict(r) for r in results],
-        "node_log": log.strip().splitlines()[-5:],
+        "node_log": logs,
     }
 
 
@@ -306,5 +362,21 @@ def markdown(report: dict) -> str:
             f"{r['latency_frames']}/{r['published_steady']} | "
             f"{r['throughput_fps']:.1f} | {r['loaded_latency_ms_p50']:.2f} | "
             f"{r['published_under_load']} / {r['node_dropped']} |"
+        )
+    lines += [
+        "",
+        "The lane step (lane_seg.lanes) in the same run: a node with lanes:=true measured right "
+        "after the one above (lanes:=false) on the same frames.",
+        "",
+        "| frame | lane step ms p50, in process | its CPU ms p50 | node-reported at the steady "
+        "rate | publish->mask ms p50 without / with | throughput fps without / with |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["sizes"]:
+        lines.append(
+            f"| {r['width']}x{r['height']} | {r['lane_step_ms_p50']:.2f} | "
+            f"{r['lane_step_cpu_ms_p50']:.2f} | {r['lanes_node_lane_step_ms_p50']:.2f} | "
+            f"{r['latency_ms_p50']:.2f} / {r['lanes_latency_ms_p50']:.2f} | "
+            f"{r['throughput_fps']:.1f} / {r['lanes_throughput_fps']:.1f} |"
         )
     return "\n".join(lines)

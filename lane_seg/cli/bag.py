@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "bag",
         "Replay a rosbag2 (mcap or sqlite3) offline: segment every frame of an image topic, "
-        "write masks (and overlays) with the original stamps into a new bag, copying all "
-        "other topics through.",
+        "write masks, lane lines (and overlays) with the original stamps into a new bag, "
+        "copying all other topics through.",
         "lane-seg bag drive_bag runs/drive_masks --topic /camera/image_raw "
         "--model models/unet_int8.onnx --overlay",
     )
@@ -30,6 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", action="store_true", help="also write bgr8 overlays")
     p.add_argument("--overlay-topic", default="/seg_node/overlay", help="default /seg_node/overlay")
     p.add_argument(
+        "--lanes-topic",
+        default="/seg_node/lanes",
+        help="lane lines, a nav_msgs/Path each (default /seg_node/lanes; markers on "
+        "<topic>/markers); camera from the bag's camera_info beside --topic",
+    )
+    p.add_argument("--no-lanes", action="store_true", help="do not write the lane lines")
+    p.add_argument(
+        "--params-file",
+        help="the node's parameter file (e.g. config/seg.yaml): its camera.* mounting (and "
+        "intrinsics, when camera.fx > 0) place the lane lines",
+    )
+    p.add_argument(
         "--storage", choices=("mcap", "sqlite3"), help="output storage (default: the input's)"
     )
     p.add_argument("--max-lines", type=int, default=10, help="bad frames to list (default 10)")
@@ -39,12 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lane_seg.ros.bag import check_paths, replay
+    from lane_seg.ros.bag import camera_params, check_paths, replay
     from lane_seg.runtime.segmenter import Segmenter
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     check_paths(Path(args.input), Path(args.output), args.storage, args.topic)
+    mount, camera = camera_params(args.params_file) if args.params_file else ({}, None)
 
     args.model = model_or_default(args.model)
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
@@ -57,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         mask_topic=args.mask_topic,
         overlay_topic=args.overlay_topic if args.overlay else None,
+        lanes_topic=None if args.no_lanes else args.lanes_topic,
+        mount=mount,
+        camera=camera,
     )
     print(report.summary())
     for line in report.bad[: args.max_lines]:

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "infer",
         "Segment lane markings in images, folders of images and videos (mp4): writes masks "
-        "and overlays, or an overlay video per input video.",
+        "and overlays, or an overlay video per input video; with --lanes also the lane lines.",
         "lane-seg infer --model models/unet_int8.onnx ../shared/data/real/udacity/"
         "solidWhiteRight.mp4 frames/ road.jpg --out runs/infer",
     )
@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--mask-video", action="store_true", help="also write a mask video for each video"
     )
+    p.add_argument(
+        "--lanes",
+        action="store_true",
+        help="also the lane lines: CULane .lines.txt and TuSimple json (masks/tusimple.json, "
+        "<video>_tusimple.json) beside the masks, drawn on the overlays",
+    )
     p.set_defaults(func=run)
 
 
@@ -50,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
     print(f"model {args.model} on {seg.engine.describe()}, threshold {seg.threshold:g}")
     opts = InferOptions(
-        masks=not args.no_masks, overlays=not args.no_overlays, mask_video=args.mask_video
+        masks=not args.no_masks,
+        overlays=not args.no_overlays,
+        mask_video=args.mask_video,
+        lanes=args.lanes,
     )
     report = infer_all(seg, jobs, args.out, opts)
     print(report.summary())

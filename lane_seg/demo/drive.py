@@ -19,6 +19,7 @@ import numpy as np
 from lane_seg import resources
 from lane_seg.demo.live import LiveStatus, VideoOut
 from lane_seg.lane_control import ControllerConfig
+from lane_seg.lanes import extract_lanes
 from lane_seg.sim.loop.metrics import json_clean
 from lane_seg.sim.loop.pictures import overlay_frame, plot_top_down
 from lane_seg.sim.loop.scenarios import Scenario
@@ -66,7 +67,9 @@ class DemoRecorder:
         )
         if mask is None:
             mask = np.zeros(frame.image.shape[:2], np.uint8)
-        bgr = overlay_frame(frame.image, mask, est, self.cam, [f"t {frame.time_s:5.1f} s", text])
+        lanes = extract_lanes(mask, camera=self.cam)  # the node's lines, drawn from its mask
+        lines = [f"t {frame.time_s:5.1f} s", text]
+        bgr = overlay_frame(frame.image, mask, est, self.cam, lines, lanes)
         self.video.write(bgr)
         if len(self.log) <= self.still_at:  # a still from mid-drive (or the last frame before)
             self._still_bgr = bgr

@@ -2,8 +2,9 @@
 
 Each frame is published on the node's `~/image` topic and the demo waits for its mask on
 `~/mask` before sending the next (lockstep, so no frame is dropped; the latency is publish to
-mask received, over DDS). The overlay video shows the node's masks; the summary gives frames/s,
-latency percentiles and the share of frames in which lane pixels were found.
+mask received, over DDS). The overlay video is the node's own `~/overlay` (mask and fitted lane
+lines); the summary gives frames/s, latency percentiles and the share of frames in which lane
+pixels were found.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import numpy as np
 from lane_seg.demo.live import LiveStatus, VideoOut
 from lane_seg.errors import LaneSegError
 from lane_seg.ros.bag import iter_images
-from lane_seg.ros.image_codec import mask_array
+from lane_seg.ros.image_codec import mask_array, message_to_rgb
 from lane_seg.runtime.infer import VIDEO_EXTS
-from lane_seg.runtime.segmenter import overlay_bgr
 from lane_seg.visualize import put_text
 
 STAMP_OFFSET_S = 1000.0
@@ -80,7 +80,14 @@ def run_replay(
     live = LiveStatus()
     params = {"engine": engine, "threads": threads}
     latencies, lane_frames, start = [], 0, time.monotonic()
-    with NodeHarness(str(model), params, keep_masks=1, input_qos={"reliability": "reliable"}) as h:
+    harness = NodeHarness(
+        str(model),
+        params,
+        subscribe_overlay=True,  # the node's own overlay: mask and fitted lane lines
+        keep_masks=1,
+        input_qos={"reliability": "reliable"},
+    )
+    with harness as h:
         print(f"[demo] seg_node up: {h.node.segmenter.engine.describe()}", flush=True)
         for i, rgb in enumerate(frames):
             if max_frames and i >= max_frames:
@@ -94,7 +101,9 @@ def run_replay(
             latencies.append((received - sent) * 1e3)
             lane_frames += int(mask.any())
             text = live.tick(latencies[-1], f"lane pixels {100.0 * (mask > 0).mean():4.1f} %")
-            video.write(put_text(overlay_bgr(rgb, mask), [f"{Path(source).name}", text]))
+            h.wait_for(lambda: bool(h.overlays), 30.0, "the overlay")
+            bgr = np.ascontiguousarray(message_to_rgb(h.overlays.pop(0))[..., ::-1])
+            video.write(put_text(bgr, [f"{Path(source).name}", text]))
         elapsed = time.monotonic() - start
         stats = h.node.stats.snapshot(horizon_s=1e9)
         described = h.node.segmenter.engine.describe()

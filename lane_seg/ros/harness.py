@@ -1,8 +1,8 @@
 """A SegNode driven over real ROS 2 from one process: `lane-seg demo --input` and the tests.
 
 `NodeHarness` owns its own rclpy Context (so it never touches the global one), a SegNode, a
-client node that publishes frames and collects masks/overlays/paths/diagnostics, and an executor
-thread; `close()` shuts all of it down. Messages come from lane_seg.ros.messages.
+client node that publishes frames and collects masks/overlays/paths/lane lines/diagnostics, and
+an executor thread; `close()` shuts all of it down. Messages come from lane_seg.ros.messages.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 from lane_seg.ros.params import qos_override
 from lane_seg.ros.seg_node import NODE_NAME, SegNode
@@ -68,6 +69,8 @@ class NodeHarness:
         self.mask_count = 0
         self.overlays: list[Image] = []
         self.paths: list[Path] = []
+        self.lanes: list[Path] = []  # ~/lanes: one per line of each frame
+        self.markers: list[MarkerArray] = []
         self.diagnostics: list[DiagnosticArray] = []
         self._lock = threading.Lock()
         self._on_mask = on_mask
@@ -79,6 +82,10 @@ class NodeHarness:
         if subscribe_overlay:
             self.client.create_subscription(Image, f"{ns}/overlay", self.overlays.append, reliable)
         self.client.create_subscription(Path, f"{ns}/lane_center", self.paths.append, reliable)
+        self.client.create_subscription(Path, f"{ns}/lanes", self.lanes.append, reliable)
+        self.client.create_subscription(
+            MarkerArray, f"{ns}/lanes/markers", self.markers.append, reliable
+        )
         self.client.create_subscription(
             DiagnosticArray, "/diagnostics", self.diagnostics.append, 10
         )

@@ -1,5 +1,5 @@
 """The package's rclpy messages, built from numpy and back: Header, Image, CompressedImage,
-CameraInfo and the lane-centre Path.
+CameraInfo, the lane-centre Path, and the lane lines (a Path per line, a MarkerArray for RViz).
 
 Every node, the node harness, the closed loop over ROS 2 and the node benchmark build their
 messages here. Image fields come from lane_seg.ros.image_codec, which also reads images back
@@ -14,14 +14,16 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Path
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate
 from lane_seg.ros.image_codec import compressed_fields, rgb_fields
+from lane_seg.ros.lane_lines import MARKER_WIDTH_M, LineGeometry
 
 
 def _bytes(data) -> array.array:
@@ -119,3 +121,41 @@ def path_to_estimate(msg: Path) -> LaneEstimate | None:
     y = np.array([p.pose.position.y for p in msg.poses])
     c = np.polyfit(x, y, 2)[::-1]
     return LaneEstimate(c, 0.0, 1.0, 2, False)
+
+
+def lane_path_msg(line: LineGeometry, hdr: Header) -> Path:
+    """One lane line as a nav_msgs/Path in the frame of `hdr` (the camera's), near to far."""
+    path = Path()
+    path.header = hdr
+    for (x, y, z), (qx, qy, qz, qw) in zip(
+        line.positions.tolist(), line.orientations.tolist(), strict=True
+    ):
+        pose = PoseStamped()
+        pose.header = hdr
+        p, q = pose.pose.position, pose.pose.orientation
+        p.x, p.y, p.z = x, y, z
+        q.x, q.y, q.z, q.w = qx, qy, qz, qw
+        path.poses.append(pose)
+    return path
+
+
+def lane_markers_msg(lines: Sequence[LineGeometry], hdr: Header) -> MarkerArray:
+    """RViz markers of a frame's lane lines: DELETEALL (the previous frame's go), then one
+    LINE_STRIP per line, left to right (id = its place), namespaced ego_left / ego_right / lane."""
+    clear = Marker()
+    clear.header = hdr
+    clear.action = Marker.DELETEALL
+    markers = [clear]
+    for i, line in enumerate(lines):
+        m = Marker()
+        m.header = hdr
+        m.ns, m.id = line.marker_ns, i
+        m.type, m.action = Marker.LINE_STRIP, Marker.ADD
+        m.pose.orientation.w = 1.0
+        m.scale.x = MARKER_WIDTH_M
+        m.color.r, m.color.g, m.color.b, m.color.a = line.rgba
+        m.points = [Point(x=x, y=y, z=z) for x, y, z in line.positions.tolist()]
+        markers.append(m)
+    out = MarkerArray()
+    out.markers = markers
+    return out

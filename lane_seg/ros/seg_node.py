@@ -1,5 +1,5 @@
 """The ROS 2 lane segmentation node (docs/architecture.md, the node contract): camera frames in,
-lane masks and the lane centre out.
+lane masks, lane lines and the lane centre out.
 
     ros2 run lane_seg seg_node --ros-args -r ~/image:=/camera/image_raw   # the shipped model
     lane-seg node --model model.onnx --image-topic /camera/image_raw      # pip-only installs
@@ -17,6 +17,14 @@ Design:
 - The overlay is computed only while someone subscribes to it.
 - `~/lane_center` (nav_msgs/Path) comes from lane geometry on every mask (lane_seg.ros.
   lane_center); `SegNode(lane_center_fn=...)` plugs in another function (tests do).
+- Lane lines (`lanes`, on by default): `lane_seg.lanes` on the model's output of every frame,
+  with the node's camera (camera info + mounting) once known. Per frame, `~/lanes` gets one
+  nav_msgs/Path per line, left to right, and `~/lanes/markers` one MarkerArray (DELETEALL, then
+  a LINE_STRIP per line) for RViz, all with the input header: points on the road in the
+  camera's optical frame (lane_seg.ros.lane_lines). Until the camera is known, and on a frame
+  without lines, no path goes out and the markers only clear the last frame's. The overlay
+  draws the lines in any case. The step runs after the mask and the lane centre are out, so
+  it delays neither; /diagnostics reports its time (`lanes_ms_p50`).
 - Parameters are declared with descriptions and ranges; `threshold` and `overlay_alpha` change
   at run time (applied in the post-set callback; rclpy checks the ranges), the rest are
   read-only. QoS of every topic through rclpy's QoS overrides (lane_seg.ros.params).
@@ -37,6 +45,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 from lane_seg.errors import LaneSegError
 from lane_seg.lane_geometry import camera_from_camera_info
@@ -50,7 +59,8 @@ from lane_seg.ros.image_codec import (
     quiet_opencv,
 )
 from lane_seg.ros.lane_center import LaneCenterHook, declare_camera
-from lane_seg.ros.messages import image_from_fields, path_msg
+from lane_seg.ros.lane_lines import lines_in_camera
+from lane_seg.ros.messages import image_from_fields, lane_markers_msg, lane_path_msg, path_msg
 from lane_seg.ros.params import CheckedNode, descriptor, qos_errors, qos_options
 from lane_seg.ros.stats import LOSS_WARN, NodeStats
 from lane_seg.runtime.engines import ENGINE_NAMES, load_engine
@@ -63,6 +73,8 @@ TRANSPORTS = ("raw", "compressed")
 # only what the one-slot buffer can use; out, reliable (what RTAB-Map and rviz subscribe with).
 INPUT_QOS = {"depth": 5, "reliability": ReliabilityPolicy.BEST_AVAILABLE}
 OUTPUT_QOS = {"depth": 1, "reliability": ReliabilityPolicy.RELIABLE}
+# ~/lanes carries one message per line of a frame: deep enough for every line of a frame.
+LANES_QOS = {"depth": 20, "reliability": ReliabilityPolicy.RELIABLE}
 
 
 def qos(defaults: dict[str, Any]) -> QoSProfile:
@@ -125,6 +137,8 @@ class SegNode(CheckedNode):
         self._vehicle_frame = p["vehicle_frame"]
         self.lane_center = LaneCenterHook()
         self._mount, camera = declare_camera(self)
+        self._lanes = p["lanes"]
+        self._camera = camera  # for the lane lines; replaced by each good camera_info
         if camera is not None:
             self.lane_center.set_camera(camera)
         self._lane_center_fn = lane_center_fn or self.lane_center
@@ -151,6 +165,9 @@ class SegNode(CheckedNode):
             self.mask_pub = self._publisher(Image, "~/mask")
             self.overlay_pub = self._publisher(Image, "~/overlay")
             self.lane_center_pub = self._publisher(Path, "~/lane_center")
+            if p["lanes"]:
+                self.lanes_pub = self._publisher(Path, "~/lanes", LANES_QOS)
+                self.markers_pub = self._publisher(MarkerArray, "~/lanes/markers")
             self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
             compressed = p["input_transport"] == "compressed"
             msg_type = CompressedImage if compressed else Image
@@ -160,11 +177,9 @@ class SegNode(CheckedNode):
             )
         self.info_sub = self.create_subscription(CameraInfo, "~/camera_info", self._on_info, 5)
 
-    def _publisher(self, msg_type: type, topic: str) -> Any:
+    def _publisher(self, msg_type: type, topic: str, defaults: dict = OUTPUT_QOS) -> Any:
         options = qos_options(self, topic, "publisher")
-        return self.create_publisher(
-            msg_type, topic, qos(OUTPUT_QOS), qos_overriding_options=options
-        )
+        return self.create_publisher(msg_type, topic, qos(defaults), qos_overriding_options=options)
 
     # ---------------------------------------------------------------- parameters
 
@@ -212,6 +227,11 @@ class SegNode(CheckedNode):
             ),
         )
         self.declare_parameter(
+            "lanes",
+            True,
+            descriptor("lane lines: ~/lanes, ~/lanes/markers and drawn on ~/overlay", **ro),
+        )
+        self.declare_parameter(
             "vehicle_frame",
             "base_link",
             descriptor("frame_id of ~/lane_center (the vehicle frame)", **ro),
@@ -220,7 +240,7 @@ class SegNode(CheckedNode):
     def _static_params(self) -> dict[str, Any]:
         names = [
             "model", "engine", "threads", "input_transport", "max_pixels", "diagnostics_period",
-            "bad_input_log_period", "vehicle_frame",
+            "bad_input_log_period", "vehicle_frame", "lanes",
         ]  # fmt: skip
         p = {n: self.get_parameter(n).value for n in names}
         p["model"] = model_or_default(p["model"])
@@ -247,6 +267,7 @@ class SegNode(CheckedNode):
             self._count_bad(f"camera_info: {exc}")
             return
         self.lane_center.set_camera(cam)
+        self._camera = cam
 
     # ---------------------------------------------------------------- input
 
@@ -295,16 +316,27 @@ class SegNode(CheckedNode):
                 )
 
     def _process(self, frame: Frame) -> None:
+        """Mask and lane centre first (what a controller waits for), then the lane lines and
+        the overlay that draws them; the latency counted is to the lane centre."""
         mask = self.segmenter.segment(frame.rgb, self._threshold)
         self.mask_pub.publish(image_from_fields(mono8_fields(mask), frame.header))
-        if self.overlay_pub.get_subscription_count() > 0:
-            over = overlay_bgr(frame.rgb, mask, self._alpha)
-            self.overlay_pub.publish(image_from_fields(bgr8_fields(over), frame.header))
-            self.stats.overlays += 1
         points = self._lane_center_fn(mask) or []
         self.lane_center_pub.publish(path_msg(frame.header.stamp, self._vehicle_frame, points))
         latency = (time.monotonic() - frame.received) * 1e3
         self.stats.frame_done(latency, self.segmenter.last.inference_ms)
+        lanes = []
+        if self._lanes:
+            camera = self._camera
+            lanes = self.segmenter.lanes(camera)
+            self.stats.lanes_done(self.segmenter.last.lanes_ms)
+            lines = lines_in_camera(lanes, camera) if camera is not None else []
+            for line in lines:
+                self.lanes_pub.publish(lane_path_msg(line, frame.header))
+            self.markers_pub.publish(lane_markers_msg(lines, frame.header))
+        if self.overlay_pub.get_subscription_count() > 0:
+            over = overlay_bgr(frame.rgb, mask, self._alpha, lanes)
+            self.overlay_pub.publish(image_from_fields(bgr8_fields(over), frame.header))
+            self.stats.overlays += 1
 
     # ---------------------------------------------------------------- diagnostics
 

@@ -30,6 +30,7 @@ class NodeStats:
         self._lock = threading.Lock()
         self._latency_ms: deque[float] = deque(maxlen=window)
         self._inference_ms: deque[float] = deque(maxlen=window)
+        self._lanes_ms: deque[float] = deque(maxlen=window)
         self._done_at: deque[float] = deque(maxlen=window)
         self._seen = (0, 0)  # (received, lost) at the last loss_since_last()
 
@@ -46,11 +47,17 @@ class NodeStats:
         self._seen = (self.received, self.lost)
         return lost / (received + lost) if lost > 0 else 0.0
 
+    def lanes_done(self, lanes_ms: float) -> None:
+        """The lane step of a frame (after its mask and lane centre went out)."""
+        with self._lock:
+            self._lanes_ms.append(lanes_ms)
+
     def snapshot(self, horizon_s: float = 5.0) -> dict[str, float]:
         """Counters plus fps over the last `horizon_s` and latency percentiles over the window."""
         with self._lock:
             lat = np.asarray(self._latency_ms, dtype=np.float64)
             inf = np.asarray(self._inference_ms, dtype=np.float64)
+            lanes = np.asarray(self._lanes_ms, dtype=np.float64)
             now = time.monotonic()
             recent = [t for t in self._done_at if now - t <= horizon_s]
         fps = 0.0
@@ -66,6 +73,7 @@ class NodeStats:
             "latency_ms_p50": pct(lat, 50),
             "latency_ms_p99": pct(lat, 99),
             "inference_ms_p50": pct(inf, 50),
+            "lanes_ms_p50": pct(lanes, 50),  # the lane step (NaN with lanes off)
             "received": self.received,
             "processed": self.processed,
             "dropped": self.dropped,

@@ -4,11 +4,18 @@ Outputs under OUT (names follow the inputs, so nothing overwrites anything else)
   masks/<name>.png        0/255 mask at the image's resolution   (images)
   overlays/<name>.jpg     the frame with the lane tinted         (images)
   <video stem>_overlay.mp4 (and <stem>_mask.mp4 with mask_video) (videos)
+With `lanes`, the lane lines (`lane_seg.lanes`) too, in the benchmarks' formats
+(`lane_seg.lane_formats`), and drawn on the overlays:
+  masks/<name>.lines.txt  CULane: one line per lane, x y pairs every 10 rows, bottom up (images)
+  masks/tusimple.json     TuSimple: one json line per image (lanes, h_samples, raw_file = the
+                          input's path below its folder), at TuSimple's 56 rows scaled to it
+  <video stem>_tusimple.json  the same for every frame of a video (raw_file <video>#<frame>)
 A file that cannot be read is reported and skipped; the others are still processed.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +26,10 @@ from tqdm import tqdm
 
 from lane_seg.dataset import atomic_write, encode_image, encode_mask, read_image
 from lane_seg.errors import LaneSegError
+from lane_seg.lane_formats import culane_lines, tusimple_record, tusimple_rows
+from lane_seg.lanes import LaneInstance
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
-from lane_seg.visualize import overlay
+from lane_seg.visualize import draw_lanes, overlay
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -38,6 +47,7 @@ class InferOptions:
     masks: bool = True
     overlays: bool = True
     mask_video: bool = False
+    lanes: bool = False
 
 
 @dataclass
@@ -49,6 +59,7 @@ class InferReport:
     inference_ms: list[float] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    tusimple: list[dict] = field(default_factory=list)  # records of the images, with lanes
 
     def summary(self) -> str:
         ms = float(np.median(self.inference_ms)) if self.inference_ms else float("nan")
@@ -98,11 +109,22 @@ def _video_frames(path: Path) -> int:
     return max(n, 0)
 
 
-def _segment(seg: Segmenter, rgb: np.ndarray, report: InferReport) -> np.ndarray:
-    mask = seg.segment(rgb)
+def _segment(
+    seg: Segmenter, rgb: np.ndarray, report: InferReport, lanes: bool
+) -> tuple[np.ndarray, list[LaneInstance]]:
+    mask, found = seg.segment_lanes(rgb) if lanes else (seg.segment(rgb), [])
     report.inference_ms.append(seg.last.inference_ms)
     report.frames += 1
-    return mask
+    return mask, found
+
+
+def _lanes_record(lanes: list[LaneInstance], raw_file: str, rgb: np.ndarray) -> dict:
+    h, w = rgb.shape[:2]
+    return tusimple_record(lanes, raw_file, (w, h), h_samples=tusimple_rows(h))
+
+
+def _json_lines(records: list[dict]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
 def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport) -> None:
@@ -111,17 +133,23 @@ def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: Infe
     except LaneSegError:
         report.failures.append(f"{job.path}: unreadable image")
         return
-    mask = _segment(seg, rgb, report)
+    mask, lanes = _segment(seg, rgb, report, opts.lanes)
     report.images += 1
+    files = {}
     if opts.masks:
-        dst = out / "masks" / f"{job.name}.png"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dst, encode_mask(mask))
-        report.outputs.append(dst)
+        files[f"masks/{job.name}.png"] = encode_mask(mask)
+    if opts.lanes:
+        size = (rgb.shape[1], rgb.shape[0])
+        files[f"masks/{job.name}.lines.txt"] = culane_lines(lanes, size).encode()
+        report.tusimple.append(_lanes_record(lanes, f"{job.name}{job.path.suffix}", rgb))
     if opts.overlays:
-        dst = out / "overlays" / f"{job.name}.jpg"
+        files[f"overlays/{job.name}.jpg"] = encode_image(
+            draw_lanes(overlay(rgb, mask), lanes), ".jpg"
+        )
+    for rel, data in files.items():
+        dst = out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dst, encode_image(overlay(rgb, mask), ".jpg"))
+        atomic_write(dst, data)
         report.outputs.append(dst)
 
 
@@ -145,18 +173,21 @@ def _video(
     tmp_mask = out / f".{job.name}_mask.partial.mp4"
     over_w = mask_w = None
     frames = 0
+    records = []
     try:
         while True:
             ok, bgr = cap.read()
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            mask = _segment(seg, rgb, report)
+            mask, lanes = _segment(seg, rgb, report, opts.lanes)
             size = (rgb.shape[1], rgb.shape[0])
             if over_w is None:
                 over_w = video_writer(tmp_over, fps, size, True)
                 mask_w = video_writer(tmp_mask, fps, size, False) if opts.mask_video else None
-            over_w.write(overlay_bgr(rgb, mask))
+            over_w.write(overlay_bgr(rgb, mask, lanes=lanes))
+            if opts.lanes:
+                records.append(_lanes_record(lanes, f"{job.path.name}#{frames}", rgb))
             if mask_w is not None:
                 mask_w.write(mask)
             frames += 1
@@ -177,6 +208,10 @@ def _video(
                 dst
             )  # complete files only: a killed run leaves no half video under the name
             report.outputs.append(dst)
+    if opts.lanes:
+        dst = out / f"{job.name}_tusimple.json"
+        atomic_write(dst, _json_lines(records))
+        report.outputs.append(dst)
 
 
 def infer_all(
@@ -195,5 +230,10 @@ def infer_all(
             else:
                 _image(seg, job, out, opts, report)
                 bar.update(1)
+    if report.tusimple:
+        dst = out / "masks" / "tusimple.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dst, _json_lines(report.tusimple))
+        report.outputs.append(dst)
     report.seconds = time.perf_counter() - t0
     return report

@@ -9,8 +9,10 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.lanes import LaneInstance
 from lane_seg.sim.loop.metrics import FrameLog
 from lane_seg.sim.world.scene import Scene
+from lane_seg.visualize import draw_lanes, overlay, put_text
 
 
 def _project(cam: Camera, pts: np.ndarray) -> np.ndarray | None:
@@ -26,13 +28,13 @@ def overlay_frame(
     est: LaneEstimate | None,
     cam: Camera,
     text: list[str],
+    lanes: list[LaneInstance] | None = None,
 ) -> np.ndarray:
-    """BGR frame: mask tinted, measured ego lines (cyan) and the centre line (yellow), text."""
+    """BGR frame: mask tinted, the fitted lane lines (`lane_seg.lanes`, when given), the
+    measured ego lines (cyan) and the centre line (yellow), text."""
     import cv2
 
-    from lane_seg.visualize import overlay, put_text
-
-    bgr = cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(draw_lanes(overlay(image, mask), lanes or []), cv2.COLOR_RGB2BGR)
     xs = np.linspace(cam.x_m + 3.0, 40.0, 24)
     if est is not None:
         lines = [(est.left, (255, 255, 0)), (est.right, (255, 255, 0))]

@@ -20,9 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from lane_seg.camera import Camera
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
-from lane_seg.sim.world.render import ego_pose, render
-from lane_seg.sim.world.scene import SimConfig, place_vehicles, sample_camera, sample_scene
+from lane_seg.sim.world.render import Pose, ego_pose, render
+from lane_seg.sim.world.scene import (
+    Scene,
+    SimConfig,
+    place_vehicles,
+    sample_camera,
+    sample_scene,
+)
 from lane_seg.visualize import contact_sheet, overlay
 
 SOURCE = "planar"
@@ -41,8 +48,26 @@ def split_for(seed: int, index: int, val_fraction: float, test_fraction: float) 
     return "test" if u < val_fraction + test_fraction else "train"
 
 
+@dataclass(frozen=True)
+class RenderedFrame:
+    """A frame with what it was rendered from: its scene, camera and the ego's pose there."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    meta: dict
+    scene: Scene
+    camera: Camera
+    pose: Pose
+
+
 def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray, dict]:
     """One random scene seen from a random pose in a random lane: (rgb, mask, meta)."""
+    f = draw_frame(seed, index, cfg)
+    return f.image, f.mask, f.meta
+
+
+def draw_frame(seed: int, index: int, cfg: SimConfig) -> RenderedFrame:
+    """`render_frame`'s frame, with the scene, camera and pose it was rendered from."""
     rng = frame_rng(seed, index)
     scene = sample_scene(rng, cfg)
     cam = sample_camera(rng, cfg)
@@ -80,7 +105,7 @@ def render_frame(seed: int, index: int, cfg: SimConfig) -> tuple[np.ndarray, np.
             "curvature_here": round(float(scene.road.curvature_at(s)), 6),
         },
     }
-    return image, mask, meta
+    return RenderedFrame(image, mask, meta, scene, cam, pose)
 
 
 @dataclass(frozen=True)

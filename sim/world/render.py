@@ -551,13 +551,30 @@ def _sensor_effects(img8: np.ndarray, cfg_rng: np.random.Generator, probs: dict)
 
 
 def _line_mask(scene, cam, pose, fr, draw_distance: float, width_px: float) -> np.ndarray:
-    _, d_ego = scene.road.locate(pose.x, pose.y, fr.s_ego)
-    offsets = line_labels.labelled_boundaries(scene, line_labels.ego_lane_at(scene, d_ego))
-    reach = line_labels.reach_m(scene, cam, draw_distance, width_px)
-    lines = line_labels.line_polylines(
-        scene, cam, (pose.x, pose.y, pose.yaw), fr.s_ego, offsets, reach
-    )
+    lines = label_lines(scene, cam, pose, fr.s_ego, draw_distance, width_px)
     return line_labels.draw_lines(fr.shape, lines, width_px)
+
+
+def label_lines(
+    scene: Scene,
+    cam: Camera,
+    pose: Pose,
+    s_ego: float | None,
+    draw_distance: float,
+    width_px: float,
+    per_side: int = 2,
+) -> list[np.ndarray]:
+    """The "lines" label's polylines (`line_labels`): the ego lane's marked boundaries and
+    `per_side` more on each side seen from `pose` (`s_ego` along the road, found when None),
+    near to far, as far as the camera makes them out."""
+    if s_ego is None:
+        s_ego, _ = scene.road.locate(pose.x, pose.y)
+    _, d_ego = scene.road.locate(pose.x, pose.y, s_ego)
+    ego = line_labels.ego_lane_at(scene, d_ego)
+    offsets = line_labels.labelled_boundaries(scene, ego, per_side)
+    reach = line_labels.reach_m(scene, cam, draw_distance, width_px)
+    xy_yaw = (pose.x, pose.y, pose.yaw)
+    return line_labels.line_polylines(scene, cam, xy_yaw, s_ego, offsets, reach)
 
 
 def render(

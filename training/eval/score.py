@@ -44,8 +44,14 @@ class EvalFrames:
 
 def predict_mask(engine: Engine, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """0/255 mask at `shape` (the label's size) for one preprocessed input."""
+    return predict(engine, x, shape)[0]
+
+
+def predict(engine: Engine, x: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(`predict_mask`'s mask, the logits it came from) for one preprocessed input."""
     info = engine.info
-    return to_mask(engine.infer(x)[0, 0], shape, info.preprocess, info.threshold)
+    logits = engine.infer(x)[0, 0]
+    return to_mask(logits, shape, info.preprocess, info.threshold), logits
 
 
 def frame_counts(

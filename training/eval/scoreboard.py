@@ -9,10 +9,12 @@ the label's resolution, probability 0.5) and is scored against its own label wit
   drawing convention are judged by whether they are in the right place,
 
 summed over the source's frames, over all and per condition (day / night, from the frame's
-brightness: `real_sources.condition`). Frames a model was trained on (its metadata's
-`real_frames`) are never scored: they are left out and counted. Writes scoreboard.json,
-scoreboard.md and one contact sheet per source and model (prediction over the frame: green
-right, red false, blue missed).
+brightness: `real_sources.condition`), and, for sources labelled with lane lines, the lane
+benchmarks' own figures (`lane_seg.real_lanes`: CULane F1 for CULane frames, TuSimple
+accuracy/FP/FN for TuSimple frames; exact or approximated, as each row says) under `lanes`.
+Frames a model was trained on (its metadata's `real_frames`) are never scored: they are left
+out and counted. Writes scoreboard.json, scoreboard.md and one contact sheet per source and
+model (prediction over the frame: green right, red false, blue missed).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg import real_sources
+from lane_seg import real_lanes, real_sources
 from lane_seg.errors import LaneSegError
 from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import Engine
+from lane_seg.runtime.segmenter import lanes_from_logits
 from lane_seg.training.eval.evaluate import error_overlay, load_model_engine
-from lane_seg.training.eval.score import predict_mask
+from lane_seg.training.eval.score import predict
 from lane_seg.visualize import contact_sheet
 
 SHEET_FRAMES = 12
@@ -66,13 +69,17 @@ def score_source(
     """Scores of one model on one source (frames it trained on left out)."""
     trained = set(engine.info.real_frames.get(source.name, []))
     tallies = {c: Tally() for c in CONDITIONS}
+    lanes = real_lanes.LaneTally(source.name)
+    pre, threshold = engine.info.preprocess, engine.info.threshold
     frames = source.frames(data_root)
     scored = [f for f in frames if f.key not in trained]
     step = max(1, len(scored) // SHEET_FRAMES)
     tiles = []
     for i, frame in enumerate(scored):
         rgb, label = real_sources.read_rgb(frame.image), frame.label()
-        pred = predict_mask(engine, to_input(rgb, engine.info.preprocess), label.shape)
+        pred, logits = predict(engine, to_input(rgb, pre), label.shape)
+        if lanes.spec is not None:
+            lanes.add(frame, lanes_from_logits(logits, label.shape, pre, threshold), label.shape)
         c, t = confusion(pred, label), tolerant_counts(pred, label)
         tallies["all"].add(c, t)
         tallies[real_sources.condition(rgb)].add(c, t)
@@ -86,6 +93,7 @@ def score_source(
         "licence": source.licence,
         "left_out_trained": len(frames) - len(scored),
         **{c: t.scores() for c, t in tallies.items() if t.frames},
+        "lanes": lanes.scores(),
     }
 
 
@@ -139,4 +147,33 @@ def markdown(result: dict[str, Any]) -> str:
                     f"| {100 * s['precision']:.1f} | {100 * s['recall']:.1f} |"
                 )
         lines.append("")
+        lines += lanes_markdown(entry)
     return "\n".join(lines)
+
+
+def lanes_markdown(entry: dict[str, Any]) -> list[str]:
+    """The lane benchmarks' figures of one model, one row per source (lane_seg.real_lanes)."""
+    lines = [
+        "Lane lines, the benchmarks' own metrics (lane_seg.real_lanes); exact: against the "
+        "source's lane labels, approx.: against lanes read back from its label masks:",
+        "",
+        "| source | metric | labels | frames | TuSimple accuracy % | FP % | FN % "
+        "| CULane precision % | recall % | F1 % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in entry["sources"]:
+        s = row.get("lanes") or {}
+        if not s.get("benchmark"):
+            lines.append(f"| {row['source']} | - | {s.get('labels', '')} |" + " - |" * 7)
+            continue
+        kind = "exact" if s["exact"] else "approx."
+        head = f"| {row['source']} | {s['benchmark']} ({kind}) | {s['labels']} | {s['frames']} "
+        if s["benchmark"] == "tusimple":
+            figures = [s["accuracy"], s["fp"], s["fn"], None, None, None]
+        else:
+            figures = [None, None, None, s["precision"], s["recall"], s["f1"]]
+        lines.append(
+            head + "".join("| - " if v is None else f"| {100 * v:.1f} " for v in figures) + "|"
+        )
+    lines.append("")
+    return lines

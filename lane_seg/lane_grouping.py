@@ -1,0 +1,251 @@
+"""Lane lines from ground points: lane_geometry's grouping, fitted for all lines at once.
+
+The points are the centres of a mask's row runs cast onto the ground plane (`lane_seg.lanes`).
+Seeds are lane_geometry's histogram peaks of lateral offset (`histogram_peaks`: its bins,
+separation and support), taken in the near band and, for outer lines that enter the view only
+further out, in the band beyond. Then, in a few rounds, every point joins its nearest line if
+within a window (lane_geometry's `window_m` plus a few pixels' footprint, wider beyond a line's
+points as an extrapolated fit drifts on a bend), each line keeps its longest stretch without a gap
+over `max_gap_m` (it carries over dash gaps, not over to a stray blob far beyond), and all lines
+are refitted at once as quadratics y(x) by least squares with lane_geometry's pull of the curvature
+towards zero (`curvature_prior_points`). Lines that converge onto one marking are merged, weak ones
+dropped. The result is lane_geometry's `LineFit`s.
+
+Why not `find_lines` itself: its per-line RANSAC and sliding windows suit the tracker's two ego
+lines, but on the shipped model's masks of real frames, with five or more candidate lines, it
+took 11 ms p50 per frame (5 ms with fewer points and RANSAC iterations), several times the lane
+step's 2 ms budget; the same model fitted for all lines in one batch of array operations takes
+about 1 ms on the same machine. Its parameters are the ones lane_geometry's `GeometryConfig`
+holds, so the two groupings are tuned in the same terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lane_seg.lane_geometry import GeometryConfig, LineFit, histogram_peaks
+
+_X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning; lane_geometry's c2 * 400)
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    """Tuning of the grouping: metres on the ground, pixels of the working size."""
+
+    # lane_geometry's thresholds; the ground band reaches further than the tracker's, points
+    # are one per row (not per pixel), so fewer make a line and the curvature pull is weaker.
+    geometry: GeometryConfig = GeometryConfig(
+        x_range_m=(1.0, 120.0),
+        y_max_m=12.0,
+        min_peak_points=6,
+        min_points=12,
+        curvature_prior_points=0.05,
+    )
+    window_px: float = 3.0  # join window: geometry.window_m plus this many pixels' footprint
+    inlier_px: float = 1.5  # inliers: geometry.inlier_m plus this many pixels' footprint
+    bend_slack: float = 1 / 200  # window widening per square metre beyond a line's points
+    rounds: int = 4
+    full_support: int = 40  # rows of support for full quality
+    full_span_m: float = 12.0  # ... and extent on the ground
+    max_heading_deg: float = 25.0  # lines heading further off straight ahead where they start
+    # are not lane lines
+
+
+def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(N, 8) per point: 1, x, x^2 (the design), x^3, x^4, and y, xy, x^2 y (the sums of the
+    normal equations), x in units of _X_SCALE."""
+    xs = x / _X_SCALE
+    x2 = xs * xs
+    return np.column_stack([np.ones_like(xs), xs, x2, x2 * xs, x2 * x2, y, xs * y, x2 * y])
+
+
+def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float) -> np.ndarray:
+    """Least-squares quadratics for every line at once (`terms` from `_design`); points with
+    owner -1 are nobody's. The curvature term is pulled to 0 with the weight of `prior`
+    points, as lane_geometry's `_refine` does; lines with fewer than 3 points keep theirs."""
+    k = len(coeffs)
+    sums = (owner[None, :] == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
+    a = sums[:, [0, 1, 2, 1, 2, 3, 2, 3, 4]].reshape(k, 3, 3)
+    a[:, 2, 2] += prior
+    ok = sums[:, 0] >= 3
+    out = coeffs.copy()
+    if ok.any():
+        out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
+    return out
+
+
+def _merge_duplicates(
+    coeffs: np.ndarray, reach: np.ndarray, support: np.ndarray, separation: float
+) -> np.ndarray:
+    """Indices of lines to keep: of two lines closer than `separation` along their common
+    reach (median gap over 8 points), the one with less support goes."""
+    k = len(coeffs)
+    if k < 2:
+        return np.arange(k)
+    lo = np.maximum(reach[:, None, 0], reach[None, :, 0])  # (K, K) common reach
+    hi = np.minimum(reach[:, None, 1], reach[None, :, 1])
+    with np.errstate(invalid="ignore"):  # lines without points have no reach
+        xs = (lo[..., None] + (hi - lo)[..., None] * np.linspace(0.0, 1.0, 8)) / _X_SCALE
+    diff = coeffs[:, None, :] - coeffs[None, :, :]  # (K, K, 3)
+    gap = np.abs(diff[..., :1] + diff[..., 1:2] * xs + diff[..., 2:] * xs * xs)
+    median = np.sort(gap, axis=2)[..., 3:5].mean(axis=2)
+    close = (median < separation) & (hi > lo)
+    np.fill_diagonal(close, False)
+    if not close.any():
+        return np.arange(k)
+    kept: list[int] = []
+    for i in np.argsort(-support, kind="stable"):
+        if not close[i, kept].any():
+            kept.append(int(i))
+    return np.sort(np.array(kept, np.int64))
+
+
+def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GeometryConfig) -> np.ndarray:
+    """(K, 2) lateral offset and starting distance of each line to look for: lane_geometry's
+    histogram peaks in the near band, then in the band beyond it (outer lines often enter the
+    view only there), unless close to a seed already taken."""
+    seeds: list[tuple[float, float]] = []
+    lo = x0
+    for hi in (x0 + g.seed_band_m, x0 + 2.5 * g.seed_band_m):
+        band = (x >= lo) & (x <= hi)
+        for p in histogram_peaks(y[band], g):
+            if all(abs(p - q) >= g.peak_separation_m for q, _ in seeds):
+                seeds.append((p, lo))
+        lo = hi
+    return np.array(seeds).reshape(-1, 2)
+
+
+def _nearest(terms: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's nearest line and its lateral distance to it."""
+    dist = np.abs(terms[:, 5] - coeffs @ terms[:, :3].T)  # (K, N)
+    owner = np.argmin(dist, axis=0)
+    return owner, dist[owner, np.arange(len(terms))]
+
+
+def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: float) -> np.ndarray:
+    """`ok` narrowed to each line's main stretch: its candidate points cut wherever two
+    consecutive ones (along x) are more than `max_gap` apart, the stretch with most points
+    kept. A line carries on over dash gaps, but not over to a stray blob far beyond."""
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return ok
+    order = idx[np.lexsort((x[idx], owner[idx]))]
+    xs, os = x[order], owner[order]
+    start = np.empty(len(order), bool)  # a stretch starts at a new line or after a gap
+    start[0] = True
+    np.not_equal(os[1:], os[:-1], out=start[1:])
+    start[1:] |= np.diff(xs) > max_gap
+    stretch = np.cumsum(start) - 1
+    size = np.bincount(stretch)
+    line_of = os[start]  # the line of each stretch
+    by_size = np.lexsort((size, line_of))  # per line, its largest stretch comes last
+    best = np.zeros(len(size), bool)
+    best[by_size[np.append(line_of[by_size][1:] != line_of[by_size][:-1], True)]] = True
+    out = np.zeros_like(ok)
+    out[order[best[stretch]]] = True
+    return out
+
+
+def _extent(x: np.ndarray, owned: np.ndarray, k: int) -> np.ndarray:
+    """(k, 2) nearest and farthest x of each line's points (`owned`: each point's line, -1 for
+    none); inf, -inf for a line without points."""
+    lo, hi = np.full(k, np.inf), np.full(k, -np.inf)
+    sel = owned >= 0
+    np.minimum.at(lo, owned[sel], x[sel])
+    np.maximum.at(hi, owned[sel], x[sel])
+    return np.column_stack([lo, hi])
+
+
+def group_lines(
+    pts: np.ndarray, footprint: np.ndarray, cfg: GroupingConfig | None = None
+) -> list[LineFit]:
+    """Ground points (N, 2) -> lane lines, each a `LineFit` like lane_geometry's, right to left.
+
+    footprint: lateral metres one pixel covers at each point (its distance / focal length),
+    which widens the windows where the image is coarse.
+    """
+    cfg = cfg or GroupingConfig()
+    g = cfg.geometry
+    if len(pts) < g.min_points:
+        return []
+    x, y = pts[:, 0], pts[:, 1]
+    x0 = float(np.partition(x, len(x) // 50)[len(x) // 50])  # the nearest points but strays
+    seeds = _seeds(x, y, x0, g)
+    if len(seeds) == 0:
+        return []
+    terms = _design(x, y)
+    coeffs = np.zeros((len(seeds), 3))
+    coeffs[:, 0] = seeds[:, 0]
+    # Where each line has points; at first its seed's band, where a straight line is a fair
+    # guess. Beyond that stretch a point may lie further off, as an extrapolated fit drifts on
+    # a bend: the window widens with the square of the distance beyond.
+    span = np.column_stack([seeds[:, 1], seeds[:, 1] + g.seed_band_m])
+    window = g.window_m + cfg.window_px * footprint
+    prior = g.curvature_prior_points
+    member = np.zeros(len(x), bool)
+    for first in [True] + [False] * (cfg.rounds - 1):
+        owner, d_own = _nearest(terms, coeffs)
+        beyond = np.maximum(np.maximum(x - span[owner, 1], span[owner, 0] - x), 0.0)
+        if first:
+            ok = (d_own < window) & (beyond == 0)
+        else:
+            ok = d_own < window + cfg.bend_slack * beyond * beyond
+        ok = _main_stretch(x, owner, ok, g.max_gap_m)
+        owned = np.where(ok, owner, -1)
+        counts = np.bincount(owner[ok], minlength=len(coeffs))
+        coeffs = _fit_all(terms, owned, coeffs, prior)
+        span = _extent(x, owned, len(coeffs))
+        # A line may start from one short dash in its band: judge it once it could grow.
+        alive = counts >= (3 if first else g.min_points)
+        keep = _merge_duplicates(coeffs, span, np.where(alive, counts, -1), g.peak_separation_m)
+        keep = keep[alive[keep]]
+        settled = np.count_nonzero(ok != member) <= 0.02 * np.count_nonzero(ok)
+        settled &= len(keep) == len(coeffs)  # membership (almost) as in the round before
+        member = ok
+        coeffs, span = coeffs[keep], span[keep]
+        if settled or len(coeffs) == 0:
+            break
+    if len(coeffs) == 0:
+        return []
+    # Inliers: each point to its nearest line within the tight tolerance, on its main stretch.
+    owner, d_own = _nearest(terms, coeffs)
+    member = _main_stretch(x, owner, d_own < window, g.max_gap_m)
+    inlier = member & (d_own < g.inlier_m + cfg.inlier_px * footprint)
+    owned = np.where(inlier, owner, -1)
+    coeffs = _fit_all(terms, owned, coeffs, prior)
+    return _line_fits(x, y, owned, np.bincount(owner[member], minlength=len(coeffs)), coeffs, cfg)
+
+
+def _line_fits(
+    x: np.ndarray,
+    y: np.ndarray,
+    owned: np.ndarray,
+    members: np.ndarray,
+    coeffs: np.ndarray,
+    cfg: GroupingConfig,
+) -> list[LineFit]:
+    """LineFits (metres, sorted right to left) of the lines with enough inliers (`owned`: each
+    point's line, -1 for none) that do not head across the road where they start."""
+    k = len(coeffs)
+    c = coeffs / np.array([1.0, _X_SCALE, _X_SCALE**2])  # back to metres: c0 + c1 x + c2 x^2
+    sel = owned >= 0
+    o, xs, ys = owned[sel], x[sel], y[sel]
+    n_in = np.bincount(o, minlength=k)
+    lo_hi = np.where(n_in[:, None] > 0, _extent(x, owned, k), 0.0)
+    resid = ys - (c[o, 0] + c[o, 1] * xs + c[o, 2] * xs * xs)
+    rms = np.sqrt(np.bincount(o, resid * resid, k) / np.maximum(n_in, 1))
+    span = lo_hi[:, 1] - lo_hi[:, 0]
+    share = n_in / np.maximum(members, np.maximum(n_in, 1))
+    quality = np.minimum(1.0, n_in / cfg.full_support) * share
+    quality *= np.minimum(1.0, span / cfg.full_span_m)
+    heading = np.abs(c[:, 1] + 2 * c[:, 2] * lo_hi[:, 0])
+    good = (n_in >= cfg.geometry.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
+    order = np.argsort(o, kind="stable")
+    pts = np.split(np.column_stack([xs, ys])[order], np.cumsum(n_in)[:-1])
+    fits = [
+        LineFit(c[i], int(n_in[i]), float(span[i]), float(rms[i]), float(quality[i]), pts[i])
+        for i in np.flatnonzero(good)
+    ]
+    return sorted(fits, key=lambda f: float(f.y(0.0)))

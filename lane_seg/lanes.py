@@ -1,0 +1,336 @@
+"""Lane-line instances from a lane mask: polylines in the image, left to right, ego lines marked.
+
+`extract_lanes(mask, prob=None, camera=None)` is the whole step, for the node, `lane-seg infer`
+and the evaluation alike: a model's 512x256 mask or any other (the simulator's exact labels,
+CULane's or TuSimple's label masks). Lines are found on the ground plane, as lane_geometry
+does it: there lane lines are parallel and keep their spacing up to the horizon, so lines that
+run together near the vanishing point in the image stay apart, and the dashes of one line lie
+on one curve.
+
+1. Reading the mask (`lane_seg.lane_mask`): row runs of lane pixels, one point at each run's
+   centre; components that are specks, round blobs or lie across the road (stop lines) are
+   dropped, as are runs wider on the ground than a marking (`max_run_m`) and runs above the
+   horizon.
+2. Grouping (`lane_seg.lane_grouping`): lane_geometry's histogram seeds and quadratic fits with
+   its curvature prior and gap bridging, for all lines at once; the result is lane_geometry's
+   `LineFit`s, so a LaneTracker's own `lines` can be turned into instances as well.
+3. Instances (`instances_from_fits`): each line drawn from where its points start (or from the
+   bottom of the view when that is less than a dash gap away: the benchmarks label lines down
+   to the bottom too; below its own points a line runs parallel to the best line seen nearer)
+   to its farthest point, vertices evenly spaced in rows, clipped to the image. Confidence
+   is the fit's support (0..1), times the mean probability at its points when a probability
+   map is given. Lines are ordered by where they cross the bottom row; the nearest one on each
+   side of the image's centre column is ego-left / ego-right.
+
+The camera:
+
+- Known (the simulator's frames; the node once it has camera info): used exactly, and the
+  instances carry their ground points in metres (vehicle frame, x ahead, y left).
+- Unknown (benchmark frames, videos): a level pinhole camera whose principal point is the
+  vanishing point of this mask's lines (`lane_mask.estimate_vanishing_point`). For any such
+  camera, lines that meet at the vanishing point in the image are parallel on the ground,
+  whatever its focal length and height, which only scale the ground; the bottom row is put
+  5 m ahead of a camera 1.5 m up, which gives lanes a plausible width in metres, so the metric
+  thresholds of the grouping still fit. Without a usable vanishing point (fewer than two lines
+  with distinct directions) the default is the image's centre column at 40% of its height.
+  These ground points are not metric, so such instances carry none. An image-space grouping
+  was the alternative; lines converging on the vanishing point are what it handles worst, and
+  it could not share lane_geometry's model and thresholds.
+
+For a model's output, in the node or offline, `lane_seg.runtime.segmenter` does it
+(`Segmenter.segment_lanes`, `lanes_from_probability`):
+
+    prob = frame_probability(logits, (height, width), preprocess)  # 512x256, the model's scale
+    lanes = extract_lanes(prob > threshold, prob, camera)  # in the mask's pixels
+    lanes = [lane.scaled((512, 256), (width, height)) for lane in lanes]  # in the frame's
+
+The mask is brought to a working size first (the model's 512x256 unless `LaneConfig` says
+otherwise), so the tuning is in one set of pixels; polylines come back in the mask's pixels.
+Sizes are (width, height) throughout, as in OpenCV and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from lane_seg.camera import Camera
+from lane_seg.lane_geometry import LineFit, camera_for_shape
+from lane_seg.lane_grouping import GroupingConfig, group_lines
+from lane_seg.lane_mask import (
+    GroundPlane,
+    MaskConfig,
+    Runs,
+    band_labels,
+    binary_mask,
+    camera_vanishing_point,
+    default_vanishing_point,
+    estimate_vanishing_point,
+    line_components,
+    measure,
+    nominal_camera,
+    row_runs,
+)
+
+EGO_LEFT, EGO_RIGHT = "left", "right"
+
+
+@dataclass(frozen=True)
+class LaneInstance:
+    """One lane line. `points` are x, y image pixels ordered by y (top to bottom)."""
+
+    points: np.ndarray  # (N, 2) float64
+    confidence: float  # 0..1
+    ego: str | None = None  # EGO_LEFT / EGO_RIGHT for the lines bounding the ego lane
+    ground: np.ndarray | None = field(default=None, repr=False)  # (N, 2) metres, vehicle frame
+
+    def x_at(self, y: np.ndarray | float) -> np.ndarray:
+        """x on the polyline at image rows `y` (linear between points; NaN outside it)."""
+        ys = np.asarray(y, dtype=np.float64)
+        p = self.points
+        if len(p) == 0:
+            return np.full(ys.shape, np.nan)
+        x = np.interp(ys, p[:, 1], p[:, 0])
+        return np.where((ys >= p[0, 1]) & (ys <= p[-1, 1]), x, np.nan)
+
+    def scaled(self, from_size: tuple[int, int], to_size: tuple[int, int]) -> LaneInstance:
+        """The same line in a frame of `to_size` (width, height); pixel centres map to pixel
+        centres, as when the mask was resized from the frame."""
+        s = np.array([to_size[0] / from_size[0], to_size[1] / from_size[1]])
+        return dataclasses.replace(self, points=(self.points + 0.5) * s - 0.5)
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    """Tuning of the extraction. Pixel sizes are in working-size pixels."""
+
+    work_size: tuple[int, int] = (512, 256)  # (width, height)
+    mask: MaskConfig = MaskConfig()  # runs, blobs, vanishing point, nominal camera
+    grouping: GroupingConfig = GroupingConfig()
+    max_run_m: float = 2.5  # runs wider than this on the ground are not one marking
+    min_quality: float = 0.1  # weaker lines are dropped
+    # Instances.
+    point_step_px: float = 4.0  # polyline vertices about this many rows apart
+    extend_gap_m: float = 16.0  # a line starting this close to the bottom of the view is
+    # drawn down to it (a dash gap: benchmarks label lines down to the bottom)
+
+
+# --------------------------------------------------------------------------- instances
+
+
+def _clip(uv: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The stretch of a polyline inside the image (out to the pixels' outer edges, -0.5 and
+    size - 0.5), its ends cut exactly at the border."""
+    lo, hi = -0.5, np.array([w - 0.5, h - 0.5])
+    inside = np.all((uv >= lo) & (uv <= hi), axis=1)
+    if not inside.any():
+        return uv[:0]
+    first, last = np.flatnonzero(inside)[[0, -1]]
+    out = [uv[first : last + 1]]
+
+    def cut(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # a inside, b outside
+        d = b - a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(b < lo, (lo - a) / d, np.where(b > hi, (hi - a) / d, 1.0))
+        return a + float(np.min(t)) * d
+
+    if first > 0:
+        out.insert(0, cut(uv[first], uv[first - 1])[None])
+    if last < len(uv) - 1:
+        out.append(cut(uv[last], uv[last + 1])[None])
+    return np.vstack(out)
+
+
+def _confidences(fits: list[LineFit], plane: GroundPlane, prob: np.ndarray | None) -> np.ndarray:
+    """Each fit's quality, times the mean probability at its points' pixels when given."""
+    conf = np.array([f.quality for f in fits])
+    if prob is not None:
+        pts = np.vstack([f.pts for f in fits])
+        uv, _ = plane.pixels(pts)
+        h, w = prob.shape
+        px = np.clip(np.rint(uv).astype(np.int64), 0, [w - 1, h - 1])
+        at = prob[px[:, 1], px[:, 0]]
+        owner = np.repeat(np.arange(len(fits)), [len(f.pts) for f in fits])
+        conf = conf * np.bincount(owner, at, len(fits)) / np.bincount(owner, None, len(fits))
+    return np.minimum(conf, 1.0)
+
+
+def _mark_ego(lanes: list[LaneInstance], bottom_x: list[float], centre: float) -> None:
+    """Mark, in place, the nearest line on each side of `centre` at the bottom row."""
+    left = [i for i, u in enumerate(bottom_x) if u < centre]
+    right = [i for i, u in enumerate(bottom_x) if u >= centre]
+    if left:
+        lanes[left[-1]] = dataclasses.replace(lanes[left[-1]], ego=EGO_LEFT)
+    if right:
+        lanes[right[0]] = dataclasses.replace(lanes[right[0]], ego=EGO_RIGHT)
+
+
+def _parallel_extension(
+    fits: list[LineFit], near: np.ndarray, slack_m: float = 1.0
+) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """Each line's lateral offset y(x). Nearer than its own nearest point (`near`), a line
+    follows the best line (highest quality) of those whose points reach at least `slack_m`
+    nearer, shifted to meet it: lane lines are parallel on the ground, so a line seen only far
+    away, on a bend, is carried down along the road's own curve rather than along the
+    extrapolation of a fit to a few far dashes. A line with none nearer keeps its own fit."""
+    quality = np.array([f.quality for f in fits])
+    out: list[Callable[[np.ndarray], np.ndarray]] = []
+    for f, x0 in zip(fits, near.tolist(), strict=True):
+        nearer = np.flatnonzero(near < x0 - slack_m)
+        if len(nearer) == 0:
+            out.append(f.y)
+            continue
+        ref = fits[int(nearer[np.argmax(quality[nearer])])]
+
+        def y(x: np.ndarray, f: LineFit = f, x0: float = x0, ref: LineFit = ref) -> np.ndarray:
+            x = np.asarray(x, dtype=np.float64)
+            return np.where(x < x0, ref.y(x) + (f.y(x0) - ref.y(x0)), f.y(x))
+
+        out.append(y)
+    return out
+
+
+def instances_from_fits(
+    fits: list[LineFit],
+    cam: Camera,
+    cfg: LaneConfig | None = None,
+    prob: np.ndarray | None = None,
+    metric: bool = True,
+) -> list[LaneInstance]:
+    """Lane instances, left to right with the ego lines marked, from ground-plane line fits
+    (`group_lines`' or lane_geometry's `find_lines`', e.g. a LaneTracker's `lines`).
+
+    Each fit is drawn from its nearest point (or from the bottom of the view, when that is
+    less than `extend_gap_m` away) to its farthest, sampled evenly in image rows and clipped to
+    the image of `cam`. Confidence: the fit's quality, times the mean probability at its points
+    when `prob` (HxW at the camera's size) is given. `metric`: keep the ground points.
+    """
+    cfg = cfg or LaneConfig()
+    g = cfg.grouping.geometry
+    fits = [f for f in fits if f.quality >= cfg.min_quality and f.pts is not None]
+    if not fits:
+        return []
+    w, h = cam.width, cam.height
+    plane = GroundPlane(cam)
+    bottom, ok = plane.points(np.array([[(w - 1) / 2, h - 1.0]]))
+    x_view = float(bottom[0, 0]) if ok[0] else g.x_range_m[0]
+    # Per line: nearest and farthest x drawn, and x_view where it crosses the bottom row.
+    ends = np.array([[f.pts[:, 0].min(), f.pts[:, 0].max(), x_view] for f in fits])
+    lateral = _parallel_extension(fits, ends[:, 0])
+    reach_bottom = ends[:, 0] - x_view <= cfg.extend_gap_m
+    ends[reach_bottom, 0] = np.minimum(ends[reach_bottom, 0], 0.9 * x_view)  # clipped below
+    ys = np.stack([y(e) for y, e in zip(lateral, ends, strict=True)])
+    uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys.ravel()]))
+    uv = uv.reshape(len(fits), 3, 2)
+    counts = 1 + np.clip(np.abs(uv[:, 0, 1] - uv[:, 1, 1]) / cfg.point_step_px, 2, 200).astype(int)
+    # Vertices evenly spaced in rows (rows go with 1 / distance), all lines in one projection.
+    xs = [1.0 / np.linspace(1.0 / e[1], 1.0 / e[0], n) for e, n in zip(ends, counts, strict=True)]
+    gy = np.concatenate([y(x) for y, x in zip(lateral, xs, strict=True)])
+    puv, depth = plane.pixels(np.column_stack([np.concatenate(xs), gy]))
+    conf = _confidences(fits, plane, prob)
+    found = []
+    splits = np.cumsum(counts)[:-1]
+    for k, (line_uv, line_depth) in enumerate(
+        zip(np.split(puv, splits), np.split(depth, splits), strict=True)
+    ):
+        line_uv = line_uv[line_depth > 0]
+        poly = _clip(line_uv[np.argsort(line_uv[:, 1], kind="stable")], w, h)
+        if len(poly) < 2:
+            continue
+        gpts = None
+        if metric:
+            back, valid = plane.points(poly)
+            gpts = np.where(valid[:, None], back, np.nan)
+        found.append((float(uv[k, 2, 0]), LaneInstance(poly, float(conf[k]), None, gpts)))
+    found.sort(key=lambda t: t[0])
+    lanes = [lane for _, lane in found]
+    _mark_ego(lanes, [u for u, _ in found], (w - 1) / 2)
+    return lanes
+
+
+def extract_lanes(
+    mask: np.ndarray,
+    prob: np.ndarray | None = None,
+    camera: Camera | None = None,
+    cfg: LaneConfig | None = None,
+) -> list[LaneInstance]:
+    """Lane-line instances in a lane mask, left to right, in the mask's pixels.
+
+    mask: HxW, lane where > 0 (0/255, 0/1, bool, or label-index masks such as CULane's).
+    prob: HxW lane probabilities in [0, 1] (optional), folded into the confidences.
+    camera: the camera the mask was seen with (at any resolution), or None for a nominal
+    camera at the mask's own vanishing point (see the module docstring).
+    """
+    cfg = cfg or LaneConfig()
+    size = cfg.work_size
+    mask = np.asarray(mask)
+    binary = binary_mask(mask, size)
+    prob = _at_size(prob, mask.shape, size)
+    runs = row_runs(binary)
+    cam, vp = _camera(binary, runs, camera, cfg)
+    plane = GroundPlane(cam)
+    n, comps = cv2.connectedComponents(binary, connectivity=8)
+    comp = comps[runs.row, runs.start]
+    kept = line_components(measure(runs, comp, n), plane, vp[1], cfg.mask)[comp]
+    kept &= runs.row > vp[1]
+    pts, valid = plane.points(np.column_stack([runs.centre[kept], runs.row[kept]]))
+    g = cfg.grouping.geometry
+    with np.errstate(invalid="ignore"):
+        foot = pts[:, 0] / cam.fx  # lateral metres per pixel
+        valid &= (pts[:, 0] >= g.x_range_m[0]) & (pts[:, 0] <= g.x_range_m[1])
+        valid &= (np.abs(pts[:, 1]) <= g.y_max_m) & (runs.width[kept] * foot <= cfg.max_run_m)
+    fits = group_lines(pts[valid], foot[valid], cfg.grouping)
+    lanes = instances_from_fits(fits, cam, cfg, prob, metric=camera is not None)
+    src = (mask.shape[1], mask.shape[0])
+    return lanes if src == size else [lane.scaled(size, src) for lane in lanes]
+
+
+def _at_size(
+    prob: np.ndarray | None, shape: tuple[int, ...], size: tuple[int, int]
+) -> np.ndarray | None:
+    """The probability map at the working size (area-averaged), checked against the mask."""
+    if prob is None:
+        return None
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.shape != shape:
+        raise ValueError(f"prob has shape {prob.shape}, the mask {shape}")
+    if (prob.shape[1], prob.shape[0]) != size:
+        prob = cv2.resize(prob, size, interpolation=cv2.INTER_AREA)
+    return prob
+
+
+def _camera(
+    binary: np.ndarray, runs: Runs, camera: Camera | None, cfg: LaneConfig
+) -> tuple[Camera, tuple[float, float]]:
+    """The camera at the working size and its vanishing point: the given one, or the nominal
+    camera at the vanishing point of the mask's strokes (a default one when there is none)."""
+    size = (binary.shape[1], binary.shape[0])
+    if camera is not None:
+        cam = camera_for_shape(camera, size[1], size[0])
+        return cam, camera_vanishing_point(cam)
+    bands = band_labels(binary, cfg.mask.band_px)
+    pieces = measure(runs, bands[runs.row, runs.start], int(bands.max()) + 1)
+    vp = estimate_vanishing_point(pieces, size, cfg.mask)
+    vp = vp or default_vanishing_point(size, cfg.mask)
+    return nominal_camera(size, vp, cfg.mask), vp
+
+
+def nearest_lines(lanes: list[LaneInstance], per_side: int) -> list[LaneInstance]:
+    """The `per_side` lines on each side of the ego lane nearest to it (ego lines included),
+    left to right; `lanes` must be ordered left to right as `extract_lanes` returns them.
+    CULane labels only the ego lane's lines and its neighbours' (per_side=2)."""
+    left = [i for i, lane in enumerate(lanes) if lane.ego == EGO_LEFT]
+    right = [i for i, lane in enumerate(lanes) if lane.ego == EGO_RIGHT]
+    split = left[0] + 1 if left else (right[0] if right else len(lanes))
+    return lanes[max(0, split - per_side) : split + per_side]
+
+
+def ego_lines(lanes: list[LaneInstance]) -> tuple[LaneInstance | None, LaneInstance | None]:
+    """(ego-left, ego-right) among instances; either may be None."""
+    left = next((lane for lane in lanes if lane.ego == EGO_LEFT), None)
+    right = next((lane for lane in lanes if lane.ego == EGO_RIGHT), None)
+    return left, right
