@@ -4,6 +4,7 @@ they compare fp32 with int8 shows up here without running `make model`."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,16 +32,74 @@ def _eval(lane_iou: float) -> dict:
     }
 
 
-def test_accuracy_reports_the_int8_drop_and_skips_absent_real_frames(tmp_path):
+def test_accuracy_reports_the_int8_drop(tmp_path):
     _write(tmp_path / "eval_fp32" / "summary.json", _eval(0.7515))
     _write(tmp_path / "eval_int8" / "summary.json", _eval(0.7415))
     text = "\n".join(mc._accuracy(tmp_path))
     assert "| fp32 | 245 | 75.15 |" in text and "| int8 | 245 | 74.15 |" in text
     assert "int8 costs +1.00 lane-IoU points" in text
-    assert "Real TuSimple" not in text  # no eval_*_real: the section is left out
     (tmp_path / "eval_int8" / "summary.json").unlink()
     with pytest.raises(LaneSegError, match="make model"):
         mc._accuracy(tmp_path)
+
+
+def _source(name, convention, iou, f1, night=None):
+    def scores(frames, iou, f1):
+        return {"frames": frames, "lane_iou": iou, "tol_f1": f1, "precision": 0.5, "recall": 0.6}
+
+    row = {"source": name, "convention": convention, "licence": "MIT", "left_out_trained": 0}
+    row["all"] = scores(10, iou, f1)
+    if night is not None:
+        row["day"], row["night"] = scores(6, iou, f1), scores(4, *night)
+    return row
+
+
+def test_scoreboard_rows_and_targets_per_source(tmp_path):
+    fp32 = [
+        _source("culane", "lines", 0.45, 0.80, night=(0.3, 0.6)),
+        _source("comma", "paint", 0.2, 0.7),
+    ]
+    int8 = [
+        _source("culane", "lines", 0.44, 0.79, night=(0.3, 0.6)),
+        _source("comma", "paint", 0.2, 0.7),
+    ]
+    board = {"models": {"m/a_fp32.onnx": {"sources": fp32}, "m/a_int8.onnx": {"sources": int8}}}
+    _write(tmp_path / "scoreboard" / "scoreboard.json", board)
+    rows, f, i = mc._scoreboard(tmp_path, Path("a_fp32.onnx"), Path("a_int8.onnx"))
+    assert "| culane | lines | MIT | all | 10 | 45.0 / 44.0 | 80.0 / 79.0 |" in rows[2]
+    assert [r.split(" | ")[3] for r in rows[2:]] == ["all", "day", "night", "all"]
+    text = "\n".join(mc._targets(f, i))
+    assert "Met on: culane (F1 79.0, IoU 44.0). Missed on: comma (F1 70.0, IoU 20.0)." in text
+    assert "at most +1.00 lane-IoU points (culane)" in text
+    with pytest.raises(LaneSegError, match="no rows"):
+        mc._scoreboard(tmp_path, Path("other.onnx"), Path("a_int8.onnx"))
+
+
+def test_data_names_every_source_of_the_weights_with_its_licence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shared = tmp_path / "shared" / "udacity"
+    (shared / "clips").mkdir(parents=True)
+    (shared / "clips" / "a.jpg").write_bytes(b"x")
+    (shared / "SOURCE.txt").write_text(
+        "repository: x\nlicense (as stated in the repo): MIT (Udacity).\n"
+    )
+    stage = {"augment": {"style": 0.5, "style_frames": ["shared/udacity/**/*.jpg"]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(stage))
+    counts = {"train": 9, "val": 1, "test": 0}
+    config = {"width": 512, "height": 256, "label": "lines"}
+    _write(tmp_path / "d" / "dataset.json", {"counts": counts, "created_by": "lane-seg collect",
+                                             "params": {"seed": 13, "config": config}})  # fmt: skip
+    text = "\n".join(mc._data(Path("d"), [Path("s.yaml")], {}))
+    assert "10 frames of the built-in simulator" in text and "labels `lines`" in text
+    assert (
+        "| `shared/udacity` | unlabelled: colour and light only" in text
+        and "MIT (Udacity)." in text
+    )
+    assert "No labelled real frame was trained on" in text
+    text = "\n".join(mc._data(Path("d"), [Path("s.yaml")], {"culane_driver23": ["a", "b"]}))
+    assert (
+        "| culane_driver23 (2 frames) | labelled training frames | CULane: non-commercial" in text
+    )
 
 
 def test_training_stage_rows_come_from_config_and_epochs_csv(tmp_path, monkeypatch):
@@ -60,50 +119,45 @@ def test_training_stage_rows_come_from_config_and_epochs_csv(tmp_path, monkeypat
     assert "`runs/s0/best.pt`" in row
 
 
-def test_choice_names_only_architectures_within_the_speed_target(tmp_path):
+def test_choice_names_the_configs_within_the_speed_target_and_ranks_by_real_f1(tmp_path):
     models = [
-        {"model": "unet", "int8_onnxruntime-cpu_ms_p50": 36.0, "int8_openvino_ms_p50": 13.6},
-        {"model": "segformer", "int8_onnxruntime-cpu_ms_p50": 54.0, "int8_openvino_ms_p50": 53.7},
-    ]
+        {"model": "unet", "config": "d5.yaml", "params": 2e6, "gmacs": 2.6, "int8_onnxruntime-cpu_ms_p50": 36.0,
+         "int8_openvino_ms_p50": 13.6},
+        {"model": "segformer", "config": "sf.yaml", "params": 3e6, "gmacs": 1.9, "int8_onnxruntime-cpu_ms_p50": 54.0,
+         "int8_openvino_ms_p50": 53.7},
+    ]  # fmt: skip
     _write(
         tmp_path / "selection.json",
-        {"size": [256, 512], "threads": 1, "runs": 40, "models": models},
+        {"size": [512, 256], "threads": 2, "runs": 40, "models": models},
     )
-    text = mc._choice(tmp_path, "unet", None)
-    assert "on at least one engine here: unet." in text and "segformer" not in text
-    assert "make baselines" in text  # no accuracy claim without the baselines' files
-    assert "1 thread(s), median of 40 runs" in mc._sweep(tmp_path)
+    text = mc._choice(tmp_path, "d5.yaml", None)
+    assert "on at least one engine here: d5.yaml." in text and "sf.yaml" not in text
+    assert "make tradeoff" in text  # no accuracy claim without the trade-off's files
+    assert "2 thread(s), median of 40 runs" in "\n".join(mc._selection(tmp_path))
+
+    def row(config, f1s):
+        return {
+            "config": f"cfg/{config}",
+            "real": {f"s{i}": {"tol_f1": f} for i, f in enumerate(f1s)},
+        }
+
+    _write(tmp_path / "t.json", [row("d4.yaml", [0.6, 0.7]), row("d5.yaml", [0.7, 0.8])])
+    text = mc._choice(tmp_path, "d5.yaml", tmp_path / "t.json")
+    assert "`d5.yaml` 75.0 %, `d4.yaml` 65.0 %. The default is `d5.yaml`." in text
 
 
-def test_choice_ranks_the_fast_architectures_by_their_baseline_accuracy(tmp_path):
-    models = [
-        {"model": m, "int8_onnxruntime-cpu_ms_p50": ms}
-        for m, ms in (("unet", 12.0), ("enet", 9.0), ("segformer", 50.0))
-    ]
-    _write(tmp_path / "selection.json", {"models": models})
-
-    def row(arch, iou, init=""):
-        return {"arch": arch, "config": f"{arch}.yaml", "init_from": init, "val": {"lane_iou": iou}}
-
-    rows = [row("unet", 0.70), row("unet", 0.75, "runs/unet/best.pt"), row("enet", 0.59)]
-    rows.append(row("segformer", 0.9))  # the most accurate, but too slow: not in the ranking
-    _write(tmp_path / "baselines.json", rows)
-    text = mc._choice(tmp_path, "unet", tmp_path / "baselines.json")
-    assert "unet 70.0 % (`unet.yaml`), enet 59.0 % (`enet.yaml`)." in text  # from scratch only
-    assert text.endswith("The default, unet, is the most accurate of them.")
-    assert "not the most accurate" in mc._choice(tmp_path, "enet", tmp_path / "baselines.json")
-
-
-def test_limitations_come_from_the_drives_and_the_bench(tmp_path):
+def test_limitations_come_from_the_scoreboard_the_drives_and_the_bench(tmp_path):
     drives = {"highway": {"mask_iou_mean": 0.81}, "night": {"mask_iou_mean": 0.62}}
-    drives["rain"] = {"mask_iou_mean": 0.7}
     _write(tmp_path / "sim_int8" / "summary.json", drives)
-    text = "\n".join(mc._limitations(tmp_path, {"model": {"params": 541_073}}))
-    assert "- night is its hardest condition" in text and "(62.0 %)" in text
-    assert "(0.54 M parameters" in text
-    drives["rain"]["mask_iou_mean"] = 0.5
-    _write(tmp_path / "sim_int8" / "summary.json", drives)
-    assert "- rain is its hardest" in "\n".join(mc._limitations(tmp_path, {"model": {"params": 9}}))
+    rows = {
+        "culane": _source("culane", "lines", 0.4, 0.8),
+        "comma": _source("comma", "paint", 0.2, 0.6),
+    }
+    text = "\n".join(mc._limitations(tmp_path, {"model": {"params": 2_164_881}}, rows))
+    assert "its weakest labelled source is comma (paint labels; F1 within 8 px 60.0 %" in text
+    assert "- comma labels paint, not lane lines" in text
+    assert "- night is its hardest simulated condition" in text and "(62.0 %)" in text
+    assert "(2.16 M parameters)" in text
 
 
 def test_closed_loop_rows_per_scenario_and_perception(tmp_path):
