@@ -70,7 +70,8 @@ $(MODEL_RUN)/eval_int8/summary.json: $(INT8)
 
 # Every labelled real source by its own labels, fp32 and int8 side by side.
 $(MODEL_RUN)/scoreboard/scoreboard.json: $(INT8)
-	$(LS) eval --model $(FP32) --model $(INT8) --real $(REAL_ROOT) --out $(MODEL_RUN)/scoreboard
+	$(LS) eval --model $(FP32) --model $(INT8) --real $(REAL_ROOT) --out $(MODEL_RUN)/scoreboard \
+	  --readme README.md
 
 # Timed with both cores on a machine otherwise idle; it also rewrites README.md's results.
 $(MODEL_RUN)/bench/bench.json: $(INT8)

@@ -10,12 +10,14 @@ import torch
 
 from lane_seg import real_sources
 from lane_seg.artifact import ModelInfo
+from lane_seg.cli.main import main
 from lane_seg.dataset import load_dataset
 from lane_seg.importers.real import import_real, real_frames_of
 from lane_seg.metrics import tolerant_counts
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
+from lane_seg.readme import markers
 from lane_seg.training.eval.scoreboard import run_scoreboard
 
 
@@ -112,3 +114,19 @@ def test_scoreboard_leaves_out_the_frames_a_model_trained_on(tmp_path):
     assert json.loads((out / "scoreboard.json").read_text()) == result
     assert "comma10k_sample (-2 trained on)" in (out / "scoreboard.md").read_text()
     assert (out / "m_comma10k_sample.png").is_file()
+
+
+def test_eval_real_rewrites_the_readme_section_with_its_command(tmp_path):
+    fake_comma(tmp_path)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(height=64, width=128))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    start, end = markers("scoreboard")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{start}\nold\n{end}\n")
+    argv = ["eval", "--model", str(ckpt), "--real", str(tmp_path), "--out", str(tmp_path / "sb")]
+    assert main([*argv, "--readme", str(readme), "--gallery", "0"]) == 0
+    text = readme.read_text()
+    assert "old" not in text and f"`lane-seg eval --model {ckpt} --real {tmp_path}" in text
+    assert "| comma10k_sample | paint | MIT (comma10k) | all | 6 |" in text

@@ -35,6 +35,7 @@ def command_line(name: str, args: argparse.Namespace, register: Callable) -> str
     sub = parser.add_subparsers()
     register(sub)
     defaults = sub.choices[name]
+    repeated = {a.dest for a in defaults._actions if isinstance(a, argparse._AppendAction)}
     parts = ["lane-seg", name]
     for key, value in vars(args).items():
         if key in ("func", "command") or value is None or value is False or value == []:
@@ -44,6 +45,8 @@ def command_line(name: str, args: argparse.Namespace, register: Callable) -> str
         flag = "--" + key.replace("_", "-")
         if value is True:
             parts.append(flag)
+        elif key in repeated:  # --model a --model b
+            parts += [x for v in value for x in (flag, str(v))]
         else:
             parts += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
     return shlex.join(parts)

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from lane_seg.cli.common import add_command
+from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import output_dir, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (default runs/eval/<model>-<data>)")
     p.add_argument("--gallery", type=int, default=4, help="worst/best frames shown (4; 0 = none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        help="with --real: also rewrite this README's 'lane-seg scoreboard' section",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,10 +73,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scoreboard(args: argparse.Namespace) -> int:
+    from lane_seg.readme import check_section, replace_section
     from lane_seg.training.eval.scoreboard import run_scoreboard
 
+    if args.readme:
+        check_section(output_file(args.readme), "scoreboard")  # before scoring, not after
     out = output_dir(args.out or "runs/scoreboard")
     run_scoreboard([Path(m) for m in args.model], Path(args.real), out, sheets=args.gallery > 0)
-    print((out / "scoreboard.md").read_text())
+    table = (out / "scoreboard.md").read_text()
+    if args.readme:
+        replace_section(args.readme, "scoreboard", command_line("eval", args, register), table)
+    print(table)
     print(f"written: {out}/scoreboard.json, scoreboard.md and contact sheets")
     return 0
