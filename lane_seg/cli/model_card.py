@@ -375,6 +375,7 @@ def _limitations(run: Path, bench: dict, int8_rows: dict[str, dict]) -> list[str
 def build_card(args: argparse.Namespace) -> str:
     from lane_seg.bench.report import markdown as bench_markdown
     from lane_seg.runtime.engines import read_onnx_info
+    from lane_seg.training.eval.scoreboard import lanes_markdown
 
     info = read_onnx_info(args.int8)
     pp = info.preprocess
@@ -444,6 +445,10 @@ def build_card(args: argparse.Namespace) -> str:
         "",
         *_targets(fp32_rows, int8_rows),
         "",
+        "The int8 model's lane lines (lane instances from its mask, `lane_seg.lanes`), scored "
+        "with each benchmark's own metric where the source has lane labels:",
+        "",
+        *lanes_markdown({"sources": list(int8_rows.values())}),
         "## Accuracy in the simulator: fp32 vs int8",
         "",
         *_accuracy(args.run),
