@@ -385,7 +385,8 @@ def test_node_without_a_model_runs_the_shipped_int8_model():
     from lane_seg.sim.world.collect import render_frame
     from lane_seg.sim.world.scene import SimConfig
 
-    frame, truth = render_frame(0, 3, SimConfig())[:2]
+    labels = read_onnx_info(default_model("int8")).labels  # truth in the model's convention
+    frame, truth = render_frame(0, 3, SimConfig(label=labels))[:2]
     with NodeHarness("", {"engine": "onnxruntime-cpu", "threads": 1}) as h:
         assert h.node.segmenter.info == read_onnx_info(default_model("int8"))
         assert h.node.segmenter.info.precision == "int8"
