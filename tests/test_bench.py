@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+import onnxruntime
 import pytest
 import torch
 from lane_data import make_line_dataset
@@ -21,6 +22,13 @@ from lane_seg.readme import markers
 from lane_seg.runtime.engines import openvino_available
 
 ROWS = {"PyTorch fp32 eager", "torch.ao int8 (PTQ)", "onnxruntime fp32", "onnxruntime int8 QDQ"}
+GPU_ROWS = {
+    "PyTorch CUDA fp32",
+    "PyTorch CUDA fp16",
+    "onnxruntime CUDA fp32",
+    "onnxruntime CUDA int8 QDQ",
+    "TensorRT int8 (onnxruntime)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +61,25 @@ def bench(tmp_path_factory):
 def test_every_row_with_sane_fields(bench):
     report, out = bench
     rows = {r["name"]: r for r in report["rows"]}
-    want = set(ROWS)
+    skipped = {s["name"]: s["reason"] for s in report["skipped"]}
+    want = ROWS | (GPU_ROWS - set(skipped))
     if openvino_available():
         want |= {"OpenVINO fp32", "OpenVINO int8"}
     else:
-        assert {s["name"] for s in report["skipped"]} == {"OpenVINO fp32", "OpenVINO int8"}
+        assert {"OpenVINO fp32", "OpenVINO int8"} <= set(skipped)
     assert set(rows) == want
+    assert set(rows) | set(skipped) >= GPU_ROWS  # every GPU row ran or says why not
     for r in rows.values():
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"], r["name"]
         assert r["timed_runs"] == 2 * 3
         assert r["fps"] > 0 and r["provider"]
         assert r["size_bytes"] == Path(r["file"]).stat().st_size > 0
-        assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0 and r["peak_fraction"] > 0
+        assert r["gmacs"] > 0 and r["achieved_gmacs_per_s"] > 0
+        assert r["gpu"] == (r["name"] in GPU_ROWS)
     assert rows["PyTorch fp32 eager"]["speedup_vs_torch_fp32"] == 1.0
     assert report["cores_used"] == 1  # --threads 1: % of peak is of one core's peak
-    for r in rows.values():
+    for r in (r for r in rows.values() if not r["gpu"]):
+        assert r["peak_fraction"] > 0
         assert r["peak_gmacs_per_s"] == pytest.approx(
             report["peak_gmacs_per_s"][r["precision"]] / report["cores"]
         )
@@ -81,6 +93,20 @@ def test_every_row_with_sane_fields(bench):
     md = (out / "bench.md").read_text()
     assert all(f"| {name} |" in md for name in want)
     assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: its rows run")
+def test_gpu_rows_say_what_this_machine_lacks(bench):
+    report, out = bench
+    skipped = {s["name"]: s["reason"] for s in report["skipped"]}
+    assert "CUDA" in skipped["PyTorch CUDA fp32"] or "CPU build" in skipped["PyTorch CUDA fp32"]
+    providers = set(onnxruntime.get_available_providers())
+    if "TensorrtExecutionProvider" not in providers:
+        assert "TensorrtExecutionProvider" in skipped["TensorRT int8 (onnxruntime)"]
+    if "CUDAExecutionProvider" not in providers:
+        assert "onnxruntime-gpu" in skipped["onnxruntime CUDA int8 QDQ"]
+    assert "GPU" not in report["hardware"]
+    assert "| TensorRT int8 (onnxruntime) | skipped: " in (out / "bench.md").read_text()
 
 
 def test_lane_iou_is_what_lane_seg_eval_reports_on_the_same_frames(bench, tmp_path):

@@ -297,3 +297,43 @@ def test_torch_engine_matches_its_onnx_export_and_the_model_in_memory(tmp_path):
         eng.infer(x), load_engine(onnx_path, "onnxruntime-cpu").infer(x), atol=1e-3
     )
     np.testing.assert_array_equal(eng.infer(x), TorchEngine(model, info).infer(x))
+
+
+def _tiny_torch_model():
+    import torch
+
+    from lane_seg.models import build_model
+
+    torch.manual_seed(0)
+    info = tiny_info(32, 64)
+    info.arch, info.model_config = "unet", {"base": 4, "depth": 2}
+    return build_model(info.arch, **info.model_config).eval(), info
+
+
+def test_torch_engine_in_half_precision_returns_float32_logits_close_to_fp32():
+    """fp16 (the GPU rows of `lane-seg bench`): the batch is cast in and the logits back out."""
+    import copy
+
+    from lane_seg.runtime.engines import TorchEngine
+
+    model, info = _tiny_torch_model()
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 64), dtype=np.float32)
+    full = TorchEngine(model, info).infer(x)
+    half = TorchEngine(copy.deepcopy(model), info, half=True)
+    out = half.infer(x)
+    assert out.dtype == np.float32 and out.shape == full.shape
+    np.testing.assert_allclose(out, full, atol=0.05 * np.abs(full).max())
+    assert half.device == "cpu"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device here")
+def test_torch_engine_on_cuda_matches_the_cpu():
+    import copy
+
+    from lane_seg.runtime.engines import TorchEngine
+
+    model, info = _tiny_torch_model()
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 64), dtype=np.float32)
+    gpu = TorchEngine(copy.deepcopy(model), info, device="cuda")
+    assert gpu.device.startswith("cuda")
+    np.testing.assert_allclose(gpu.infer(x), TorchEngine(model, info).infer(x), atol=1e-3)

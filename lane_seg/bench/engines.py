@@ -4,10 +4,16 @@ PyTorch fp32 eager (the .pt checkpoint), torch.ao int8 (static PTQ of the same c
 lane_seg.training.quant.torch_ao), onnxruntime fp32 and int8 QDQ (the given .onnx files, or ones
 exported with lane_seg.models.export and quantized with lane_seg.training.quant.onnx_int8), OpenVINO
 fp32 and int8 on the same .onnx files when the openvino wheel is installed.
+
+GPU rows, each skipped with its reason where the machine or the wheels lack it: PyTorch on CUDA
+(fp32, fp16), onnxruntime's CUDA provider (fp32, int8 QDQ) and its TensorRT provider on the int8
+QDQ file (TensorRT builds an explicitly quantized engine from the Q/DQ nodes, as on a Jetson).
+Their times include the copies to and from the GPU, as the node's would.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lane_seg import resources
+from lane_seg.bench import ENGINE_KEYS
 from lane_seg.bench.measure import Runner, timed_load
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import to_input
@@ -40,6 +47,20 @@ REAL_FRAMES = Path(_REAL) / "tusimple_lanenet" / "image" if _REAL else None
 FRAME_HW = (256, 512)
 SIM_FRAME_SEED = 8128  # simulator seed for timing frames when no real ones are present
 SIM_CALIB_SEED = 4242  # a different seed for calibration frames when no --data is given
+
+# onnxruntime GPU rows: key -> (row, engine variant, precision, provider, how to get it).
+_CUDA_WHEEL = "install onnxruntime-gpu with the CUDA and cuDNN it was built for"
+ORT_GPU_ROWS = {
+    "ort-cuda-fp32": ("onnxruntime CUDA fp32", "onnxruntime-cuda", "fp32", "CUDA", _CUDA_WHEEL),
+    "ort-cuda-int8": ("onnxruntime CUDA int8 QDQ", "onnxruntime-cuda", "int8", "CUDA", _CUDA_WHEEL),
+    "ort-trt-int8": (
+        "TensorRT int8 (onnxruntime)",
+        "onnxruntime-tensorrt",
+        "int8",
+        "Tensorrt",
+        "install onnxruntime-gpu and TensorRT (on a Jetson: JetPack's onnxruntime-gpu)",
+    ),
+}
 
 # ---------------------------------------------------------------- frames
 
@@ -74,6 +95,23 @@ def sim_frames(seed: int, count: int) -> list[np.ndarray]:
 
 def _with_device(engine: Engine) -> tuple[Engine, str]:
     return engine, engine.device
+
+
+def _no_cuda() -> str:
+    """Why PyTorch cannot run on a GPU here ("" when it can)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return ""
+    if torch.version.cuda is None:
+        return f"this torch ({torch.__version__}) is a CPU build"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"
+
+
+def ort_providers() -> set[str]:
+    import onnxruntime as ort
+
+    return set(ort.get_available_providers())
 
 
 def calibration_inputs(data: Path | None, size: int, cfg: Any) -> tuple[list[np.ndarray], dict]:
@@ -135,14 +173,7 @@ class BenchConfig:
     iters: int = 20
     warmup: int = 5
     threads: int = 0
-    engines: tuple[str, ...] = (
-        "torch-fp32",
-        "torch-int8",
-        "ort-fp32",
-        "ort-int8",
-        "ov-fp32",
-        "ov-int8",
-    )
+    engines: tuple[str, ...] = ENGINE_KEYS
     out: Path = Path("runs/bench")
 
 
@@ -181,10 +212,18 @@ def build_runners(
         return cache["calib"]
 
     def add(
-        name: str, runtime: str, precision: str, file: Path, make: Callable, note: str = ""
+        name: str,
+        runtime: str,
+        precision: str,
+        file: Path,
+        make: Callable,
+        note: str = "",
+        gpu: bool = False,
     ) -> None:
         (engine, provider), load_s, peak = timed_load(make, x)
-        runners.append(Runner(name, runtime, precision, file, provider, engine, load_s, peak, note))
+        runners.append(
+            Runner(name, runtime, precision, file, provider, engine, load_s, peak, note, gpu)
+        )
 
     want = set(cfg.engines)
     if "torch-fp32" in want:
@@ -215,8 +254,25 @@ def build_runners(
             "file = its saved state_dict",
         )
         torch.save(cache["q"].state_dict(), qpath)
+    for key, half in (("torch-cuda-fp32", False), ("torch-cuda-fp16", True)):
+        if key not in want:
+            continue
+        label = f"PyTorch CUDA {'fp16' if half else 'fp32'}"
+        if reason := _no_cuda():
+            skipped.append({"name": label, "reason": reason})
+            continue
+        add(
+            label,
+            "torch",
+            "fp16" if half else "fp32",
+            cfg.checkpoint,
+            lambda h=half: _with_device(
+                TorchEngine(copy.deepcopy(model), info, cfg.checkpoint, device="cuda", half=h)
+            ),
+            gpu=True,
+        )
     onnx_fp32, onnx_int8 = cfg.onnx_fp32, cfg.onnx_int8
-    if want & {"ort-fp32", "ort-int8", "ov-fp32", "ov-int8"}:
+    if want & {"ort-fp32", "ort-int8", "ov-fp32", "ov-int8", *ORT_GPU_ROWS}:
         onnx_fp32, onnx_int8, notes = ensure_onnx(model, info, onnx_fp32, onnx_int8, cfg.out, calib)
         extra["notes"] += notes
     for key, path, precision in (("ort-fp32", onnx_fp32, "fp32"), ("ort-int8", onnx_int8, "int8")):
@@ -229,6 +285,22 @@ def build_runners(
                 path,
                 lambda p=path: _with_device(OnnxRuntimeEngine(p, cfg.threads, "onnxruntime-cpu")),
             )
+    for key, (label, variant, precision, ep, fix) in ORT_GPU_ROWS.items():
+        if key not in want:
+            continue
+        provider = f"{ep}ExecutionProvider"
+        if provider not in ort_providers():
+            skipped.append({"name": label, "reason": f"this onnxruntime has no {provider}; {fix}"})
+            continue
+        path = onnx_fp32 if precision == "fp32" else onnx_int8
+        add(
+            label,
+            "onnxruntime",
+            precision,
+            path,
+            lambda p=path, v=variant: _with_device(OnnxRuntimeEngine(p, cfg.threads, v)),
+            gpu=True,
+        )
     for key, path, precision in (("ov-fp32", onnx_fp32, "fp32"), ("ov-int8", onnx_int8, "int8")):
         if key not in want:
             continue

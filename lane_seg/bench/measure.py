@@ -85,6 +85,7 @@ class Runner:
     load_s: float
     load_peak_mb: float
     note: str = ""
+    gpu: bool = False  # runs on a GPU: no CPU peak to compare with
     times_ms: list[float] = field(default_factory=list)
     infer_peak_mb: float = 0.0
 

@@ -32,7 +32,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"Hardware: {report['hardware']}; estimated peak {peaks['fp32']:.0f} GMAC/s fp32, "
         f"{peaks['int8']:.0f} GMAC/s int8 on all {report['cores']} cores; '% of peak' is of "
-        f"the peak for the {report['cores_used']} core(s) the runtimes were given.",
+        f"the peak for the {report['cores_used']} core(s) the runtimes were given (none for GPU "
+        "rows).",
         f"Model: {m['arch']} {m['config']} from {m['checkpoint']}, {m['params'] / 1e6:.2f} M "
         f"params, {m['gmacs']:.3f} GMACs per {m['input'][1]}x{m['input'][0]} frame.",
         f"Frames: {report['frames']}. Batch 1, threads {t['threads']}; {t['rounds']} interleaved "
@@ -53,7 +54,7 @@ def markdown(report: dict) -> str:
             f"{r['p99_ms']:.2f} | {r['fps']:.1f} | {_f(r['speedup_vs_torch_fp32'], '.2f')}x | "
             f"{_f(r['lane_iou'], '.2f')} | {r['size_bytes'] / 1e6:.2f} | "
             f"{r['load_peak_mb']:.0f} | {r['infer_peak_mb']:.0f} | "
-            f"{r['achieved_gmacs_per_s']:.1f} | {100 * r['peak_fraction']:.1f} |"
+            f"{r['achieved_gmacs_per_s']:.1f} | {_f(100 * r['peak_fraction'])} |"
         )
     for s in report["skipped"]:
         lines.append(f"| {s['name']} | skipped: {s['reason']} |" + " |" * 11)

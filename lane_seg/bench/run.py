@@ -40,6 +40,7 @@ class Row:
     runtime: str
     precision: str
     provider: str
+    gpu: bool
     file: str
     size_bytes: int
     load_s: float
@@ -78,7 +79,7 @@ def make_rows(
         p50 = percentile(r.times_ms, 50)
         mean = float(np.mean(r.times_ms))
         achieved = gmacs / (p50 / 1e3)
-        peak = cpu.peak_gmacs(r.precision) * share
+        peak = 0.0 if r.gpu else cpu.peak_gmacs(r.precision) * share
         iou, dice = accs.get(r.name, (None, None))
         rows.append(
             Row(
@@ -86,6 +87,7 @@ def make_rows(
                 runtime=r.runtime,
                 precision=r.precision,
                 provider=r.provider,
+                gpu=r.gpu,
                 file=str(r.file),
                 size_bytes=Path(r.file).stat().st_size,
                 load_s=r.load_s,
@@ -154,8 +156,10 @@ def run_bench(
             acc = score(r.engine, ev)  # the scoring loop of `lane-seg eval`
             accs[r.name] = (acc.lane_iou, acc.dice)
     rows = make_rows(runners, cx.gmacs, cpu, accs, cfg.threads)
+    gpu = torch.cuda.get_device_name(0) if any(r.gpu for r in runners) else None
     return {
-        "hardware": cpu.line(),
+        "hardware": cpu.line() + (f"; GPU: {gpu}" if gpu else ""),
+        "gpu": gpu,
         "cores": cpu.cores,
         "peak_gmacs_per_s": {"fp32": cpu.peak_gmacs("fp32"), "int8": cpu.peak_gmacs("int8")},
         "cores_used": cores_used(cpu, cfg.threads),

@@ -1,15 +1,15 @@
-"""`lane-seg bench`: one model on PyTorch, torch.ao int8, onnxruntime and OpenVINO, side by side."""
+"""`lane-seg bench`: one model on PyTorch, torch.ao int8, onnxruntime and OpenVINO (and on a GPU
+through PyTorch CUDA, onnxruntime CUDA and TensorRT where present), side by side."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from lane_seg.bench import ENGINE_KEYS
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir, output_file
-
-ENGINE_KEYS = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ov-fp32", "ov-int8")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also rewrite the results section of this README (between the "
         "'<!-- lane-seg bench: start/end -->' markers)",
     )
+    p.add_argument(
+        "--readme-section",
+        default="bench",
+        help="the README section --readme rewrites (default bench; bench-gpu for a GPU run)",
+    )
     p.set_defaults(func=run)
 
 
@@ -97,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     )
     output_dir(cfg.out)
     if args.readme:
-        check_section(output_file(args.readme), "bench")  # before the long run, not after it
+        # before the long run, not after it
+        check_section(output_file(args.readme), args.readme_section)
     report = run_bench(cfg)
     report["command"] = command_line("bench", args, register)
     if args.node:
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, cfg.out)
     if args.readme:
         paths["readme"] = replace_section(
-            Path(args.readme), "bench", report["command"], markdown(report)
+            Path(args.readme), args.readme_section, report["command"], markdown(report)
         )
     print(markdown(report))
     for kind, path in paths.items():

@@ -238,14 +238,32 @@ class TorchEngine(Engine):
 
     name = "torch"
 
-    def __init__(self, model: Any, info: ModelInfo, path: Path | None = None, threads: int = 0):
+    def __init__(
+        self,
+        model: Any,
+        info: ModelInfo,
+        path: Path | None = None,
+        threads: int = 0,
+        device: str = "cpu",
+        half: bool = False,
+    ):
         import torch
 
         super().__init__(path or Path("<in memory>"), info, threads)
         if threads > 0:
             torch.set_num_threads(threads)
-        self.model = model.eval()
         self._torch = torch
+        self._device = torch.device(device)
+        self._dtype = torch.float16 if half else torch.float32
+        if self._device.type != "cpu" or half:
+            model = model.to(device=self._device, dtype=self._dtype)
+        self.model = model.eval()
+
+    @property
+    def device(self) -> str:
+        if self._device.type == "cuda":
+            return f"{self._device} ({self._torch.cuda.get_device_name(self._device)})"
+        return str(self._device)
 
     @classmethod
     def load(cls, path: Path, threads: int = 0) -> TorchEngine:
@@ -262,9 +280,11 @@ class TorchEngine(Engine):
         return cls(model, info, path, threads)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Batch in and logits out through host memory, so a GPU's times include the copies."""
+        x = self._torch.from_numpy(np.ascontiguousarray(batch))
         with self._torch.inference_mode():
-            out = self.model(self._torch.from_numpy(np.ascontiguousarray(batch)))
-        return out.float().numpy()
+            out = self.model(x.to(device=self._device, dtype=self._dtype))
+        return out.float().cpu().numpy()
 
 
 # ---------------------------------------------------------------- choosing
