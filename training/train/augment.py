@@ -16,13 +16,14 @@ exactly the draws it would have seen.
 from __future__ import annotations
 
 import functools
-import glob
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from lane_seg.errors import LaneSegError
+from lane_seg.unlabelled import unlabelled_frames
 
 
 @dataclass(frozen=True)
@@ -72,24 +73,8 @@ def style_bank(patterns: tuple[str, ...], height: int, width: int) -> tuple[np.n
     return tuple(bank)
 
 
-def _style_frames(patterns: tuple[str, ...]):
-    for pattern in patterns:
-        for path in sorted(glob.glob(pattern, recursive=True)):
-            if path.lower().endswith(".mp4"):
-                cap = cv2.VideoCapture(path)
-                i = 0
-                while True:
-                    ok, bgr = cap.read()
-                    if not ok:
-                        break
-                    if i % VIDEO_STRIDE == 0:
-                        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                    i += 1
-                cap.release()
-                continue
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is not None:
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def _style_frames(patterns: tuple[str, ...]) -> Iterator[np.ndarray]:
+    return (rgb for _, _, rgb in unlabelled_frames(patterns, VIDEO_STRIDE))
 
 
 def fourier_style(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

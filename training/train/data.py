@@ -104,7 +104,12 @@ def random_crop(
 
 
 # What each kind of dataset labels (docs/architecture.md, "Label conventions").
-BACKEND_LABELS = {"import:tusimple": "lines", "import:culane": "lines", "carla": "paint"}
+BACKEND_LABELS = {
+    "import:tusimple": "lines",
+    "import:culane": "lines",
+    "carla": "paint",
+    "pseudo": "lines",  # training.pseudo_labels
+}
 
 
 def dataset_labels(info: dict) -> str | None:

@@ -1,0 +1,120 @@
+"""Pseudo-labels for unlabelled real frames: a trained model's own lane lines, drawn as labels.
+
+Self-training, one of the real-roads remedies (training/README.md, "remedies"): the model runs
+on frames nobody labelled (dashcam videos and images), the lane step (`lane_seg.lanes`) fits its
+lines, and a frame where both ego lines come out with confidence >= `min_confidence` becomes a
+training sample whose mask is the fitted lines (the ego lane's and up to one more on each side)
+drawn as the simulator draws its "lines" labels (docs/architecture.md, Label conventions).
+Drawing the fitted lines rather than thresholding the probabilities drops what the lane step
+rejects (specks, blobs, lettering) and carries each line through the gaps of dashed paint, as
+the convention wants; frames the model is unsure of are left out rather than taught wrongly.
+
+Every sample goes to the train split (nothing here is ever scored), each video is one clip, and
+the dataset's params hold the model file's sha256, so resuming with another model is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, sha256_file
+from lane_seg.errors import LaneSegError
+from lane_seg.importers.common import draw_lanes
+from lane_seg.lanes import EGO_LEFT, EGO_RIGHT, LaneInstance, nearest_lines
+from lane_seg.preprocess import resize_image
+from lane_seg.runtime.segmenter import Segmenter
+from lane_seg.unlabelled import unlabelled_frames
+
+BACKEND = "pseudo"  # dataset.json params.backend; its masks follow the "lines" convention
+
+
+@dataclass(frozen=True)
+class PseudoConfig:
+    min_confidence: float = 0.5  # both ego lines at least this sure, else the frame is left out
+    lines_per_side: int = 2  # the ego line and one more on each side, as CULane labels
+    line_width_px: float = 5.0  # at the model's input size: the simulator's "lines" width
+    video_stride: int = 1  # every n-th frame of a video
+
+
+@dataclass
+class PseudoReport:
+    frames: int = 0
+    kept: int = 0
+    already: int = 0
+
+    @property
+    def left_out(self) -> int:
+        return self.frames - self.kept - self.already
+
+
+def label_lines(lanes: list[LaneInstance], cfg: PseudoConfig) -> list[LaneInstance]:
+    """The lines to draw as the label, or [] when the frame should be left out."""
+    sure = [lane for lane in lanes if lane.confidence >= cfg.min_confidence]
+    if not {EGO_LEFT, EGO_RIGHT} <= {lane.ego for lane in sure}:
+        return []
+    return nearest_lines(sure, cfg.lines_per_side)
+
+
+def draw_label(shape: tuple[int, int], lines: list[LaneInstance], width_px: float) -> np.ndarray:
+    # OpenCV draws a thick line thickness + 2 px wide: the simulator's 5 px is thickness 3.
+    thickness = max(1.0, round(width_px) - 2) if width_px >= 3 else 1.0
+    return draw_lanes(shape[0], shape[1], [lane.points for lane in lines], thickness)
+
+
+def pseudo_label(
+    model: str | Path,
+    patterns: Sequence[str],
+    out: str | Path,
+    cfg: PseudoConfig = PseudoConfig(),  # noqa: B008 (frozen)
+    engine: str = "auto",
+    threads: int = 0,
+) -> PseudoReport:
+    """Write the frames the model is sure of, with its lines as labels, into dataset `out`."""
+    seg = Segmenter.load(str(model), engine, threads)
+    if seg.info.labels != "lines":
+        raise LaneSegError(
+            f"{model} predicts {seg.info.labels} labels; pseudo-labels follow the lines "
+            "convention, so give a model trained on lane lines"
+        )
+    pre = seg.info.preprocess
+    params = {
+        "backend": BACKEND,
+        "model_sha256": sha256_file(Path(model)),
+        "patterns": list(patterns),
+        "size": [pre.width, pre.height],
+        **asdict(cfg),
+    }
+    report = PseudoReport()
+    with DatasetWriter(out, created_by="lane-seg pseudo-label", params=params) as w:
+        for key, clip, rgb in unlabelled_frames(patterns, cfg.video_stride):
+            report.frames += 1
+            sample_id = f"pseudo_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+            if sample_id in w:
+                report.already += 1
+                continue
+            frame = resize_image(rgb, pre)  # the model's input size, the shared preprocessing
+            _, lanes = seg.segment_lanes(frame)
+            lines = label_lines(lanes, cfg)
+            if not lines:
+                continue
+            mask = draw_label(frame.shape[:2], lines, cfg.line_width_px)
+            w.add(
+                sample_id,
+                "train",
+                f"{BACKEND}:{Path(clip).name}",
+                encode_image(frame, ".jpg"),
+                encode_mask(mask),
+                image_ext=".jpg",
+                clip=clip,
+                frame_key=key,
+                confidence=round(min(lane.confidence for lane in lines), 3),
+            )
+            report.kept += 1
+    if report.frames == 0:
+        raise LaneSegError(f"{list(patterns)} matched no readable image or video")
+    return report
