@@ -8,7 +8,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import os; print(os.getpid() % 100 + 1)")
 
-.PHONY: venv demo model remedies tradeoff baselines test test-fast lint format clean
+.PHONY: venv demo model remedies tradeoff candidates baselines test test-fast lint format clean
 
 $(STAMP): setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,7 +105,15 @@ data/real_culane23/complete: | $(STAMP)
 	$(LS) import --format real --source culane_driver23 $(REAL_ROOT) --out data/real_culane23
 	touch $@
 
-REMEDIES := paint lines roads_v2_d4 roads_v2_d5 roads_d5 roads_d5_style roads_d5_culane_nc
+# Self-training: the shipped model's own lines on unlabelled MIT / Apache-2.0 real frames.
+data/pseudo_real/complete: | runs/roads_full/best.pt
+	$(LS) pseudo-label --model runs/roads_full/best.pt --out data/pseudo_real \
+	  --frames '$(REAL_ROOT)/real/udacity/**/*.jpg' --frames '$(REAL_ROOT)/real/udacity/*.mp4' \
+	  --frames '$(REAL_ROOT)/real/tusimple_lanenet/test_image/*.jpg'
+	touch $@
+
+REMEDIES := paint lines roads_v2_d4 roads_v2_d5 roads_d5 roads_d5_style roads_d5_culane_nc \
+  roads_full_pseudo
 # The datasets a training config reads (its data.sources roots), as make targets: `complete`
 # is written once a collect or import has finished (they resume, so a killed one is redone).
 DATA_OF = $(patsubst %,data/%/complete,$(shell sed -n 's/^ *- {root: data\/\([^,]*\),.*/\1/p' training/configs/$(1)))
@@ -121,6 +129,21 @@ TRADEOFF := remedies/roads_v2_d4 remedies/roads_v2_d5 tradeoff/enet tradeoff/dee
 tradeoff: $(TRADEOFF:%=runs/%/best.pt)
 	$(LS) baselines --config $(TRADEOFF:%=training/configs/%.yaml) --data data/sim_v2 \
 	  --real $(REAL_ROOT) --latency 2 --out runs/tradeoff --section tradeoff \
+	  --readme training/README.md
+
+# The shipped U-Net against the two faster architectures of the trade-off, each through the
+# shipped model's two stages (training/README.md, "candidates"). Several CPU hours on 2 cores.
+CANDIDATES := enet deeplabv3plus
+.PRECIOUS: runs/candidates/%_style/best.pt
+runs/candidates/%_style/best.pt: | data/roads/complete
+	$(LS) train --config training/configs/candidates/$*_style.yaml
+runs/candidates/%_full/best.pt: | runs/candidates/%_style/best.pt
+	$(LS) train --config training/configs/candidates/$*_full.yaml
+
+candidates: runs/roads_full/best.pt $(CANDIDATES:%=runs/candidates/%_full/best.pt)
+	$(LS) baselines --config training/configs/roads_full.yaml \
+	  $(CANDIDATES:%=training/configs/candidates/%_full.yaml) --data data/roads \
+	  --real $(REAL_ROOT) --latency 2 --out runs/candidates --section candidates \
 	  --readme training/README.md
 
 # The baseline table of training/README.md: every architecture (and the first U-Net's stages)
