@@ -79,7 +79,13 @@ def _files(fp32: Path, int8: Path) -> list[str]:
         size = path.stat().st_size / 1e6
         rows.append(f"| `{path.name}` | {info.precision} | {size:.3f} | `{_sha(path)[:16]}…` |")
     ratio = fp32.stat().st_size / int8.stat().st_size
-    return [*rows, "", f"The int8 file is {ratio:.2f}x smaller than the fp32 one."]
+    return [
+        *rows,
+        "",
+        f"The int8 file is {ratio:.2f}x smaller than the fp32 one. Only the int8 file is in git: "
+        f"`make model` writes `{fp32.name}` beside it (the scoreboard, the bench and the closed "
+        "loop compare the two), and its sha256 above checks a rebuilt one.",
+    ]
 
 
 CONVENTIONS = {

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Self-training data: run a lines model on unlabelled frames (images, videos) and keep "
         "those where it finds both ego lines with confidence, its fitted lines as the mask; "
         "re-run to resume.",
-        "lane-seg pseudo-label --model models/lane_unet_fp32.onnx --frames "
+        "lane-seg pseudo-label --model runs/roads_full/best.pt --frames "
         "'../shared/data/real/udacity/**/*.jpg' --frames '../shared/data/real/udacity/*.mp4' "
         "--out data/pseudo_udacity",
     )
