@@ -86,7 +86,7 @@ $(MODEL_RUN)/sim_int8/summary.json: $(INT8)
 models/README.md: $(CARD_INPUTS)
 	$(LS) model-card --stages $(STAGES:%=training/configs/%.yaml) --data data/roads \
 	  --run $(MODEL_RUN) --out $@ \
-	  $(foreach t,remedies tradeoff,$(if $(wildcard runs/$(t)/baselines.json),--$(t) runs/$(t)/baselines.json))
+	  $(foreach t,remedies tradeoff candidates,$(if $(wildcard runs/$(t)/baselines.json),--$(t) runs/$(t)/baselines.json))
 
 # What closed the gap to real roads, one remedy at a time (training/README.md, "remedies"), and
 # the architecture trade-off at the latency budget ("tradeoff"): every run on the same schedule,

@@ -129,7 +129,7 @@ def test_choice_names_the_configs_within_the_speed_target_and_ranks_by_real_f1(t
         tmp_path / "selection.json",
         {"size": [512, 256], "threads": 2, "runs": 40, "models": models},
     )
-    text = mc._choice(tmp_path, "d5.yaml", None)
+    text = mc._choice(tmp_path, "d5.yaml", None, None)
     assert "on at least one engine here: d5.yaml." in text and "sf.yaml" not in text
     assert "make tradeoff" in text  # no accuracy claim without the trade-off's files
     assert "2 thread(s), median of 40 runs" in "\n".join(mc._selection(tmp_path))
@@ -141,8 +141,11 @@ def test_choice_names_the_configs_within_the_speed_target_and_ranks_by_real_f1(t
         }
 
     _write(tmp_path / "t.json", [row("d4.yaml", [0.6, 0.7]), row("d5.yaml", [0.7, 0.8])])
-    text = mc._choice(tmp_path, "d5.yaml", tmp_path / "t.json")
+    text = mc._choice(tmp_path, "d5.yaml", tmp_path / "t.json", None)
     assert "`d5.yaml` 75.0 %, `d4.yaml` 65.0 %. The default is `d5.yaml`." in text
+    _write(tmp_path / "c.json", [row("enet.yaml", [0.8, 0.6]), row("full.yaml", [0.9, 0.7])])
+    text = mc._choice(tmp_path, "full.yaml", tmp_path / "t.json", tmp_path / "c.json")
+    assert "two stages (`make candidates`): `full.yaml` 80.0 %, `enet.yaml` 70.0 %." in text
 
 
 def test_limitations_come_from_the_scoreboard_the_drives_and_the_bench(tmp_path):
