@@ -254,23 +254,7 @@ def build_runners(
             "file = its saved state_dict",
         )
         torch.save(cache["q"].state_dict(), qpath)
-    for key, half in (("torch-cuda-fp32", False), ("torch-cuda-fp16", True)):
-        if key not in want:
-            continue
-        label = f"PyTorch CUDA {'fp16' if half else 'fp32'}"
-        if reason := _no_cuda():
-            skipped.append({"name": label, "reason": reason})
-            continue
-        add(
-            label,
-            "torch",
-            "fp16" if half else "fp32",
-            cfg.checkpoint,
-            lambda h=half: _with_device(
-                TorchEngine(copy.deepcopy(model), info, cfg.checkpoint, device="cuda", half=h)
-            ),
-            gpu=True,
-        )
+    _torch_cuda_rows(want, add, skipped, model, info, cfg.checkpoint)
     onnx_fp32, onnx_int8 = cfg.onnx_fp32, cfg.onnx_int8
     if want & {"ort-fp32", "ort-int8", "ov-fp32", "ov-int8", *ORT_GPU_ROWS}:
         onnx_fp32, onnx_int8, notes = ensure_onnx(model, info, onnx_fp32, onnx_int8, cfg.out, calib)
@@ -285,22 +269,7 @@ def build_runners(
                 path,
                 lambda p=path: _with_device(OnnxRuntimeEngine(p, cfg.threads, "onnxruntime-cpu")),
             )
-    for key, (label, variant, precision, ep, fix) in ORT_GPU_ROWS.items():
-        if key not in want:
-            continue
-        provider = f"{ep}ExecutionProvider"
-        if provider not in ort_providers():
-            skipped.append({"name": label, "reason": f"this onnxruntime has no {provider}; {fix}"})
-            continue
-        path = onnx_fp32 if precision == "fp32" else onnx_int8
-        add(
-            label,
-            "onnxruntime",
-            precision,
-            path,
-            lambda p=path, v=variant: _with_device(OnnxRuntimeEngine(p, cfg.threads, v)),
-            gpu=True,
-        )
+    _ort_gpu_rows(want, add, skipped, onnx_fp32, onnx_int8, cfg.threads)
     for key, path, precision in (("ov-fp32", onnx_fp32, "fp32"), ("ov-int8", onnx_int8, "int8")):
         if key not in want:
             continue
@@ -321,3 +290,53 @@ def build_runners(
             lambda p=path: _with_device(OpenVinoEngine(p, cfg.threads)),
         )
     return runners, skipped, extra
+
+
+def _torch_cuda_rows(
+    want: set[str], add: Callable, skipped: list[dict], model: Any, info: Any, checkpoint: Path
+) -> None:
+    """PyTorch on the GPU, fp32 and fp16, each on its own copy of the model."""
+    for key, half in (("torch-cuda-fp32", False), ("torch-cuda-fp16", True)):
+        if key not in want:
+            continue
+        label = f"PyTorch CUDA {'fp16' if half else 'fp32'}"
+        if reason := _no_cuda():
+            skipped.append({"name": label, "reason": reason})
+            continue
+        add(
+            label,
+            "torch",
+            "fp16" if half else "fp32",
+            checkpoint,
+            lambda h=half: _with_device(
+                TorchEngine(copy.deepcopy(model), info, checkpoint, device="cuda", half=h)
+            ),
+            gpu=True,
+        )
+
+
+def _ort_gpu_rows(
+    want: set[str],
+    add: Callable,
+    skipped: list[dict],
+    onnx_fp32: Path,
+    onnx_int8: Path,
+    threads: int,
+) -> None:
+    """onnxruntime's CUDA and TensorRT providers on the ONNX files, where it has them."""
+    for key, (label, variant, precision, ep, fix) in ORT_GPU_ROWS.items():
+        if key not in want:
+            continue
+        provider = f"{ep}ExecutionProvider"
+        if provider not in ort_providers():
+            skipped.append({"name": label, "reason": f"this onnxruntime has no {provider}; {fix}"})
+            continue
+        path = onnx_fp32 if precision == "fp32" else onnx_int8
+        add(
+            label,
+            "onnxruntime",
+            precision,
+            path,
+            lambda p=path, v=variant: _with_device(OnnxRuntimeEngine(p, threads, v)),
+            gpu=True,
+        )
