@@ -107,4 +107,20 @@ def test_paint_models_and_empty_globs_are_clear_errors(tmp_path, capsys):
     assert "predicts paint labels" in capsys.readouterr().err
     argv = ["pseudo-label", "--model", str(default_model("int8"))]
     assert main([*argv, "--frames", str(tmp_path / "*.jpg"), "--out", str(tmp_path / "b")]) == 2
+    assert "matched no file" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # nothing written
+    (tmp_path / "x.jpg").write_bytes(b"not a jpeg")
+    assert main([*argv, "--frames", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "c")]) == 2
     assert "matched no readable image or video" in capsys.readouterr().err
+
+
+def test_resuming_with_another_model_is_refused(frames, tmp_path, capsys):
+    root, _ = frames
+    out = tmp_path / "pseudo"
+    pseudo_label(default_model("int8"), [str(root / "frame0.png")], out)
+    ckpt = tmp_path / "other.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(256, 512), labels="lines")
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    argv = ["pseudo-label", "--model", str(ckpt), "--frames", str(root / "frame0.png")]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "different settings (model_sha256)" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from lane_seg.importers.common import draw_lanes
 from lane_seg.lanes import EGO_LEFT, EGO_RIGHT, LaneInstance, nearest_lines
 from lane_seg.preprocess import resize_image
 from lane_seg.runtime.segmenter import Segmenter
-from lane_seg.unlabelled import unlabelled_frames
+from lane_seg.unlabelled import matched_files, unlabelled_frames
 
 BACKEND = "pseudo"  # dataset.json params.backend; its masks follow the "lines" convention
 
@@ -81,6 +81,8 @@ def pseudo_label(
             f"{model} predicts {seg.info.labels} labels; pseudo-labels follow the lines "
             "convention, so give a model trained on lane lines"
         )
+    if not matched_files(patterns):  # before the output folder is made
+        raise LaneSegError(f"{list(patterns)} matched no file")
     pre = seg.info.preprocess
     params = {
         "backend": BACKEND,

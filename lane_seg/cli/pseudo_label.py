@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "re-run to resume.",
         "lane-seg pseudo-label --model runs/roads_full/best.pt --frames "
         "'../shared/data/real/udacity/**/*.jpg' --frames '../shared/data/real/udacity/*.mp4' "
-        "--out data/pseudo_udacity",
+        "--out data/pseudo_real",
     )
     p.add_argument("--model", required=True, help=".onnx or .pt model predicting lane lines")
     p.add_argument(
