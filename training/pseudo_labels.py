@@ -20,11 +20,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, sha256_file
 from lane_seg.errors import LaneSegError
-from lane_seg.importers.common import draw_lanes
+from lane_seg.importers.common import draw_lines
 from lane_seg.lanes import EGO_LEFT, EGO_RIGHT, LaneInstance, nearest_lines
 from lane_seg.preprocess import resize_image
 from lane_seg.runtime.segmenter import Segmenter
@@ -58,12 +56,6 @@ def label_lines(lanes: list[LaneInstance], cfg: PseudoConfig) -> list[LaneInstan
     if not {EGO_LEFT, EGO_RIGHT} <= {lane.ego for lane in sure}:
         return []
     return nearest_lines(sure, cfg.lines_per_side)
-
-
-def draw_label(shape: tuple[int, int], lines: list[LaneInstance], width_px: float) -> np.ndarray:
-    # OpenCV draws a thick line thickness + 2 px wide: the simulator's 5 px is thickness 3.
-    thickness = max(1.0, round(width_px) - 2) if width_px >= 3 else 1.0
-    return draw_lanes(shape[0], shape[1], [lane.points for lane in lines], thickness)
 
 
 def pseudo_label(
@@ -104,7 +96,7 @@ def pseudo_label(
             lines = label_lines(lanes, cfg)
             if not lines:
                 continue
-            mask = draw_label(frame.shape[:2], lines, cfg.line_width_px)
+            mask = draw_lines(frame.shape[:2], [lane.points for lane in lines], cfg.line_width_px)
             w.add(
                 sample_id,
                 "train",

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from lane_seg.importers.common import draw_lines
 from lane_seg.lane_metrics import CULaneFrame, culane_dataset, culane_frame
 from lane_seg.lanes import LaneConfig, extract_lanes
-from lane_seg.sim.world import line_labels
 from lane_seg.sim.world.collect import draw_frame, split_for
 from lane_seg.sim.world.render import label_lines
 from lane_seg.sim.world.scene import SimConfig
@@ -59,7 +59,7 @@ def truth_lines(frame, cfg: SimConfig) -> list[np.ndarray]:
     paint = frame.mask > 0
     out = []
     for uv in lines:
-        corridor = line_labels.draw_lines((h, w), [uv], CORRIDOR_PX) > 0
+        corridor = draw_lines((h, w), [uv], CORRIDOR_PX) > 0
         rows = np.unique(np.nonzero(paint & corridor)[0])
         if len(rows) < VISIBLE_ROWS:
             continue  # worn away, faded, hidden, or out of view

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
@@ -85,20 +84,3 @@ def line_polylines(
         if keep.sum() >= 2:
             lines.append(uv[keep])
     return lines
-
-
-def draw_lines(shape: tuple[int, int], lines: list[np.ndarray], width_px: float) -> np.ndarray:
-    """0/255 mask with each polyline drawn `width_px` wide (sub-pixel vertices)."""
-    mask = np.zeros(shape, np.uint8)
-    h, w = shape
-    # OpenCV draws a thick line thickness + 2 px wide (1 px stays 1 px).
-    thickness = max(1, int(round(width_px)) - 2) if width_px >= 3 else 1
-    for uv in lines:
-        # Keep vertices within a generous frame so int32 fixed point never overflows; cv2
-        # clips the segments to the image itself.
-        uv = uv[(np.abs(uv[:, 0]) < 8 * w) & (np.abs(uv[:, 1]) < 8 * h)]
-        if len(uv) < 2:
-            continue
-        pts = np.round(uv * 16).astype(np.int32)[None]
-        cv2.polylines(mask, pts, False, 255, thickness, lineType=cv2.LINE_8, shift=4)
-    return mask

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
+from lane_seg.importers.common import draw_lines
 from lane_seg.sim.world import dashcam, line_labels
 from lane_seg.sim.world.scene import Box, Scene
 
@@ -552,7 +553,7 @@ def _sensor_effects(img8: np.ndarray, cfg_rng: np.random.Generator, probs: dict)
 
 def _line_mask(scene, cam, pose, fr, draw_distance: float, width_px: float) -> np.ndarray:
     lines = label_lines(scene, cam, pose, fr.s_ego, draw_distance, width_px)
-    return line_labels.draw_lines(fr.shape, lines, width_px)
+    return draw_lines(fr.shape, lines, width_px)
 
 
 def label_lines(
