@@ -74,3 +74,13 @@ def test_hood_clears_the_label_beneath_it():
     dashcam.hood(img, mask, np.random.default_rng(0))
     assert mask[-1].max() == 0 and mask[0].min() == 255
     assert not np.allclose(img[-1], 0.5)
+
+
+def test_a_tall_bonnet_hides_the_middle_and_leaves_the_road_beside_it():
+    img = np.full((256, 512, 3), 0.5, np.float32)
+    mask = np.full((256, 512), 255, np.uint8)
+    tall = dashcam.HoodShape(top=(0.7, 0.7), bulge=(0.4, 0.4))
+    dashcam.hood(img, mask, np.random.default_rng(0), tall)
+    assert mask[200:, 236:276].max() == 0  # the hump, mid-frame from 0.7 of the height down
+    assert mask[170].min() == 255  # nothing above its top
+    assert 255 in (mask[-1, 0], mask[-1, -1])  # the road beside it, at a bottom corner

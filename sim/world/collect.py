@@ -22,6 +22,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.sim.world.dashcam import HoodShape
 from lane_seg.sim.world.render import Pose, ego_pose, render
 from lane_seg.sim.world.scene import (
     Scene,
@@ -94,6 +95,7 @@ def draw_frame(seed: int, index: int, cfg: SimConfig) -> RenderedFrame:
         distortion=distortion,
         osd=osd,
         lines_over_hood=cfg.lines_over_hood,
+        hood_shape=HoodShape(cfg.hood_top, cfg.hood_bulge),
     )
     meta = {
         "camera": cam.to_dict(),

@@ -11,16 +11,32 @@ lane line under a timestamp).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 
-def hood(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> None:
+@dataclass(frozen=True)
+class HoodShape:
+    """Ranges of the bonnet's outline, as fractions of the frame height: `top`, the edge's
+    highest row (near mid-frame); `bulge`, how much lower it is at the frame's sides. A wide lens
+    over a short bonnet (CULane's camera) sees a tall hump with the road beside it."""
+
+    top: tuple[float, float] = (0.72, 0.96)
+    bulge: tuple[float, float] = (0.01, 0.1)
+
+
+DEFAULT_HOOD = HoodShape()
+
+
+def hood(
+    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, shape: HoodShape = DEFAULT_HOOD
+) -> None:
     """A bonnet or dashboard across the bottom: a curved edge, shading, a faint reflection."""
     h, w = mask.shape
-    top = h * rng.uniform(0.72, 0.96)
-    bulge = h * rng.uniform(0.01, 0.1)
+    top = h * rng.uniform(*shape.top)
+    bulge = h * rng.uniform(*shape.bulge)
     xs = np.arange(w, dtype=np.float32)
     edge = top + bulge * ((xs - w * rng.uniform(0.4, 0.6)) / (w / 2)) ** 2
     rows = np.arange(h, dtype=np.float32)[:, None]

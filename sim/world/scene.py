@@ -18,6 +18,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.settings import from_mapping, load_yaml, setting
+from lane_seg.sim.world.dashcam import DEFAULT_HOOD
 from lane_seg.sim.world.props import Prop, sample_props
 from lane_seg.sim.world.road import Road, RoadShape
 
@@ -58,6 +59,8 @@ class SimConfig:
     barrier_probability: float = 0.5
     pole_probability: float = 0.5
     hood_probability: float = 0.25
+    hood_top: tuple[float, float] = DEFAULT_HOOD.top  # bonnet outline (dashcam.HoodShape)
+    hood_bulge: tuple[float, float] = DEFAULT_HOOD.bulge
     motion_blur_probability: float = 0.3
     jpeg_probability: float = 0.7
     ego_offset_sigma_m: float = 0.35
