@@ -83,14 +83,28 @@ def test_data_names_every_source_of_the_weights_with_its_licence(tmp_path, monke
     (shared / "SOURCE.txt").write_text(
         "repository: x\nlicense (as stated in the repo): MIT (Udacity).\n"
     )
-    stage = {"augment": {"style": 0.5, "style_frames": ["shared/udacity/**/*.jpg"]}}
+    stage = {
+        "data": {"sources": [{"root": "d", "weight": 1.0}, "hood", "real"]},
+        "augment": {"style": 0.5, "style_frames": ["shared/udacity/**/*.jpg"]},
+    }
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(stage))
     counts = {"train": 9, "val": 1, "test": 0}
     config = {"width": 512, "height": 256, "label": "lines"}
-    _write(tmp_path / "d" / "dataset.json", {"counts": counts, "created_by": "lane-seg collect",
-                                             "params": {"seed": 13, "config": config}})  # fmt: skip
+    for root, made_by, seed in (
+        ("d", "collect", 13),
+        ("hood", "collect", 17),
+        ("real", "import", 0),
+    ):
+        made = {"counts": counts, "created_by": f"lane-seg {made_by}"}
+        _write(
+            tmp_path / root / "dataset.json", {**made, "params": {"seed": seed, "config": config}}
+        )
     text = "\n".join(mc._data(Path("d"), [Path("s.yaml")], {}))
     assert "10 frames of the built-in simulator" in text and "labels `lines`" in text
+    # Every simulator data set of the stages is a source; imported real frames are named by
+    # the model's metadata instead (below).
+    assert "| `hood` (this project's simulator: `lane-seg collect`, seed 17) |" in text
+    assert "`real`" not in text
     assert (
         "| `shared/udacity` | unlabelled: colour and light only" in text
         and "MIT (Udacity)." in text
@@ -145,7 +159,7 @@ def test_choice_names_the_configs_within_the_speed_target_and_ranks_by_real_f1(t
     assert "`d5.yaml` 75.0 %, `d4.yaml` 65.0 %. The default is `d5.yaml`." in text
     _write(tmp_path / "c.json", [row("enet.yaml", [0.8, 0.6]), row("full.yaml", [0.9, 0.7])])
     text = mc._choice(tmp_path, "full.yaml", tmp_path / "t.json", tmp_path / "c.json")
-    assert "two stages (`make candidates`): `full.yaml` 80.0 %, `enet.yaml` 70.0 %." in text
+    assert "first two stages (`make candidates`): `full.yaml` 80.0 %, `enet.yaml` 70.0 %." in text
 
 
 def test_limitations_come_from_the_scoreboard_the_drives_and_the_bench(tmp_path):

@@ -162,6 +162,18 @@ def _style_folders(stages: list[Path]) -> list[Path]:
     return list(folders)
 
 
+def _sim_roots(stages: list[Path], root: Path) -> list[Path]:
+    """The simulator data sets the stages trained on besides `root` (real imports excluded)."""
+    roots: dict[Path, None] = {}
+    for config in stages:
+        for src in yaml.safe_load(config.read_text())["data"]["sources"]:
+            path = Path(src["root"] if isinstance(src, dict) else src)
+            made = path / "dataset.json"
+            if path != root and made.is_file() and "collect" in _json(made)["created_by"]:
+                roots[path] = None
+    return list(roots)
+
+
 def _data(root: Path, stages: list[Path], real_frames: dict[str, list[str]]) -> list[str]:
     from lane_seg import real_sources
 
@@ -179,6 +191,12 @@ def _data(root: Path, stages: list[Path], real_frames: dict[str, list[str]]) -> 
         "|---|---|---|",
         f"| `{root}` (this project's simulator) | labelled training frames | this project's |",
     ]
+    for other in _sim_roots(stages, root):
+        made = _json(other / "dataset.json")
+        rows.append(
+            f"| `{other}` (this project's simulator: `{made['created_by']}`, seed "
+            f"{made['params'].get('seed')}) | labelled training frames | this project's |"
+        )
     for folder in _style_folders(stages):
         rows.append(
             f"| `{folder}` | unlabelled: colour and light only (Fourier domain adaptation) | "
@@ -326,7 +344,7 @@ def _choice(run: Path, config: str, tradeoff: Path | None, candidates: Path | No
     )
     if candidates is not None:
         text += (
-            f" Through the default's own two stages (`make candidates`): {_mean_f1(candidates)}."
+            f" Through the default's first two stages (`make candidates`): {_mean_f1(candidates)}."
         )
     return f"{text} The default is `{config}`."
 
@@ -483,7 +501,7 @@ def build_card(args: argparse.Namespace) -> str:
         "",
         *_baselines_table(args.tradeoff, "make tradeoff"),
         "",
-        "The same architectures through the default model's two stages:",
+        "The same architectures through the default model's first two stages:",
         "",
         *_baselines_table(args.candidates, "make candidates"),
         "",
