@@ -79,8 +79,23 @@ def test_hood_clears_the_label_beneath_it():
 def test_a_tall_bonnet_hides_the_middle_and_leaves_the_road_beside_it():
     img = np.full((256, 512, 3), 0.5, np.float32)
     mask = np.full((256, 512), 255, np.uint8)
-    tall = dashcam.HoodShape(top=(0.7, 0.7), bulge=(0.4, 0.4))
+    tall = dashcam.HoodStyle(top=(0.7, 0.7), bulge=(0.4, 0.4))
     dashcam.hood(img, mask, np.random.default_rng(0), tall)
     assert mask[200:, 236:276].max() == 0  # the hump, mid-frame from 0.7 of the height down
     assert mask[170].min() == 255  # nothing above its top
     assert 255 in (mask[-1, 0], mask[-1, -1])  # the road beside it, at a bottom corner
+
+
+def test_a_glossy_bonnet_mirrors_what_its_style_names():
+    """Sky above, road below: a "sky" bonnet shows the sky's colour, a "road" one the road's."""
+    seen = {}
+    for mirror in dashcam.MIRRORS:
+        img = np.zeros((256, 512, 3), np.float32)
+        img[:128, :, 2] = 1.0  # blue sky
+        img[128:, :, 1] = 0.5  # green-grey road
+        style = dashcam.HoodStyle(top=(0.8, 0.8), bulge=(0.0, 0.0), paint=(0.0, 0.0),
+                                  gloss=(1.0, 1.0), mirror=mirror, blur=1.0)  # fmt: skip
+        dashcam.hood(img, np.zeros((256, 512), np.uint8), np.random.default_rng(0), style)
+        seen[mirror] = img[215:, 100:400].mean(axis=(0, 1))
+    assert seen["sky"][2] > 0.5 and seen["sky"][1] < 0.1
+    assert seen["road"][1] > 0.3 and seen["road"][2] < 0.1

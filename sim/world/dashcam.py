@@ -16,42 +16,62 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+MIRRORS = ("road", "sky")
+
 
 @dataclass(frozen=True)
-class HoodShape:
-    """Ranges of the bonnet's outline, as fractions of the frame height: `top`, the edge's
-    highest row (near mid-frame); `bulge`, how much lower it is at the frame's sides. A wide lens
-    over a short bonnet (CULane's camera) sees a tall hump with the road beside it."""
+class HoodStyle:
+    """The bonnet's outline and finish. Outline, as fractions of the frame height: `top`, the
+    edge's highest row (near mid-frame); `bulge`, how much lower it is at the frame's sides. A
+    wide lens over a short bonnet (CULane's camera) sees a tall hump with the road beside it.
+    Finish: `paint`, the range of its colour's channels; `gloss`, how strongly it mirrors the
+    scene; `mirror`, what it mirrors: "road", the frame just above its edge (a dashboard, a low
+    bonnet), or "sky", the frame's upper half upside down (the upward-facing panel of a tall
+    glossy bonnet, trees at its edge and sky below); `blur`, the mirror image's blur in px."""
 
     top: tuple[float, float] = (0.72, 0.96)
     bulge: tuple[float, float] = (0.01, 0.1)
+    paint: tuple[float, float] = (0.02, 0.5)
+    gloss: tuple[float, float] = (0.05, 0.35)
+    mirror: str = "road"
+    blur: float = 3.0
 
 
-DEFAULT_HOOD = HoodShape()
+DEFAULT_HOOD = HoodStyle()
+
+
+def _mirrored(img: np.ndarray, top: float, style: HoodStyle) -> np.ndarray | None:
+    """What the bonnet below row `top` reflects, sized to it (None when nothing is above)."""
+    h, w = img.shape[:2]
+    if style.mirror == "road":
+        k = int(h - top) + 1
+        above = img[max(0, int(top) - k) : int(top)][::-1]
+    else:
+        above = img[: max(1, int(top) // 2)][::-1]
+    if not len(above):
+        return None
+    return cv2.GaussianBlur(cv2.resize(above, (w, h - int(top))), (0, 0), style.blur)
 
 
 def hood(
-    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, shape: HoodShape = DEFAULT_HOOD
+    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, style: HoodStyle = DEFAULT_HOOD
 ) -> None:
-    """A bonnet or dashboard across the bottom: a curved edge, shading, a faint reflection."""
+    """A bonnet or dashboard across the bottom: a curved edge, shading, a reflection."""
     h, w = mask.shape
-    top = h * rng.uniform(*shape.top)
-    bulge = h * rng.uniform(*shape.bulge)
+    top = h * rng.uniform(*style.top)
+    bulge = h * rng.uniform(*style.bulge)
     xs = np.arange(w, dtype=np.float32)
     edge = top + bulge * ((xs - w * rng.uniform(0.4, 0.6)) / (w / 2)) ** 2
     rows = np.arange(h, dtype=np.float32)[:, None]
     below = rows >= edge[None, :]
-    color = rng.uniform(0.02, 0.5, 3).astype(np.float32)
+    color = rng.uniform(*style.paint, 3).astype(np.float32)
     if rng.random() < 0.5:
         color[:] = color.mean()  # black, grey and white cars are the common ones
     depth = np.clip((rows - edge[None, :]) / max(1.0, h - top), 0.0, 1.0)
     paint = color * (1.15 - 0.5 * depth)[..., None]
-    # The sky and road reflected in the paint: the frame above the edge, flipped and blurred.
-    k = int(h - top) + 1
-    above = img[max(0, int(top) - k) : int(top)][::-1]
-    if len(above):
-        refl = cv2.GaussianBlur(cv2.resize(above, (w, h - int(top))), (0, 0), 3.0)
-        paint[int(top) :] += rng.uniform(0.05, 0.35) * refl
+    refl = _mirrored(img, top, style)
+    if refl is not None:
+        paint[int(top) :] += rng.uniform(*style.gloss) * refl
     img[below] = paint[below]
     mask[below] = 0
 

@@ -592,7 +592,7 @@ def render(
     distortion: float = 0.0,
     osd: bool = False,
     lines_over_hood: bool = True,
-    hood_shape: dashcam.HoodShape = dashcam.DEFAULT_HOOD,
+    hood_style: dashcam.HoodStyle = dashcam.DEFAULT_HOOD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame: (RGB uint8 HxWx3, mask uint8 HxW).
 
@@ -638,7 +638,7 @@ def render(
         # The bonnet hides paint; lane lines run on to the bottom of the frame over it, as
         # CULane's and TuSimple's annotators draw them.
         hidden = label == "paint" or not lines_over_hood
-        dashcam.hood(img, mask if hidden else mask.copy(), rng, hood_shape)
+        dashcam.hood(img, mask if hidden else mask.copy(), rng, hood_style)
     # Paint lost in glare is unlabelled; a lane line is drawn through it, as annotators do.
     img = _camera_effects(scene, cam, img, mask if label == "paint" else mask.copy(), rng)
     if distortion > 0.0:

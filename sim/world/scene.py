@@ -18,7 +18,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.settings import from_mapping, load_yaml, setting
-from lane_seg.sim.world.dashcam import DEFAULT_HOOD
+from lane_seg.sim.world.dashcam import DEFAULT_HOOD, MIRRORS
 from lane_seg.sim.world.props import Prop, sample_props
 from lane_seg.sim.world.road import Road, RoadShape
 
@@ -59,8 +59,14 @@ class SimConfig:
     barrier_probability: float = 0.5
     pole_probability: float = 0.5
     hood_probability: float = 0.25
-    hood_top: tuple[float, float] = DEFAULT_HOOD.top  # bonnet outline (dashcam.HoodShape)
+    hood_top: tuple[float, float] = DEFAULT_HOOD.top  # bonnet outline and finish (HoodStyle)
     hood_bulge: tuple[float, float] = DEFAULT_HOOD.bulge
+    hood_paint: tuple[float, float] = DEFAULT_HOOD.paint
+    hood_gloss: tuple[float, float] = DEFAULT_HOOD.gloss
+    hood_mirror: str = setting(
+        DEFAULT_HOOD.mirror, "what the bonnet reflects (sim.dashcam.HoodStyle)", choices=MIRRORS
+    )
+    hood_blur: float = DEFAULT_HOOD.blur
     motion_blur_probability: float = 0.3
     jpeg_probability: float = 0.7
     ego_offset_sigma_m: float = 0.35
