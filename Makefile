@@ -28,7 +28,8 @@ demo: $(STAMP)
 # three training stages (the last adds tall bonnets, config/sim_roads_hood.yaml) -> fp32 + int8
 # ONNX -> simulator eval and the real-frame scoreboard -> bench -> closed loop -> models/README.md.
 # Each step is a file; one that exists is reused (order-only prerequisites), so delete
-# runs/<stage> or data/roads to redo it. Several CPU hours on 2 cores. The real frames beside the checkout (../shared/data) are used where present.
+# runs/<stage> or data/roads to redo it. Several CPU hours on 2 cores. The real frames beside
+# the checkout (../shared/data) are used where present.
 REAL_ROOT := ../shared/data
 STAGES := remedies/roads_d5_style roads_full remedies/roads_full_hood
 SHIPPED := runs/remedies/roads_full_hood/best.pt
@@ -121,7 +122,7 @@ data/roads_hood/complete: | $(STAMP)
 
 REMEDIES := paint lines roads_v2_d4 roads_v2_d5 roads_d5 roads_d5_style roads_d5_culane_nc \
   roads_full_pseudo roads_full_hood
-# The rungs that continue the shipped model.
+# The rungs that continue the default model's second stage.
 runs/remedies/roads_full_pseudo/best.pt runs/remedies/roads_full_hood/best.pt: | runs/roads_full/best.pt
 # The datasets a training config reads (its data.sources roots), as make targets: `complete`
 # is written once a collect or import has finished (they resume, so a killed one is redone).

@@ -22,7 +22,6 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
-from lane_seg.sim.world.dashcam import HoodStyle
 from lane_seg.sim.world.render import Pose, ego_pose, render
 from lane_seg.sim.world.scene import (
     Scene,
@@ -95,14 +94,7 @@ def draw_frame(seed: int, index: int, cfg: SimConfig) -> RenderedFrame:
         distortion=distortion,
         osd=osd,
         lines_over_hood=cfg.lines_over_hood,
-        hood_style=HoodStyle(
-            cfg.hood_top,
-            cfg.hood_bulge,
-            cfg.hood_paint,
-            cfg.hood_gloss,
-            cfg.hood_mirror,
-            cfg.hood_blur,
-        ),
+        hood_style=cfg.hood_style(),
     )
     meta = {
         "camera": cam.to_dict(),

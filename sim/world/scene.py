@@ -18,7 +18,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.settings import from_mapping, load_yaml, setting
-from lane_seg.sim.world.dashcam import DEFAULT_HOOD, MIRRORS
+from lane_seg.sim.world.dashcam import DEFAULT_HOOD, MIRRORS, HoodStyle
 from lane_seg.sim.world.props import Prop, sample_props
 from lane_seg.sim.world.road import Road, RoadShape
 
@@ -97,6 +97,16 @@ class SimConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "simulator config") -> SimConfig:
         return from_mapping(cls, data, source)
+
+    def hood_style(self) -> HoodStyle:
+        return HoodStyle(
+            top=self.hood_top,
+            bulge=self.hood_bulge,
+            paint=self.hood_paint,
+            gloss=self.hood_gloss,
+            mirror=self.hood_mirror,
+            blur=self.hood_blur,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
