@@ -119,11 +119,16 @@ data/roads_hood/complete: | $(STAMP)
 	$(LS) collect --backend planar --config config/sim_roads_hood.yaml --out data/roads_hood \
 	  --frames 2000 --seed 17 --val-fraction 0
 	touch $@
+# The same with the finish of CULane's bonnet: dark, glossy, mirroring trees and sky.
+data/roads_gloss/complete: | $(STAMP)
+	$(LS) collect --backend planar --config config/sim_roads_gloss.yaml --out data/roads_gloss \
+	  --frames 2000 --seed 19 --val-fraction 0
+	touch $@
 
 REMEDIES := paint lines roads_v2_d4 roads_v2_d5 roads_d5 roads_d5_style roads_d5_culane_nc \
-  roads_full_pseudo roads_full_hood
+  roads_full_pseudo roads_full_hood roads_full_gloss
 # The rungs that continue the default model's second stage.
-runs/remedies/roads_full_pseudo/best.pt runs/remedies/roads_full_hood/best.pt: | runs/roads_full/best.pt
+$(patsubst %,runs/remedies/roads_full_%/best.pt,pseudo hood gloss): | runs/roads_full/best.pt
 # The datasets a training config reads (its data.sources roots), as make targets: `complete`
 # is written once a collect or import has finished (they resume, so a killed one is redone).
 DATA_OF = $(patsubst %,data/%/complete,$(shell sed -n 's/^ *- {root: data\/\([^,]*\),.*/\1/p' training/configs/$(1)))
