@@ -162,14 +162,23 @@ class TolerantCounts:
 
 def tolerant_counts(pred: Any, target: Any, tol: float = TOLERANCE_PX) -> TolerantCounts:
     """TolerantCounts of two same-shaped masks (Euclidean distance, exact transform)."""
+    (counts,) = tolerant_counts_by_band(pred, target, 1, tol)
+    return counts
+
+
+def tolerant_counts_by_band(
+    pred: Any, target: Any, bands: int, tol: float = TOLERANCE_PX
+) -> list[TolerantCounts]:
+    """TolerantCounts of each of `bands` equal horizontal bands of the frame, top to bottom:
+    where lines are missed (the far road, the near road, under the bonnet)."""
     p, t = as_bool_mask(pred), as_bool_mask(target)
     if p.shape != t.shape:
         raise ValueError(f"prediction shape {p.shape} != target shape {t.shape}")
     to_label = cv2.distanceTransform((~t).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     to_pred = cv2.distanceTransform((~p).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return TolerantCounts(
-        int(p.sum()),
-        int((p & (to_label <= tol)).sum()),
-        int(t.sum()),
-        int((t & (to_pred <= tol)).sum()),
-    )
+    per_row = [m.sum(axis=1) for m in (p, p & (to_label <= tol), t, t & (to_pred <= tol))]
+    edges = np.linspace(0, p.shape[0], bands + 1).astype(int)
+    return [
+        TolerantCounts(*(int(r[lo:hi].sum()) for r in per_row))
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]

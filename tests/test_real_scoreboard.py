@@ -13,7 +13,7 @@ from lane_seg.artifact import ModelInfo
 from lane_seg.cli.main import main
 from lane_seg.dataset import load_dataset
 from lane_seg.importers.real import import_real, real_frames_of
-from lane_seg.metrics import tolerant_counts
+from lane_seg.metrics import tolerant_counts, tolerant_counts_by_band
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
@@ -36,6 +36,16 @@ def test_tolerant_f1_forgives_offsets_within_the_tolerance_only():
     both = _line((100, 100), 50) | _line((100, 100), 90)
     s = tolerant_counts(both, label, tol=8).scores()
     assert s["tol_recall"] == 1.0 and s["tol_precision"] == pytest.approx(0.5)
+
+
+def test_tolerant_counts_by_band_say_where_a_line_is_missed():
+    label = _line((100, 100), 50)
+    pred = label.copy()
+    pred[60:] = False  # found down to row 60, missed below (a bonnet, say)
+    bands = tolerant_counts_by_band(pred, label, 10, tol=8)
+    recall = [b.scores()["tol_recall"] for b in bands]
+    assert recall[:6] == [1.0] * 6 and recall[7:] == [0.0] * 3  # row 60's band: within 8 px
+    assert sum(bands[1:], bands[0]) == tolerant_counts(pred, label, tol=8)
 
 
 def test_condition_is_night_when_the_sky_is_dark():
@@ -113,6 +123,9 @@ def test_scoreboard_leaves_out_the_frames_a_model_trained_on(tmp_path):
     assert 0.0 <= row["all"]["tol_f1"] <= 1.0
     assert json.loads((out / "scoreboard.json").read_text()) == result
     assert "comma10k_sample (-2 trained on)" in (out / "scoreboard.md").read_text()
+    bands = row["all"]["bands"]
+    assert len(bands) == 10 and abs(sum(b["label_share"] for b in bands) - 1.0) < 1e-9
+    assert "Where the lines are found" in (out / "scoreboard.md").read_text()
     assert (out / "m_comma10k_sample.png").is_file()
 
 

@@ -5,8 +5,9 @@ goes through the same path as `lane-seg eval` (`preprocess.to_input` -> model ->
 the label's resolution, probability 0.5) and is scored against its own label with
 
 - lane IoU, precision and recall over pixels (`metrics.confusion`), and
-- F1 within 8 px (`metrics.tolerant_counts`): thin lines whose exact pixels are a matter of
-  drawing convention are judged by whether they are in the right place,
+- F1 within 8 px (`metrics.tolerant_counts_by_band`): thin lines whose exact pixels are a
+  matter of drawing convention are judged by whether they are in the right place, over the
+  frame and per tenth of its height (where lines are missed: the far road, under the bonnet),
 
 summed over the source's frames, over all and per condition (day / night, from the frame's
 brightness: `real_sources.condition`), and, for sources labelled with lane lines, the lane
@@ -29,7 +30,7 @@ import numpy as np
 
 from lane_seg import real_lanes, real_sources
 from lane_seg.errors import LaneSegError
-from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts
+from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts_by_band
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import Engine
 from lane_seg.runtime.segmenter import lanes_from_logits
@@ -39,23 +40,34 @@ from lane_seg.visualize import contact_sheet
 
 SHEET_FRAMES = 12
 CONDITIONS = ("all", "day", "night")
+BANDS = 10  # horizontal bands of the frame for where lines are found or missed
+MIN_BAND_SHARE = 0.01  # a band holding less of the labelled pixels shows no recall
 
 
 @dataclass
 class Tally:
     frames: int = 0
     counts: Counts = field(default_factory=Counts)
-    tolerant: TolerantCounts = field(default_factory=TolerantCounts)
+    bands: list[TolerantCounts] = field(default_factory=lambda: [TolerantCounts()] * BANDS)
 
-    def add(self, c: Counts, t: TolerantCounts) -> None:
+    def add(self, c: Counts, bands: list[TolerantCounts]) -> None:
         self.frames += 1
         self.counts = self.counts + c
-        self.tolerant = self.tolerant + t
+        self.bands = [a + b for a, b in zip(self.bands, bands, strict=True)]
 
     def scores(self) -> dict[str, Any]:
         s = self.counts.scores()
         keys = ("lane_iou", "precision", "recall")
-        return {"frames": self.frames, **{k: s[k] for k in keys}, **self.tolerant.scores()}
+        tolerant = sum(self.bands, TolerantCounts())
+        by_band = [
+            {"label_share": b.label / max(1, tolerant.label), **b.scores()} for b in self.bands
+        ]
+        return {
+            "frames": self.frames,
+            **{k: s[k] for k in keys},
+            **tolerant.scores(),
+            "bands": by_band,
+        }
 
 
 def _sheet(tiles: list[np.ndarray], path: Path) -> None:
@@ -80,9 +92,9 @@ def score_source(
         pred, logits = predict(engine, to_input(rgb, pre), label.shape)
         if lanes.spec is not None:
             lanes.add(frame, lanes_from_logits(logits, label.shape, pre, threshold), label.shape)
-        c, t = confusion(pred, label), tolerant_counts(pred, label)
-        tallies["all"].add(c, t)
-        tallies[real_sources.condition(rgb)].add(c, t)
+        c, bands = confusion(pred, label), tolerant_counts_by_band(pred, label, BANDS)
+        tallies["all"].add(c, bands)
+        tallies[real_sources.condition(rgb)].add(c, bands)
         if sheet is not None and i % step == 0 and len(tiles) < SHEET_FRAMES:
             tiles.append(error_overlay(rgb, pred, label))
     if sheet is not None and tiles:
@@ -147,8 +159,31 @@ def markdown(result: dict[str, Any]) -> str:
                     f"| {100 * s['precision']:.1f} | {100 * s['recall']:.1f} |"
                 )
         lines.append("")
+        lines += bands_markdown(entry)
         lines += lanes_markdown(entry)
     return "\n".join(lines)
+
+
+def bands_markdown(entry: dict[str, Any]) -> list[str]:
+    """Recall within 8 px per horizontal band of the frame, one row per source."""
+    lines = [
+        f"Where the lines are found: recall within 8 px in each tenth of the frame height, top "
+        f"to bottom (share of the source's labelled pixels there, %; `-` under "
+        f"{100 * MIN_BAND_SHARE:g} %):",
+        "",
+        "| source | " + " | ".join(str(i + 1) for i in range(BANDS)) + " |",
+        "|---|" + "---|" * BANDS,
+    ]
+    for row in entry["sources"]:
+        cells = [
+            f"{100 * b['tol_recall']:.0f} ({100 * b['label_share']:.0f})"
+            if b["label_share"] >= MIN_BAND_SHARE
+            else "-"
+            for b in row["all"]["bands"]
+        ]
+        lines.append(f"| {row['source']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def lanes_markdown(entry: dict[str, Any]) -> list[str]:
