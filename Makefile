@@ -107,7 +107,7 @@ data/real_culane23/complete: | $(STAMP)
 	$(LS) import --format real --source culane_driver23 $(REAL_ROOT) --out data/real_culane23
 	touch $@
 
-# Self-training: the shipped model's own lines on unlabelled MIT / Apache-2.0 real frames.
+# Self-training: the second stage's own lines on unlabelled MIT / Apache-2.0 real frames.
 data/pseudo_real/complete: | runs/roads_full/best.pt
 	$(LS) pseudo-label --model runs/roads_full/best.pt --out data/pseudo_real \
 	  --frames '$(REAL_ROOT)/real/udacity/**/*.jpg' --frames '$(REAL_ROOT)/real/udacity/*.mp4' \
@@ -146,8 +146,8 @@ tradeoff: $(TRADEOFF:%=runs/%/best.pt)
 	  --real $(REAL_ROOT) --latency 2 --out runs/tradeoff --section tradeoff \
 	  --readme training/README.md
 
-# The shipped U-Net against the two faster architectures of the trade-off, each through the
-# shipped model's two stages (training/README.md, "candidates"). Several CPU hours on 2 cores.
+# The U-Net against the two faster architectures of the trade-off, each through the shipped
+# model's first two stages (training/README.md, "candidates"). Several CPU hours on 2 cores.
 CANDIDATES := enet deeplabv3plus
 .PRECIOUS: runs/candidates/%_style/best.pt
 runs/candidates/%_style/best.pt: | data/roads/complete

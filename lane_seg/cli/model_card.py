@@ -162,16 +162,19 @@ def _style_folders(stages: list[Path]) -> list[Path]:
     return list(folders)
 
 
-def _sim_roots(stages: list[Path], root: Path) -> list[Path]:
-    """The simulator data sets the stages trained on besides `root` (real imports excluded)."""
-    roots: dict[Path, None] = {}
+def _sim_sets(stages: list[Path], root: Path) -> dict[Path, dict[str, Any]]:
+    """The simulator data sets the stages trained on besides `root` (real imports excluded),
+    each with its dataset.json."""
+    sets: dict[Path, dict[str, Any]] = {}
     for config in stages:
         for src in yaml.safe_load(config.read_text())["data"]["sources"]:
             path = Path(src["root"] if isinstance(src, dict) else src)
-            made = path / "dataset.json"
-            if path != root and made.is_file() and "collect" in _json(made)["created_by"]:
-                roots[path] = None
-    return list(roots)
+            if path == root or path in sets or not (path / "dataset.json").is_file():
+                continue
+            made = _json(path / "dataset.json")
+            if "collect" in made["created_by"]:
+                sets[path] = made
+    return sets
 
 
 def _data(root: Path, stages: list[Path], real_frames: dict[str, list[str]]) -> list[str]:
@@ -191,8 +194,7 @@ def _data(root: Path, stages: list[Path], real_frames: dict[str, list[str]]) -> 
         "|---|---|---|",
         f"| `{root}` (this project's simulator) | labelled training frames | this project's |",
     ]
-    for other in _sim_roots(stages, root):
-        made = _json(other / "dataset.json")
+    for other, made in _sim_sets(stages, root).items():
         rows.append(
             f"| `{other}` (this project's simulator: `{made['created_by']}`, seed "
             f"{made['params'].get('seed')}) | labelled training frames | this project's |"
