@@ -47,7 +47,7 @@ class ModelInfo:
     labels: str = "paint"  # the label convention the model predicts
     calibration: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    # Real frames trained on, per real source (lane_seg.real_sources): never scored.
+    # Real frames trained on, per real source (lane_seg.data.real_sources): never scored.
     real_frames: dict[str, list[str]] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:

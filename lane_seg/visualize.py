@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from lane_seg.lanes import LaneInstance
+from lane_seg.lanes.extract import LaneInstance
 
 EGO_LINE_RGB = (255, 64, 32)  # the ego lane's two lines
 LINE_RGB = (32, 160, 255)  # every other line

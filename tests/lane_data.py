@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask
 
 
 def draw_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask
 
 
 def cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

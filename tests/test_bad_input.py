@@ -21,10 +21,10 @@ import yaml
 from lane_data import make_line_dataset
 
 from lane_seg.cli.main import main
-from lane_seg.dataset import encode_image
+from lane_seg.data.dataset import encode_image
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
-from lane_seg.testing import (
+from lane_seg.models.testing import (
     export_onnx_bytes,
     stripes_rgb,
     tiny_info,

@@ -15,13 +15,13 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from lane_seg.cli.main import main  # noqa: E402
 from lane_seg.errors import LaneSegError  # noqa: E402
+from lane_seg.models.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 from lane_seg.ros.bag import replay  # noqa: E402
 from lane_seg.ros.image_codec import (
     mask_array,  # noqa: E402
     message_to_rgb,  # noqa: E402
 )
 from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
-from lane_seg.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
 TOPIC = "/camera/image_raw"
@@ -194,7 +194,7 @@ def test_lane_lines_as_the_node_publishes_them_with_the_bags_camera(tmp_path):
     """A Path per line with the image's header on /seg_node/lanes, markers beside: the camera
     from the bag's own CameraInfo; without it, only markers that clear."""
     from lane_seg.camera import Camera
-    from lane_seg.testing import road_rgb, tiny_info
+    from lane_seg.models.testing import road_rgb, tiny_info
 
     model = write_tiny_onnx(tmp_path / "bright256.onnx", "bright", tiny_info(256, 512))
     seg = Segmenter.load(str(model), "onnxruntime-cpu")

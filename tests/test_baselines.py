@@ -11,7 +11,7 @@ from test_real_scoreboard import fake_comma
 from test_training import tiny_config
 
 from lane_seg.cli.main import main
-from lane_seg.readme import markers
+from lane_seg.cli.readme import markers
 from lane_seg.training.eval.evaluate import run_eval
 
 
@@ -71,6 +71,6 @@ def test_baselines_table_from_two_runs(tmp_path):
 def test_training_readme_has_the_section_the_command_writes():
     from pathlib import Path
 
-    from lane_seg.readme import check_section
+    from lane_seg.cli.readme import check_section
 
     check_section(Path(__file__).resolve().parents[1] / "training" / "README.md", "baselines")

@@ -15,10 +15,10 @@ from lane_data import make_line_dataset
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.cli.main import main
+from lane_seg.cli.readme import markers
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
-from lane_seg.readme import markers
 from lane_seg.runtime.engines import openvino_available
 
 ROWS = {"PyTorch fp32 eager", "torch.ao int8 (PTQ)", "onnxruntime fp32", "onnxruntime int8 QDQ"}
@@ -183,7 +183,9 @@ def test_node_row_over_real_ros2(tmp_path):
     assert size["lane_step_ms_p50"] > 0 and size["lanes_node_lane_step_ms_p50"] > 0
     assert size["lane_step_cpu_ms_p50"] > 0
     assert 0 < size["lanes_latency_ms_p50"] <= size["lanes_latency_ms_p99"]
-    assert "The lane step (lane_seg.lanes) in the same run" in (out / "bench.md").read_text()
+    assert (
+        "The lane step (lane_seg.lanes.extract) in the same run" in (out / "bench.md").read_text()
+    )
 
 
 def test_peak_rss_sees_a_native_allocation():

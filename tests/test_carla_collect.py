@@ -351,7 +351,7 @@ def test_record_ticks_after_warmup_every_k():
 
 
 def test_a_server_dying_mid_run_keeps_the_data_and_says_how_to_resume(tmp_path, monkeypatch):
-    from lane_seg.dataset import DatasetWriter, load_dataset, verify_dataset
+    from lane_seg.data.dataset import DatasetWriter, load_dataset, verify_dataset
 
     cfg = config_from_args(carla_args())
     writer = DatasetWriter(tmp_path / "d", "test", {"backend": "carla"})
@@ -388,7 +388,7 @@ def test_a_server_dying_mid_run_keeps_the_data_and_says_how_to_resume(tmp_path, 
 
 def test_several_servers_fill_one_dataset_and_a_rerun_resumes(tmp_path, monkeypatch, capsys):
     """The scheduling around the servers (no CARLA here: run_episode is replaced)."""
-    from lane_seg.dataset import load_dataset, verify_dataset
+    from lane_seg.data.dataset import load_dataset, verify_dataset
 
     class Client:
         def get_trafficmanager(self, port):
@@ -426,7 +426,7 @@ def test_sigterm_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch)
     """SIGTERM takes the Ctrl-C path: workers finish their tick and clean up, data stays valid."""
     import signal
 
-    from lane_seg.dataset import load_dataset, verify_dataset
+    from lane_seg.data.dataset import load_dataset, verify_dataset
 
     cleaned = threading.Event()
 

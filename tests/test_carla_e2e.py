@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lane_seg.cli.main import main
-from lane_seg.dataset import load_dataset, verify_dataset
+from lane_seg.data.dataset import load_dataset, verify_dataset
 from lane_seg.errors import LaneSegError
 
 pytestmark = pytest.mark.carla

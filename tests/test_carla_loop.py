@@ -19,7 +19,7 @@ import pytest
 
 from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_control import ControllerConfig
+from lane_seg.lanes.control import ControllerConfig
 from lane_seg.sim.carla import loop as carla_loop
 from lane_seg.sim.loop.closed_loop import GroundTruthPerception
 

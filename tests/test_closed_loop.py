@@ -12,8 +12,8 @@ import pytest
 
 from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_control import ControllerConfig, LaneController, lateral_command
-from lane_seg.lane_geometry import LaneEstimate
+from lane_seg.lanes.control import ControllerConfig, LaneController, lateral_command
+from lane_seg.lanes.geometry import LaneEstimate
 from lane_seg.sim.loop.closed_loop import (
     GroundTruthPerception,
     odometry,
@@ -166,7 +166,7 @@ def test_cli_errors(argv, message, capsys):
 
 def test_cli_refuses_a_model_of_another_precision(tmp_path, capsys):
     pytest.importorskip("torch")
-    from lane_seg.testing import write_tiny_onnx
+    from lane_seg.models.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "fp32.onnx", kind="bright")
     assert main(["sim", "--perception", "int8", "--model", str(model)]) == 2
@@ -178,7 +178,7 @@ def test_model_perception_goes_through_the_engine(tmp_path):
     postprocess); latency and mask IoU against the exact mask are recorded."""
     pytest.importorskip("torch")
     from lane_seg.cli.sim import load_perception
-    from lane_seg.testing import write_tiny_onnx
+    from lane_seg.models.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", kind="bright")
     perception = load_perception("fp32", str(model), "onnxruntime-cpu", 1)

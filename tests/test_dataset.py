@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.errors import LaneSegError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "lane_unet_int8.onnx"
@@ -123,7 +123,7 @@ def test_reopening_removes_files_a_killed_run_left_half_written(tmp_path):
 def test_damaged_pngs_are_refused_without_a_word_from_libpng(tmp_path, capfd):
     import cv2
 
-    from lane_seg.dataset import decode_image, png_problem, read_image
+    from lane_seg.data.dataset import decode_image, png_problem, read_image
     from lane_seg.ros.image_codec import BadImage, compressed_to_rgb
 
     png = encode_image(np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8))

@@ -13,7 +13,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("torch")  # the tiny test model is exported from torch
 
 from lane_seg.cli.main import main  # noqa: E402
-from lane_seg.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
+from lane_seg.models.testing import stripes_rgb, write_image_bag, write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ENGINE = ["--engine", "onnxruntime-cpu", "--threads", "1"]

@@ -6,6 +6,13 @@ import numpy as np
 import pytest
 
 from lane_seg.errors import LaneSegError
+from lane_seg.models.testing import (
+    stripes_rgb,
+    tiny_info,
+    tiny_torch_model,
+    write_onnx_with_metadata,
+    write_tiny_onnx,
+)
 from lane_seg.runtime.engines import (
     candidate_engines,
     load_engine,
@@ -15,13 +22,6 @@ from lane_seg.runtime.engines import (
 )
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.runtime.timing import Latency, time_calls
-from lane_seg.testing import (
-    stripes_rgb,
-    tiny_info,
-    tiny_torch_model,
-    write_onnx_with_metadata,
-    write_tiny_onnx,
-)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_empty_and_corrupt_models_are_clear_errors(tmp_path):
 
 
 def test_model_without_lane_seg_metadata_is_refused(tmp_path):
-    from lane_seg.testing import export_onnx_bytes
+    from lane_seg.models.testing import export_onnx_bytes
 
     info = tiny_info()
     data = export_onnx_bytes(tiny_torch_model("random", info), info)
@@ -170,7 +170,7 @@ def test_model_without_lane_seg_metadata_is_refused(tmp_path):
 @pytest.mark.parametrize("engine", ["auto", "onnxruntime-cpu", "openvino"])
 def test_input_size_in_metadata_is_checked_at_load(tmp_path, key, value, message, engine):
     """Refused before any engine is built or timed (auto once sized an input from it)."""
-    from lane_seg.testing import export_onnx_bytes
+    from lane_seg.models.testing import export_onnx_bytes
 
     if engine == "openvino" and not openvino_available():
         pytest.skip("openvino not installed")
@@ -275,8 +275,8 @@ def test_torch_engine_matches_its_onnx_export_and_the_model_in_memory(tmp_path):
     import torch
 
     from lane_seg.models import build_model
+    from lane_seg.models.testing import export_onnx_bytes
     from lane_seg.runtime.engines import TorchEngine
-    from lane_seg.testing import export_onnx_bytes
 
     info = tiny_info(64, 128)
     info.arch, info.model_config = "unet", {}

@@ -1,6 +1,6 @@
 import pytest
 
-from lane_seg.hwinfo import CpuInfo
+from lane_seg.runtime.hwinfo import CpuInfo
 
 EPYC = """processor\t: 0
 model name\t: AMD EPYC 7B12

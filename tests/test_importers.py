@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from lane_seg.cli import import_ as import_cli
-from lane_seg.dataset import encode_image, load_dataset, verify_dataset
-from lane_seg.errors import LaneSegError
-from lane_seg.importers import Settings, open_frames, run_import
-from lane_seg.importers import runner as runner_mod
-from lane_seg.importers.common import (
+from lane_seg.data.dataset import encode_image, load_dataset, verify_dataset
+from lane_seg.data.importers import Settings, open_frames, run_import
+from lane_seg.data.importers import runner as runner_mod
+from lane_seg.data.importers.common import (
     Crop,
     LabelError,
     assign_splits,
@@ -24,8 +23,9 @@ from lane_seg.importers.common import (
     line_width_px,
     sample_id,
 )
-from lane_seg.importers.culane import parse_lines
-from lane_seg.importers.tusimple import REF_LINE_WIDTH, REF_SIZE, lanes_from_mask, parse_line
+from lane_seg.data.importers.culane import parse_lines
+from lane_seg.data.importers.tusimple import REF_LINE_WIDTH, REF_SIZE, lanes_from_mask, parse_line
+from lane_seg.errors import LaneSegError
 
 ROWS = list(range(160, 720, 10))
 

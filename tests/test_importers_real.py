@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lane_seg.dataset import load_dataset, read_mask, verify_dataset
-from lane_seg.importers import Settings, open_frames, run_import
-from lane_seg.importers.culane import parse_lines
-from lane_seg.importers.tusimple import REF_LINE_WIDTH, REF_SIZE
+from lane_seg.data.dataset import load_dataset, read_mask, verify_dataset
+from lane_seg.data.importers import Settings, open_frames, run_import
+from lane_seg.data.importers.culane import parse_lines
+from lane_seg.data.importers.tusimple import REF_LINE_WIDTH, REF_SIZE
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
 import import_agreement  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def test_tusimple_importer_agrees_with_lanenet_masks(real_data):
     """IoU of our TuSimple rendering vs LaneNet's gt_binary_image for the same lane points.
 
     LaneNet drew its masks with cv2.polylines(thickness=5) through the TuSimple points; the
-    points are read back from its masks (bench/import_agreement.py explains why). Drawn at
+    points are read back from its masks (studies/import_agreement.py explains why). Drawn at
     LaneNet's width, only the +-1 px rounding of the read-back centres and of the vertices
     differs, so two 5-6 px strips on one centre line overlap well above 0.9 IoU. At the 10 px
     benchmark width the ideal IoU is the width ratio (about 6/10): we require 0.5.

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from lane_seg.cli.main import main
-from lane_seg.dataset import read_mask
+from lane_seg.data.dataset import read_mask
+from lane_seg.models.testing import stripes_rgb, write_tiny_onnx
 from lane_seg.runtime.segmenter import Segmenter
-from lane_seg.testing import stripes_rgb, write_tiny_onnx
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def test_lanes_in_the_benchmarks_formats_beside_the_masks(tmp_path, capsys):
     """--lanes: a CULane .lines.txt beside each mask and one TuSimple json line per image, which
     score perfectly against the true lines with the benchmarks' own metrics; overlays show them."""
     from lane_seg.camera import Camera
-    from lane_seg.lane_formats import read_culane_lines, read_tusimple
-    from lane_seg.lane_metrics import TUSIMPLE_H_SAMPLES, culane_frame, tusimple_frame
-    from lane_seg.testing import road_rgb, tiny_info
+    from lane_seg.lanes.formats import read_culane_lines, read_tusimple
+    from lane_seg.lanes.metrics import TUSIMPLE_H_SAMPLES, culane_frame, tusimple_frame
+    from lane_seg.models.testing import road_rgb, tiny_info
     from lane_seg.visualize import EGO_LINE_RGB
 
     model = write_tiny_onnx(tmp_path / "bright256.onnx", "bright", tiny_info(256, 512))

@@ -17,8 +17,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # What travels: the repository without builds, caches, data, runs and the workspace link.
-SKIP = (".git", ".venv", "runs", "data", "build", "install", "log", "ros2_ws", "*.egg-info")
-SKIP += ("__pycache__", ".pytest_cache", ".ruff_cache")
+# Top-level folders only (lane_seg/data is code); caches at any depth.
+TOP_SKIP = {".git", ".venv", "runs", "data", "build", "install", "log", "ros2_ws"}
+SKIP = ("*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache")
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    top = TOP_SKIP if Path(folder) == REPO else set()
+    return (top & set(names)) | shutil.ignore_patterns(*SKIP)(folder, names)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -59,7 +65,7 @@ def check_seg_node(exe: Path, prefix: Path, env: dict, work: Path) -> None:
     pytest.importorskip("rclpy")
     import node_process as np_
 
-    from lane_seg.testing import stripes_rgb
+    from lane_seg.models.testing import stripes_rgb
 
     name = f"installed_seg_{os.getpid()}"
     cmd = [str(exe), "--ros-args", "-p", "engine:=onnxruntime-cpu", "-r", f"__node:={name}"]
@@ -79,7 +85,7 @@ def test_pip_install_without_editable_runs_from_its_own_files(tmp_path):
     """A fresh venv whose only route to the dependencies is a path to this venv's site-packages
     (no downloads); lane_seg itself is installed, not linked."""
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(*SKIP), symlinks=True)
+    shutil.copytree(REPO, src, ignore=_ignore, symlinks=True)
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path, _env())
     site = venv / "lib" / PY / "site-packages"

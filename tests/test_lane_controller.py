@@ -16,7 +16,7 @@ from nav_msgs.msg import Path  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
-from lane_seg.lane_control import ControllerConfig  # noqa: E402
+from lane_seg.lanes.control import ControllerConfig  # noqa: E402
 from lane_seg.ros.lane_controller import LaneControllerNode  # noqa: E402
 from lane_seg.ros.messages import header, path_msg  # noqa: E402
 from lane_seg.settings import describe  # noqa: E402

@@ -10,14 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from lane_seg.lane_formats import (
+from lane_seg.lanes.extract import LaneInstance, extract_lanes
+from lane_seg.lanes.formats import (
     culane_lines,
     read_culane_lines,
     read_tusimple,
     tusimple_lanes,
     tusimple_record,
 )
-from lane_seg.lane_metrics import (
+from lane_seg.lanes.metrics import (
     NO_POINT,
     TUSIMPLE_H_SAMPLES,
     culane_dataset,
@@ -25,7 +26,6 @@ from lane_seg.lane_metrics import (
     tusimple_dataset,
     tusimple_frame,
 )
-from lane_seg.lanes import LaneInstance, extract_lanes
 
 ROWS = np.array(TUSIMPLE_H_SAMPLES, dtype=np.float64)
 

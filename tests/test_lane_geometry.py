@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.lane_geometry import (
+from lane_seg.lanes.geometry import (
     GeometryConfig,
     LaneTracker,
     camera_for_shape,

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_mask import (
+from lane_seg.lanes.mask import (
     GroundPlane,
     band_labels,
     binary_mask,

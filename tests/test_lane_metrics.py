@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from lane_seg.lane_metrics import (
+from lane_seg.lanes.metrics import (
     CULANE_SIZE,
     NO_POINT,
     CULaneScore,

@@ -1,5 +1,5 @@
 """The simulator's check of the lane step: truth lines from its own geometry, scored with
-CULane's F1 against the instances found in the exact masks (bench/lane_sim_check.py)."""
+CULane's F1 against the instances found in the exact masks (studies/lane_sim_check.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from lane_seg.lanes import LaneConfig
+from lane_seg.lanes.extract import LaneConfig
 from lane_seg.sim.world.collect import draw_frame, split_for
 from lane_seg.sim.world.lane_truth import check, truth_lines, val_indices
 from lane_seg.sim.world.scene import SimConfig

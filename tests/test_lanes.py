@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.lane_geometry import LaneTracker
-from lane_seg.lane_mask import band_labels
-from lane_seg.lanes import (
+from lane_seg.lanes.extract import (
     EGO_LEFT,
     EGO_RIGHT,
     LaneConfig,
@@ -25,6 +23,8 @@ from lane_seg.lanes import (
     instances_from_fits,
     nearest_lines,
 )
+from lane_seg.lanes.geometry import LaneTracker
+from lane_seg.lanes.mask import band_labels
 
 CAM = Camera.from_fov(512, 256, 60.0, height_m=1.5, pitch_deg=3.0)
 Line = Callable[[np.ndarray], np.ndarray]  # lateral offset y(x) on the ground, metres

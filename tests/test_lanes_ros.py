@@ -16,9 +16,9 @@ from sensor_msgs.msg import CameraInfo  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from lane_seg.camera import Camera  # noqa: E402
+from lane_seg.models.testing import road_rgb, tiny_info, write_tiny_onnx  # noqa: E402
 from lane_seg.ros.harness import NodeHarness  # noqa: E402
 from lane_seg.ros.messages import camera_info_msg, header, image_msg  # noqa: E402
-from lane_seg.testing import road_rgb, tiny_info, write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
 FAST = {"engine": "onnxruntime-cpu", "threads": 1}

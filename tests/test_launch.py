@@ -88,10 +88,10 @@ def test_lane_keeping_nodes_run_as_processes_under_a_namespace(tmp_path):
     from sensor_msgs.msg import CameraInfo, Image
 
     from lane_seg.camera import Camera
+    from lane_seg.models.testing import write_tiny_onnx
     from lane_seg.ros.messages import camera_info_msg, header, image_msg
     from lane_seg.sim.world.collect import render_frame
     from lane_seg.sim.world.scene import SimConfig
-    from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", "bright")
     args = {"model": str(model), "engine": "onnxruntime-cpu", "namespace": "front"}

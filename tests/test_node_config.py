@@ -31,8 +31,8 @@ def test_params_file_is_accepted_by_the_node(tmp_path):
     import rclpy
     from rclpy.parameter import Parameter
 
+    from lane_seg.models.testing import write_tiny_onnx
     from lane_seg.ros.seg_node import SegNode
-    from lane_seg.testing import write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "m.onnx")
     params = _flatten(
@@ -112,9 +112,9 @@ def test_lane_seg_node_subprocess_segments_a_remapped_camera_topic(tmp_path):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from lane_seg.models.testing import stripes_rgb, write_tiny_onnx
     from lane_seg.ros.image_codec import mask_array
     from lane_seg.ros.messages import header, image_msg
-    from lane_seg.testing import stripes_rgb, write_tiny_onnx
 
     model = write_tiny_onnx(tmp_path / "bright.onnx", "bright")
     exe = os.path.join(os.path.dirname(sys.executable), "lane-seg")

@@ -15,6 +15,13 @@ pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
+from lane_seg.models.testing import (  # noqa: E402
+    bad_compressed_fields,
+    bad_image_fields,
+    stripes_rgb,
+    tiny_info,
+    write_tiny_onnx,
+)
 from lane_seg.ros.harness import NodeHarness  # noqa: E402
 from lane_seg.ros.image_codec import mask_array  # noqa: E402
 from lane_seg.ros.messages import (  # noqa: E402
@@ -26,13 +33,6 @@ from lane_seg.ros.messages import (  # noqa: E402
     stamp_seconds,
 )
 from lane_seg.runtime.segmenter import Segmenter  # noqa: E402
-from lane_seg.testing import (  # noqa: E402
-    bad_compressed_fields,
-    bad_image_fields,
-    stripes_rgb,
-    tiny_info,
-    write_tiny_onnx,
-)
 
 pytestmark = pytest.mark.ros
 FAST = {"engine": "onnxruntime-cpu", "threads": 1}

@@ -7,7 +7,7 @@ import pytest
 from quant_helpers import stripe_batch, trained_tiny
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.dataset import read_image
+from lane_seg.data.dataset import read_image
 from lane_seg.models.export import export_onnx, read_metadata
 from lane_seg.preprocess import PreprocessConfig, to_input
 from lane_seg.runtime.engines import load_engine

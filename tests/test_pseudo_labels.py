@@ -11,8 +11,8 @@ import pytest
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.cli.main import main
-from lane_seg.dataset import load_dataset, read_mask, verify_dataset
-from lane_seg.lanes import EGO_LEFT, EGO_RIGHT, LaneInstance
+from lane_seg.data.dataset import load_dataset, read_mask, verify_dataset
+from lane_seg.lanes.extract import EGO_LEFT, EGO_RIGHT, LaneInstance
 from lane_seg.metrics import tolerant_counts
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint

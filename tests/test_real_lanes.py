@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.testing import road_rgb, tiny_info, write_tiny_onnx
+from lane_seg.models.testing import road_rgb, tiny_info, write_tiny_onnx
 from lane_seg.training.eval.scoreboard import run_scoreboard
 
 OFFSETS = (1.75, -1.75, 5.25)  # ego-left, ego-right, the next one on the left

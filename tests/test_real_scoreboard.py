@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from lane_seg import real_sources
 from lane_seg.artifact import ModelInfo
 from lane_seg.cli.main import main
-from lane_seg.dataset import load_dataset
-from lane_seg.importers.real import import_real, real_frames_of
+from lane_seg.cli.readme import markers
+from lane_seg.data import real_sources
+from lane_seg.data.dataset import load_dataset
+from lane_seg.data.importers.real import import_real, real_frames_of
 from lane_seg.metrics import tolerant_counts, tolerant_counts_by_band
 from lane_seg.models import build_model
 from lane_seg.models.checkpoint import save_checkpoint
 from lane_seg.preprocess import PreprocessConfig
-from lane_seg.readme import markers
 from lane_seg.training.eval.scoreboard import run_scoreboard
 
 

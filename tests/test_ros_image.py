@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lane_seg.models.testing import bad_compressed_fields, bad_image_fields
 from lane_seg.ros.image_codec import (
     BadImage,
     compressed_to_rgb,
@@ -15,7 +16,6 @@ from lane_seg.ros.image_codec import (
     message_to_rgb,
     mono8_fields,
 )
-from lane_seg.testing import bad_compressed_fields, bad_image_fields
 
 
 def rgb_frame(h=7, w=5):

@@ -8,10 +8,10 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")  # the tiny test model is exported from torch
 
-from lane_seg.lane_control import ControllerConfig  # noqa: E402
-from lane_seg.lane_geometry import center_points  # noqa: E402
+from lane_seg.lanes.control import ControllerConfig  # noqa: E402
+from lane_seg.lanes.geometry import center_points  # noqa: E402
+from lane_seg.models.testing import write_tiny_onnx  # noqa: E402
 from lane_seg.sim.loop.scenarios import Scenario  # noqa: E402
-from lane_seg.testing import write_tiny_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

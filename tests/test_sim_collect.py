@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lane_seg.cli.main import main
-from lane_seg.dataset import load_dataset, read_mask, verify_dataset
+from lane_seg.data.dataset import load_dataset, read_mask, verify_dataset
 from lane_seg.sim.world.collect import collect_planar, render_frame
 from lane_seg.sim.world.scene import SimConfig
 

@@ -34,12 +34,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lane_seg.hwinfo import CpuInfo
+from lane_seg.models.testing import stripes_rgb
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import load_engine, time_engine
+from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.segmenter import Segmenter
 from lane_seg.runtime.timing import percentile, time_calls
-from lane_seg.testing import stripes_rgb
 
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:

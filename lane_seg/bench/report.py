@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from lane_seg.bench.node import markdown as node_markdown
-from lane_seg.dataset import atomic_write
+from lane_seg.data.dataset import atomic_write
 
 
 def _f(v: float | None, fmt: str = ".1f") -> str:

@@ -25,8 +25,8 @@ from lane_seg.bench.engines import (
     load_frames,
 )
 from lane_seg.bench.measure import PeakRss, Runner, time_rounds
-from lane_seg.hwinfo import CpuInfo
 from lane_seg.preprocess import to_input
+from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.timing import percentile
 from lane_seg.training.eval.score import EvalFrames, score
 from lane_seg.training.quant.calibration import eval_samples

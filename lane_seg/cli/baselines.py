@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.readme import check_section, replace_section
+    from lane_seg.cli.readme import check_section, replace_section
     from lane_seg.training.eval.baselines import markdown, measure, write
 
     output_dir(args.out)

@@ -82,7 +82,7 @@ def _path(v: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     from lane_seg.bench.report import markdown, write_report
     from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
-    from lane_seg.readme import check_section, replace_section
+    from lane_seg.cli.readme import check_section, replace_section
 
     cfg = BenchConfig(
         checkpoint=Path(args.model),

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scoreboard(args: argparse.Namespace) -> int:
-    from lane_seg.readme import check_section, replace_section
+    from lane_seg.cli.readme import check_section, replace_section
     from lane_seg.training.eval.scoreboard import run_scoreboard
 
     if args.readme:

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", help="masks format: folder of binary masks, paired by file stem")
     p.add_argument(
         "--source",
-        help="real format: one of lane_seg.real_sources (culane_driver23, comma10k_sample, ...), "
+        help="real format: one of data.real_sources (culane_driver23, comma10k_sample, ...), "
         "imported by its own labels, split by its clips into train and test",
     )
     p.add_argument(
@@ -107,8 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from lane_seg.importers import LINE_WIDTHS, Settings
-    from lane_seg.importers.common import Crop, parse_fractions
+    from lane_seg.data.importers import LINE_WIDTHS, Settings
+    from lane_seg.data.importers.common import Crop, parse_fractions
     from lane_seg.preprocess import PreprocessConfig
 
     try:
@@ -165,8 +165,8 @@ def _settings(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lane_seg.importers import open_frames, run_import
-    from lane_seg.importers.runner import REPORT_NAME
+    from lane_seg.data.importers import open_frames, run_import
+    from lane_seg.data.importers.runner import REPORT_NAME
 
     settings = _settings(args)
     if args.format == "real":
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_real_source(name: str | None) -> None:
-    from lane_seg import real_sources
+    from lane_seg.data import real_sources
 
     if name not in real_sources.SOURCES:
         raise LaneSegError(
@@ -222,7 +222,7 @@ def _check_real_source(name: str | None) -> None:
 def _import_real(args: argparse.Namespace, size) -> int:
     from pathlib import Path
 
-    from lane_seg.importers.real import import_real
+    from lane_seg.data.importers.real import import_real
     from lane_seg.preprocess import PreprocessConfig
 
     written = import_real(args.source, Path(args.src), Path(args.out), size or PreprocessConfig())

@@ -178,7 +178,7 @@ def _sim_sets(stages: list[Path], root: Path) -> dict[Path, dict[str, Any]]:
 
 
 def _data(root: Path, stages: list[Path], real_frames: dict[str, list[str]]) -> list[str]:
-    from lane_seg import real_sources
+    from lane_seg.data import real_sources
 
     d = _json(root / "dataset.json")
     c, p = d["counts"], d["params"]
@@ -531,7 +531,7 @@ def build_card(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.dataset import atomic_write
+    from lane_seg.data.dataset import atomic_write
 
     output_file(args.out)
     card = build_card(args)

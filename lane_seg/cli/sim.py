@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from lane_seg.lane_control import ControllerConfig
+    from lane_seg.lanes.control import ControllerConfig
 
     ctrl = ControllerConfig.from_yaml(args.controller or resources.config_file("controller.yaml"))
     if args.actuation_delay_ms is not None:

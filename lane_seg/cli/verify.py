@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.dataset import verify_dataset
+    from lane_seg.data.dataset import verify_dataset
 
     report = verify_dataset(args.root)
     problems = report.missing + report.corrupt + report.problems

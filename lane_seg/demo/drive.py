@@ -18,8 +18,8 @@ import numpy as np
 
 from lane_seg import resources
 from lane_seg.demo.live import LiveStatus, VideoOut
-from lane_seg.lane_control import ControllerConfig
-from lane_seg.lanes import extract_lanes
+from lane_seg.lanes.control import ControllerConfig
+from lane_seg.lanes.extract import extract_lanes
 from lane_seg.sim.loop.metrics import json_clean
 from lane_seg.sim.loop.pictures import overlay_frame, plot_top_down
 from lane_seg.sim.loop.scenarios import Scenario

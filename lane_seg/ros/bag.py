@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from lane_seg.camera import Camera
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_geometry import camera_from_camera_info
+from lane_seg.lanes.geometry import camera_from_camera_info
 from lane_seg.outputs import output_dir
 from lane_seg.ros.image_codec import (
     BadImage,

@@ -16,7 +16,7 @@ import struct
 import cv2
 import numpy as np
 
-from lane_seg.dataset import decode_image
+from lane_seg.data.dataset import decode_image
 
 # encoding -> (channels, cv2 conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {

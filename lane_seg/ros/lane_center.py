@@ -16,7 +16,7 @@ import numpy as np
 from rclpy.node import Node
 
 from lane_seg.camera import Camera
-from lane_seg.lane_geometry import GeometryConfig, LaneTracker
+from lane_seg.lanes.geometry import GeometryConfig, LaneTracker
 from lane_seg.ros.params import descriptor
 
 MOUNT = {

@@ -28,7 +28,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_control import ControllerConfig, LaneController
+from lane_seg.lanes.control import ControllerConfig, LaneController
 from lane_seg.ros.messages import path_to_estimate, stamp_ns
 from lane_seg.ros.params import CheckedNode, declare_settings, qos_errors, qos_options
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lanes import EGO_LEFT, EGO_RIGHT, LaneInstance
+from lane_seg.lanes.extract import EGO_LEFT, EGO_RIGHT, LaneInstance
 from lane_seg.visualize import EGO_LINE_RGB, LINE_RGB
 
 MARKER_WIDTH_M = 0.15  # LINE_STRIP width: a painted line's

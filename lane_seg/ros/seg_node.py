@@ -48,7 +48,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_geometry import camera_from_camera_info
+from lane_seg.lanes.geometry import camera_from_camera_info
 from lane_seg.ros.camera_input import CameraInput
 from lane_seg.ros.image_codec import (
     MAX_PIXELS,

@@ -4,8 +4,8 @@ Outputs under OUT (names follow the inputs, so nothing overwrites anything else)
   masks/<name>.png        0/255 mask at the image's resolution   (images)
   overlays/<name>.jpg     the frame with the lane tinted         (images)
   <video stem>_overlay.mp4 (and <stem>_mask.mp4 with mask_video) (videos)
-With `lanes`, the lane lines (`lane_seg.lanes`) too, in the benchmarks' formats
-(`lane_seg.lane_formats`), and drawn on the overlays:
+With `lanes`, the lane lines (`lane_seg.lanes.extract`) too, in the benchmarks' formats
+(`lane_seg.lanes.formats`), and drawn on the overlays:
   masks/<name>.lines.txt  CULane: one line per lane, x y pairs every 10 rows, bottom up (images)
   masks/tusimple.json     TuSimple: one json line per image (lanes, h_samples, raw_file = the
                           input's path below its folder), at TuSimple's 56 rows scaled to it
@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lane_seg.dataset import atomic_write, encode_image, encode_mask, read_image
+from lane_seg.data.dataset import atomic_write, encode_image, encode_mask, read_image
 from lane_seg.errors import LaneSegError
-from lane_seg.lane_formats import culane_lines, tusimple_record, tusimple_rows
-from lane_seg.lanes import LaneInstance
+from lane_seg.lanes.extract import LaneInstance
+from lane_seg.lanes.formats import culane_lines, tusimple_record, tusimple_rows
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.visualize import draw_lanes, overlay
 

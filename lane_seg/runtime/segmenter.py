@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lanes import LaneInstance, extract_lanes
+from lane_seg.lanes.extract import LaneInstance, extract_lanes
 from lane_seg.preprocess import (
     PreprocessConfig,
     frame_probability,
@@ -103,7 +103,7 @@ def lanes_from_logits(
     threshold: float,
     camera: Camera | None = None,
 ) -> list[LaneInstance]:
-    """Lane instances (`lane_seg.lanes`) in a frame of `src_shape` (height, width) from the
+    """Lane instances (`lane_seg.lanes.extract`) in a frame of `src_shape` (height, width) from the
     model's logits (`lanes_from_probability`)."""
     return lanes_from_probability(
         frame_probability(logits, src_shape, cfg), src_shape, threshold, camera

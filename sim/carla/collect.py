@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.errors import LaneSegError
 from lane_seg.sim.carla.client import check_weathers, connect, load_town, vehicle_blueprints
 from lane_seg.sim.carla.labels import (

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_control import ControllerConfig, LaneController
-from lane_seg.lane_geometry import LaneTracker, poly
+from lane_seg.lanes.control import ControllerConfig, LaneController
+from lane_seg.lanes.geometry import LaneTracker, poly
 from lane_seg.sim.carla.client import connect, load_town, vehicle_blueprints
 from lane_seg.sim.carla.labels import bgra_to_mask, bgra_to_rgb, tag_scheme
 from lane_seg.sim.carla.spawn import attach_cameras, spawn_ego

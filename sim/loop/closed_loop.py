@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_control import ControllerConfig, LaneController
-from lane_seg.lane_geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
+from lane_seg.lanes.control import ControllerConfig, LaneController
+from lane_seg.lanes.geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
 from lane_seg.sim.loop.metrics import (
     FrameLog,
     aggregate,

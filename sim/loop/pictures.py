@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_geometry import LaneEstimate, poly
-from lane_seg.lanes import LaneInstance
+from lane_seg.lanes.extract import LaneInstance
+from lane_seg.lanes.geometry import LaneEstimate, poly
 from lane_seg.sim.loop.metrics import FrameLog
 from lane_seg.sim.world.scene import Scene
 from lane_seg.visualize import draw_lanes, overlay, put_text
@@ -30,7 +30,7 @@ def overlay_frame(
     text: list[str],
     lanes: list[LaneInstance] | None = None,
 ) -> np.ndarray:
-    """BGR frame: mask tinted, the fitted lane lines (`lane_seg.lanes`, when given), the
+    """BGR frame: mask tinted, the fitted lane lines (`lane_seg.lanes.extract`, when given), the
     measured ego lines (cyan) and the centre line (yellow), text."""
     import cv2
 

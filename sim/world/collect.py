@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
 from lane_seg.sim.world.render import Pose, ego_pose, render
 from lane_seg.sim.world.scene import (
     Scene,

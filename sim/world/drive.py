@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_control import pure_pursuit
+from lane_seg.lanes.control import pure_pursuit
 from lane_seg.sim.world.render import Pose, render
 from lane_seg.sim.world.road import Road, RoadShape
 from lane_seg.sim.world.scene import Scene, SimConfig, place_vehicles, sample_scene

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.importers.common import draw_lines
-from lane_seg.lane_metrics import CULaneFrame, culane_dataset, culane_frame
-from lane_seg.lanes import LaneConfig, extract_lanes
+from lane_seg.data.importers.common import draw_lines
+from lane_seg.lanes.extract import LaneConfig, extract_lanes
+from lane_seg.lanes.metrics import CULaneFrame, culane_dataset, culane_frame
 from lane_seg.sim.world.collect import draw_frame, split_for
 from lane_seg.sim.world.render import label_lines
 from lane_seg.sim.world.scene import SimConfig

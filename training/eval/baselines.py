@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lane_seg import real_sources
-from lane_seg.dataset import atomic_write
+from lane_seg.data import real_sources
+from lane_seg.data.dataset import atomic_write
 from lane_seg.errors import LaneSegError
 from lane_seg.models import build_model, complexity
 from lane_seg.training.eval.evaluate import load_model_engine, run_eval

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lane_seg.dataset import atomic_write, encode_image, load_dataset, read_image, read_mask
+from lane_seg.data.dataset import atomic_write, encode_image, load_dataset, read_image, read_mask
 from lane_seg.errors import LaneSegError
 from lane_seg.metrics import MetricAccumulator
 from lane_seg.preprocess import PreprocessConfig, to_input

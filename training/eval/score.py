@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lane_seg.dataset import Sample
+from lane_seg.data.dataset import Sample
 from lane_seg.metrics import Counts, confusion
 from lane_seg.preprocess import PreprocessConfig, to_input, to_mask
 from lane_seg.runtime.engines import Engine

@@ -1,6 +1,6 @@
 """The real-frame scoreboard: a model on every labelled real source, by each source's labels.
 
-For every source in `lane_seg.real_sources` that is present under the data root, each frame
+For every source in `lane_seg.data.real_sources` that is present under the data root, each frame
 goes through the same path as `lane-seg eval` (`preprocess.to_input` -> model -> `to_mask` at
 the label's resolution, probability 0.5) and is scored against its own label with
 
@@ -11,7 +11,7 @@ the label's resolution, probability 0.5) and is scored against its own label wit
 
 summed over the source's frames, over all and per condition (day / night, from the frame's
 brightness: `real_sources.condition`), and, for sources labelled with lane lines, the lane
-benchmarks' own figures (`lane_seg.real_lanes`: CULane F1 for CULane frames, TuSimple
+benchmarks' own figures (`lane_seg.data.real_lanes`: CULane F1 for CULane frames, TuSimple
 accuracy/FP/FN for TuSimple frames; exact or approximated, as each row says) under `lanes`.
 Frames a model was trained on (its metadata's `real_frames`) are never scored: they are left
 out and counted. Writes scoreboard.json, scoreboard.md and one contact sheet per source and
@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg import real_lanes, real_sources
+from lane_seg.data import real_lanes, real_sources
 from lane_seg.errors import LaneSegError
 from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts_by_band
 from lane_seg.preprocess import to_input
@@ -187,9 +187,9 @@ def bands_markdown(entry: dict[str, Any]) -> list[str]:
 
 
 def lanes_markdown(entry: dict[str, Any]) -> list[str]:
-    """The lane benchmarks' figures of one model, one row per source (lane_seg.real_lanes)."""
+    """The lane benchmarks' figures of one model, one row per source (lane_seg.data.real_lanes)."""
     lines = [
-        "Lane lines, the benchmarks' own metrics (lane_seg.real_lanes); exact: against the "
+        "Lane lines, the benchmarks' own metrics (lane_seg.data.real_lanes); exact: against the "
         "source's lane labels, approx.: against lanes read back from its label masks:",
         "",
         "| source | metric | labels | frames | TuSimple accuracy % | FP % | FN % "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.dataset import Sample, load_dataset
+from lane_seg.data.dataset import Sample, load_dataset
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, to_input
 

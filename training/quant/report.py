@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.dataset import read_image
+from lane_seg.data.dataset import read_image
 from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint
 from lane_seg.models.export import export_onnx
 from lane_seg.preprocess import to_input

@@ -48,7 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lane_seg.errors import LaneSegError
-from lane_seg.hwinfo import cpu_flags
+from lane_seg.runtime.hwinfo import cpu_flags
 
 with warnings.catch_warnings():
     # The deprecation notice is the reason this module exists; say it once in the docs, not on

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lane_seg.data.unlabelled import unlabelled_frames
 from lane_seg.errors import LaneSegError
-from lane_seg.unlabelled import unlabelled_frames
 
 
 @dataclass(frozen=True)

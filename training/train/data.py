@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from lane_seg import real_sources
-from lane_seg.dataset import Sample, load_dataset
+from lane_seg.data import real_sources
+from lane_seg.data.dataset import Sample, load_dataset
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, normalize, resize_image, resize_mask
 from lane_seg.training.train.augment import AugmentConfig, augment

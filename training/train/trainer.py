@@ -33,8 +33,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from lane_seg.artifact import ModelInfo
+from lane_seg.data.importers.real import real_frames_of
 from lane_seg.errors import LaneSegError
-from lane_seg.importers.real import real_frames_of
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lane_seg.dataset import atomic_write
+from lane_seg.data.dataset import atomic_write
 from lane_seg.errors import LaneSegError
 
 

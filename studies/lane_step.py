@@ -1,10 +1,10 @@
 """Time the lane step (mask -> lane instances) on the shipped model's masks of real frames.
 
-    .venv/bin/python bench/lane_step.py                    # shipped int8 model, 2 threads
-    .venv/bin/python bench/lane_step.py --repeat 10 --threads 2 --model m.onnx
+    .venv/bin/python studies/lane_step.py                    # shipped int8 model, 2 threads
+    .venv/bin/python studies/lane_step.py --repeat 10 --threads 2 --model m.onnx
 
 The model runs once on every real frame found under ../shared/data (TuSimple, CULane, Udacity
-frames); its 256x512 masks and probabilities are kept, then `lane_seg.lanes.extract_lanes` is
+frames); its 256x512 masks and probabilities are kept, then `lanes.extract_lanes` is
 timed on each of them `--repeat` times, beside the model's own inference on the same frames
 and lane_geometry's `LaneTracker.update` (the node's lane-centre step, with a nominal camera)
 as baselines from the same run. Prints medians with the hardware line and writes
@@ -67,11 +67,11 @@ def main() -> int:
     import cv2
     import numpy as np
 
-    from lane_seg.hwinfo import CpuInfo
-    from lane_seg.lane_geometry import LaneTracker
-    from lane_seg.lane_mask import MaskConfig, default_vanishing_point, nominal_camera
-    from lane_seg.lanes import LaneConfig, extract_lanes
+    from lane_seg.lanes.extract import LaneConfig, extract_lanes
+    from lane_seg.lanes.geometry import LaneTracker
+    from lane_seg.lanes.mask import MaskConfig, default_vanishing_point, nominal_camera
     from lane_seg.preprocess import probability
+    from lane_seg.runtime.hwinfo import CpuInfo
     from lane_seg.runtime.segmenter import Segmenter
     from lane_seg.runtime.shipped_model import model_or_default
 

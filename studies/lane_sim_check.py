@@ -1,8 +1,8 @@
 """Lane instances from the simulator's exact masks, CULane F1 against its own line geometry.
 
-    .venv/bin/python bench/lane_sim_check.py                 # the val split of seed 0, 2400 frames
-    .venv/bin/python bench/lane_sim_check.py --data data/sim # the val split of a planar dataset
-    .venv/bin/python bench/lane_sim_check.py --extend-gap-m 0  # lines not drawn down to the bottom
+    .venv/bin/python studies/lane_sim_check.py  # the val split of seed 0, 2400 frames
+    .venv/bin/python studies/lane_sim_check.py --data data/sim # the val split of a planar dataset
+    .venv/bin/python studies/lane_sim_check.py --extend-gap-m 0  # lines not drawn to the bottom
 
 The frames are regenerated from (seed, index) as `lane-seg collect --backend planar` renders
 them (with --data: its seed, config and split fractions, and each frame's mask checked against
@@ -35,8 +35,8 @@ def main() -> int:
     p.add_argument("--out", default=str(REPO / "runs" / "bench"))
     args = p.parse_args()
 
-    from lane_seg.dataset import encode_mask, load_dataset
-    from lane_seg.lanes import LaneConfig
+    from lane_seg.data.dataset import encode_mask, load_dataset
+    from lane_seg.lanes.extract import LaneConfig
     from lane_seg.sim.world.collect import draw_frame
     from lane_seg.sim.world.lane_truth import check, val_indices
     from lane_seg.sim.world.scene import SimConfig

@@ -8,7 +8,7 @@
 
 Writers take instances found in a frame of `size` (for example the 512x256 mask) and write them
 in a frame of `out_size` (the original image), both (width, height). Readers return what the
-metrics in `lane_seg.lane_metrics` take.
+metrics in `lane_seg.lanes.metrics` take.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.importers.culane import parse_lines as read_culane_lines
-from lane_seg.lane_metrics import NO_POINT, TUSIMPLE_H_SAMPLES, TUSIMPLE_SIZE
-from lane_seg.lanes import LaneInstance
+from lane_seg.data.importers.culane import parse_lines as read_culane_lines
+from lane_seg.lanes.extract import LaneInstance
+from lane_seg.lanes.metrics import NO_POINT, TUSIMPLE_H_SAMPLES, TUSIMPLE_SIZE
 
 CULANE_ROW_STEP = 10
 

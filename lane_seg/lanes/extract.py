@@ -7,11 +7,11 @@ does it: there lane lines are parallel and keep their spacing up to the horizon,
 run together near the vanishing point in the image stay apart, and the dashes of one line lie
 on one curve.
 
-1. Reading the mask (`lane_seg.lane_mask`): row runs of lane pixels, one point at each run's
+1. Reading the mask (`lane_seg.lanes.mask`): row runs of lane pixels, one point at each run's
    centre; components that are specks, round blobs or lie across the road (stop lines) are
    dropped, as are runs wider on the ground than a marking (`max_run_m`) and runs above the
    horizon.
-2. Grouping (`lane_seg.lane_grouping`): lane_geometry's histogram seeds and quadratic fits with
+2. Grouping (`lane_seg.lanes.grouping`): lane_geometry's histogram seeds and quadratic fits with
    its curvature prior and gap bridging, for all lines at once; the result is lane_geometry's
    `LineFit`s, so a LaneTracker's own `lines` can be turned into instances as well.
 3. Instances (`instances_from_fits`): each line drawn from where its points start (or from the
@@ -59,9 +59,9 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lane_geometry import LineFit, camera_for_shape
-from lane_seg.lane_grouping import GroupingConfig, group_lines
-from lane_seg.lane_mask import (
+from lane_seg.lanes.geometry import LineFit, camera_for_shape
+from lane_seg.lanes.grouping import GroupingConfig, group_lines
+from lane_seg.lanes.mask import (
     GroundPlane,
     MaskConfig,
     Runs,

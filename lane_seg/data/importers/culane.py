@@ -14,8 +14,8 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from lane_seg.importers.common import Frame, LabelError, Problem, parse_number
-from lane_seg.importers.sources import Source
+from lane_seg.data.importers.common import Frame, LabelError, Problem, parse_number
+from lane_seg.data.importers.sources import Source
 
 REF_SIZE = (1640, 590)
 REF_LINE_WIDTH = 16.0

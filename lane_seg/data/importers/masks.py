@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from lane_seg.importers.common import Frame, Problem
-from lane_seg.importers.sources import Source
+from lane_seg.data.importers.common import Frame, Problem
+from lane_seg.data.importers.sources import Source
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 

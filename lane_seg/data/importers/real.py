@@ -1,4 +1,4 @@
-"""Import one of the known real sources (`lane_seg.real_sources`) for training.
+"""Import one of the known real sources (`lane_seg.data.real_sources`) for training.
 
 Each frame keeps the split of its clip (`real_sources.split_of`: 'train' or 'test'), and its
 meta row records `real_source` and `real_key`, so a model trained on the dataset can carry the
@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from lane_seg import real_sources
-from lane_seg.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.data import real_sources
+from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, resize_image, resize_mask
 

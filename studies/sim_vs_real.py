@@ -1,6 +1,6 @@
 """Contact sheet: simulated frames (with their masks) beside real dashcam frames.
 
-    .venv/bin/python bench/sim_vs_real.py --data data/sim --out runs/sim_vs_real.png
+    .venv/bin/python studies/sim_vs_real.py --data data/sim --out runs/sim_vs_real.png
 
 Left column pair: simulator frame and its mask overlay; right column: a real frame at the same
 size (TuSimple, CULane night, Udacity), so a person can judge how close the renderer gets.
@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lane_seg.dataset import load_dataset, read_image
+from lane_seg.data.dataset import load_dataset, read_image
 from lane_seg.preprocess import PreprocessConfig, resize_image
 from lane_seg.visualize import contact_sheet, overlay
 

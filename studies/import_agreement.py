@@ -9,7 +9,7 @@ LaneNet's (IoU per frame). It measures the drawing convention (where a line star
 how wide it is, how gaps are bridged), not the human labels. Also imports the same frames with
 `--format masks` (must reproduce LaneNet's masks exactly) and times the importer.
 
-    python bench/import_agreement.py [--real ../shared/data/real] [--json out.json]
+    python studies/import_agreement.py [--real ../shared/data/real] [--json out.json]
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lane_seg.dataset import load_dataset, read_mask
-from lane_seg.importers import Settings, open_frames, run_import
-from lane_seg.importers.tusimple import REF_LINE_WIDTH, REF_SIZE, lanes_from_mask
+from lane_seg.data.dataset import load_dataset, read_mask
+from lane_seg.data.importers import Settings, open_frames, run_import
+from lane_seg.data.importers.tusimple import REF_LINE_WIDTH, REF_SIZE, lanes_from_mask
 
 H_SAMPLES = list(range(160, 720, 10))
 LANENET_THICKNESS = 5.0  # cv2.polylines thickness in LaneNet's generate_tusimple_dataset.py

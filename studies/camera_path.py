@@ -1,7 +1,7 @@
 """The camera path: 1280x720 frames from a camera process to the segmentation node, one host.
 
-    .venv/bin/python bench/camera_path.py                 # 30 Hz, 300 frames per option
-    .venv/bin/python bench/camera_path.py --rate 60 --frames 1200
+    .venv/bin/python studies/camera_path.py                 # 30 Hz, 300 frames per option
+    .venv/bin/python studies/camera_path.py --rate 60 --frames 1200
 
 Each option starts the node (`seg_node`, the shipped int8 model, engine auto) and a camera
 process of its own that publishes real road frames (TuSimple clips, 1280x720) the way a camera
@@ -251,7 +251,7 @@ def main() -> int:
         camera(args.camera, args.jpeg, args.frames, args.rate)
         return 0
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 101))
-    from lane_seg.hwinfo import CpuInfo
+    from lane_seg.runtime.hwinfo import CpuInfo
 
     load_before = os.getloadavg()[0]
     rows = []
@@ -260,7 +260,7 @@ def main() -> int:
         print(json.dumps(rows[-1]), flush=True)
     report = {
         "cpu": CpuInfo.detect().line(),
-        "command": shlex.join(["python", "bench/camera_path.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "studies/camera_path.py", *sys.argv[1:]]),
         "rate": args.rate,
         "frames": args.frames,
         "load_before": load_before,

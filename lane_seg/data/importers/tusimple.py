@@ -16,8 +16,8 @@ from pathlib import PurePosixPath
 import cv2
 import numpy as np
 
-from lane_seg.importers.common import Frame, LabelError, Problem, parse_number
-from lane_seg.importers.sources import Source, join
+from lane_seg.data.importers.common import Frame, LabelError, Problem, parse_number
+from lane_seg.data.importers.sources import Source, join
 
 REF_SIZE = (1280, 720)
 REF_LINE_WIDTH = 10.0

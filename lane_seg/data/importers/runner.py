@@ -20,8 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg.dataset import DatasetWriter, atomic_write, decode_image, encode_image, encode_mask
-from lane_seg.importers.common import (
+from lane_seg.data.dataset import DatasetWriter, atomic_write, decode_image, encode_image, encode_mask
+from lane_seg.data.importers.common import (
     Crop,
     Frame,
     LabelError,
@@ -33,7 +33,7 @@ from lane_seg.importers.common import (
     sample_id,
     transform,
 )
-from lane_seg.importers.sources import Source
+from lane_seg.data.importers.sources import Source
 from lane_seg.preprocess import PreprocessConfig
 
 REPORT_NAME = "import_report.json"

@@ -5,7 +5,7 @@ options as `lane_seg.runtime.engines`), drops the warm-up runs, and sums node ti
 type, so one sees e.g. how much of the int8 model is QLinearConv and how much is the float Resize /
 Concat between Quantize and Dequantize nodes.
 
-    .venv/bin/python bench/profile_onnx.py models/lane_unet_fp32.onnx models/lane_unet_int8.onnx \
+    .venv/bin/python studies/profile_onnx.py models/lane_unet_fp32.onnx models/lane_unet_int8.onnx \
         --threads 1 --runs 30 --out runs/profile
 """
 
@@ -67,7 +67,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/profile"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    from lane_seg.hwinfo import CpuInfo
+    from lane_seg.runtime.hwinfo import CpuInfo
 
     report = {"hardware": CpuInfo.detect().line(), "threads": args.threads, "runs": args.runs}
     report["load_average"] = [round(v, 2) for v in os.getloadavg()]

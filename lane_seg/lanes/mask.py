@@ -1,7 +1,7 @@
 """What a lane mask shows before lines are grouped: row runs, strokes, blobs, the vanishing point.
 
 - Runs: every horizontal run of lane pixels in a row, one point at its centre. A few hundred per
-  frame; the grouping (`lane_seg.lane_grouping`) works on them, not on thousands of pixels.
+  frame; the grouping (`lane_seg.lanes.grouping`) works on them, not on thousands of pixels.
 - Components: the mask's 8-connected components. Single strokes (one run per row) that are
   specks, round blobs, or lie across the road on the ground (stop lines, crossings) are not
   lane lines. Components made of several strokes (lines that run into each other near the
@@ -12,7 +12,7 @@
 - Vanishing point: where two strokes of the same band meet. Lane lines at the same distance
   are parallel on the ground, even on a bend, so those meeting points lie on the horizon row.
 - Camera: a known one, or a nominal level camera whose principal point is that vanishing
-  point (see `lane_seg.lanes`), and its ground plane as two homographies.
+  point (see `lane_seg.lanes.extract`), and its ground plane as two homographies.
 
 Pixel sizes are those of the mask given; sizes are (width, height).
 """

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lane_seg.errors import LaneSegError
-from lane_seg.importers import culane, masks, tusimple
-from lane_seg.importers.common import Frame, Problem
-from lane_seg.importers.runner import ImportReport, Settings, run_import
-from lane_seg.importers.sources import DirSource, Source, open_source
+from lane_seg.data.importers import culane, masks, tusimple
+from lane_seg.data.importers.common import Frame, Problem
+from lane_seg.data.importers.runner import ImportReport, Settings, run_import
+from lane_seg.data.importers.sources import DirSource, Source, open_source
 
 FORMATS = ("tusimple", "culane", "masks")
 # Benchmark resolution and line width drawn at it, per format that has lane polylines.

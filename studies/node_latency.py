@@ -1,9 +1,9 @@
 """Benchmark the ROS 2 node: publish -> mask latency and throughput beside bare engine time.
 
-    .venv/bin/python bench/node_latency.py                      # the shipped int8 model, auto
-    .venv/bin/python bench/node_latency.py --rate 30 --frames 600   # 30 Hz sustained
-    .venv/bin/python bench/node_latency.py --model m.onnx --engine onnxruntime-cpu
-    .venv/bin/python bench/node_latency.py --arch unet  # random-init U-Net (lane_seg.models)
+    .venv/bin/python studies/node_latency.py                      # the shipped int8 model, auto
+    .venv/bin/python studies/node_latency.py --rate 30 --frames 600   # 30 Hz sustained
+    .venv/bin/python studies/node_latency.py --model m.onnx --engine onnxruntime-cpu
+    .venv/bin/python studies/node_latency.py --arch unet  # random-init U-Net (lane_seg.models)
 
 Writes runs/bench/node_latency.{json,md} and prints the table with the CPU model line.
 A benchmark, not a test: it asserts nothing and takes about a minute.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lane_seg.lane_geometry import LaneEstimate, poly
+from lane_seg.lanes.geometry import LaneEstimate, poly
 from lane_seg.settings import from_mapping, load_yaml, setting
 
 LATERAL = ("pure_pursuit", "stanley")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lane_seg.importers.culane import REF_SIZE as CULANE_SIZE
-from lane_seg.importers.tusimple import NO_POINT
-from lane_seg.importers.tusimple import REF_SIZE as TUSIMPLE_SIZE
+from lane_seg.data.importers.culane import REF_SIZE as CULANE_SIZE
+from lane_seg.data.importers.tusimple import NO_POINT
+from lane_seg.data.importers.tusimple import REF_SIZE as TUSIMPLE_SIZE
 
 # TuSimple: 1280x720 frames (TUSIMPLE_SIZE), lanes as one x per row of `h_samples`, NO_POINT
 # (-2) where a lane has no point.

@@ -1,7 +1,7 @@
 """The labelled real sources scored as lane lines, with their benchmark's own metric.
 
 Each source whose labels are lane lines (`real_sources`' "lines" convention) is scored with the
-metric of the benchmark it comes from (`lane_seg.lane_metrics`), against label lanes read from
+metric of the benchmark it comes from (`lane_seg.lanes.metrics`), against label lanes read from
 what the source ships:
 
 | source | metric | label lanes | |
@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.importers.culane import REF_SIZE as CULANE_SIZE
-from lane_seg.importers.culane import parse_lines
-from lane_seg.importers.tusimple import lanes_from_mask
-from lane_seg.lane_formats import tusimple_lanes, tusimple_rows
-from lane_seg.lane_metrics import culane_dataset, culane_frame, tusimple_dataset, tusimple_frame
-from lane_seg.lanes import LaneInstance, nearest_lines
-from lane_seg.real_sources import RealFrame
+from lane_seg.data.importers.culane import REF_SIZE as CULANE_SIZE
+from lane_seg.data.importers.culane import parse_lines
+from lane_seg.data.importers.tusimple import lanes_from_mask
+from lane_seg.lanes.formats import tusimple_lanes, tusimple_rows
+from lane_seg.lanes.metrics import culane_dataset, culane_frame, tusimple_dataset, tusimple_frame
+from lane_seg.lanes.extract import LaneInstance, nearest_lines
+from lane_seg.data.real_sources import RealFrame
 
 PER_SIDE = 2  # lines kept on each side of the ego lane
 

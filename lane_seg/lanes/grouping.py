@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lane_seg.lane_geometry import GeometryConfig, LineFit, histogram_peaks
+from lane_seg.lanes.geometry import GeometryConfig, LineFit, histogram_peaks
 
 _X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning; lane_geometry's c2 * 400)
 
