@@ -123,7 +123,8 @@ def test_reopening_removes_files_a_killed_run_left_half_written(tmp_path):
 def test_damaged_pngs_are_refused_without_a_word_from_libpng(tmp_path, capfd):
     import cv2
 
-    from lane_seg.data.dataset import decode_image, png_problem, read_image
+    from lane_seg.data.dataset import read_image
+    from lane_seg.images import decode_image, png_problem
     from lane_seg.ros.image_codec import BadImage, compressed_to_rgb
 
     png = encode_image(np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8))

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, sha256_file
-from lane_seg.data.importers.common import draw_lines
 from lane_seg.data.unlabelled import matched_files, unlabelled_frames
 from lane_seg.errors import LaneSegError
+from lane_seg.lanes.drawing import draw_lines
 from lane_seg.lanes.extract import EGO_LEFT, EGO_RIGHT, LaneInstance, nearest_lines
 from lane_seg.preprocess import resize_image
 from lane_seg.runtime.segmenter import Segmenter

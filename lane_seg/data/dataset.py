@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import cv2
 import numpy as np
 
 from lane_seg.errors import LaneSegError
+from lane_seg.images import decode_image
 from lane_seg.outputs import remove_stale_temps, temp_path
 
 FORMAT = "lane_seg/1"
@@ -79,41 +78,6 @@ def encode_mask(mask: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("could not encode mask")
     return buf.tobytes()
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_problem(data: bytes | np.ndarray) -> str:
-    """What is wrong with the chunks of PNG `data` ("" if nothing): each whole and passing its
-    CRC, image data present, IEND at the end. libpng prints a line of its own on stderr for a
-    file that fails these, so `decode_image` never hands it one."""
-    view = memoryview(data).cast("B")
-    if bytes(view[:8]) != PNG_SIGNATURE:
-        return "no PNG signature"
-    pos, image_data = 8, False
-    while pos + 12 <= len(view):
-        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
-        end = pos + 12 + length
-        name = kind.decode("latin-1")
-        if end > len(view):
-            return f"{name} chunk cut short (truncated file)"
-        if zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack(">I", view[end - 4 : end])[0]:
-            return f"{name} chunk fails its CRC (corrupt file)"
-        if kind == b"IEND":
-            return "" if image_data else "no image data"
-        image_data |= kind == b"IDAT"
-        pos = end
-    return "no IEND chunk (truncated file)"
-
-
-def decode_image(data: bytes | np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
-    """cv2.imdecode (BGR, or grey with IMREAD_GRAYSCALE); None for data that is no image. A
-    damaged PNG is refused by `png_problem` first, so libpng never prints to stderr."""
-    buf = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
-    if not buf.size or (bytes(buf[:8]) == PNG_SIGNATURE and png_problem(buf)):
-        return None
-    return cv2.imdecode(buf, flags)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -16,7 +16,7 @@ import struct
 import cv2
 import numpy as np
 
-from lane_seg.data.dataset import decode_image
+from lane_seg.images import PNG_SIGNATURE, decode_image
 
 # encoding -> (channels, cv2 conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
@@ -72,7 +72,7 @@ def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def _png_size(buf: bytes) -> tuple[int, int] | None:
-    if buf[:8] == b"\x89PNG\r\n\x1a\n" and len(buf) >= 24 and buf[12:16] == b"IHDR":
+    if buf[:8] == PNG_SIGNATURE and len(buf) >= 24 and buf[12:16] == b"IHDR":
         width, height = struct.unpack(">II", buf[16:24])
         return height, width
     return None

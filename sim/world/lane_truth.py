@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.data.importers.common import draw_lines
+from lane_seg.lanes.drawing import draw_lines
 from lane_seg.lanes.extract import LaneConfig, extract_lanes
 from lane_seg.lanes.metrics import CULaneFrame, culane_dataset, culane_frame
 from lane_seg.sim.world.collect import draw_frame, split_for

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.data.importers.common import draw_lines
+from lane_seg.lanes.drawing import draw_lines
 from lane_seg.sim.world import dashcam, line_labels
 from lane_seg.sim.world.scene import Box, Scene
 

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lane_seg.data.dataset import DatasetWriter, atomic_write, decode_image, encode_image, encode_mask
+from lane_seg.data.dataset import DatasetWriter, atomic_write, encode_image, encode_mask
 from lane_seg.data.importers.common import (
     Crop,
     Frame,
@@ -34,6 +34,7 @@ from lane_seg.data.importers.common import (
     transform,
 )
 from lane_seg.data.importers.sources import Source
+from lane_seg.images import decode_image
 from lane_seg.preprocess import PreprocessConfig
 
 REPORT_NAME = "import_report.json"
