@@ -119,4 +119,3 @@ def test_a_bad_crop_top_in_a_model_file_is_one_line(value):
     assert "m.onnx" in str(err.value) and "\n" not in str(err.value)
     if value != "sky":
         assert "crop_top must be in [0, 0.9]" in str(err.value)
-
