@@ -69,7 +69,7 @@ def camera(qos: str, jpeg: bool, frames: int, rate: float) -> None:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage, Image
 
-    from lane_seg.bench.node import bench_frames
+    from lane_seg.bench.node_end_to_end import bench_frames
     from lane_seg.ros.messages import compressed_msg, header, image_msg
 
     rgbs = bench_frames(720, 1280, REAL)

@@ -55,7 +55,7 @@ def main() -> int:
     os.environ["ROS_LOCALHOST_ONLY"] = "1"
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 101))
 
-    from lane_seg.bench.node import markdown, run_node_bench
+    from lane_seg.bench.node_end_to_end import markdown, run_node_bench
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -162,8 +162,8 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.ros
 def test_node_row_over_real_ros2(tmp_path):
-    """--node adds the node's publish -> mask latency, measured through lane_seg.bench.node,
-    without and with its lane step."""
+    """--node adds the node's publish -> mask latency, measured through
+    lane_seg.bench.node_end_to_end, without and with its lane step."""
     pytest.importorskip("rclpy")
     ckpt = tmp_path / "m.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))

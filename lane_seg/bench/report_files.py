@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from lane_seg.bench.node import markdown as node_markdown
+from lane_seg.bench.node_end_to_end import markdown as node_markdown
 from lane_seg.data.dataset import atomic_write
 
 
@@ -63,7 +63,7 @@ def markdown(report: dict) -> str:
     if report.get("node"):
         lines += [
             "",
-            "Node end to end over ROS 2 (lane_seg.bench.node):",
+            "Node end to end over ROS 2 (lane_seg.bench.node_end_to_end):",
             "",
             node_markdown(report["node"]),
         ]

@@ -80,7 +80,7 @@ def _path(v: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lane_seg.bench.report import markdown, write_report
+    from lane_seg.bench.report_files import markdown, write_report
     from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
     from lane_seg.cli.readme import check_section, replace_section
 
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
-    """The node's publish -> mask latency over real ROS 2, via lane_seg.bench.node."""
-    from lane_seg.bench.node import run_node_bench
+    """The node's publish -> mask latency over real ROS 2, via lane_seg.bench.node_end_to_end."""
+    from lane_seg.bench.node_end_to_end import run_node_bench
 
     model = args.node_model or next(
         (r["file"] for r in report["rows"] if r["name"].startswith("onnxruntime int8")), None

@@ -409,7 +409,7 @@ def _limitations(run: Path, bench: dict, int8_rows: dict[str, dict]) -> list[str
 
 
 def build_card(args: argparse.Namespace) -> str:
-    from lane_seg.bench.report import markdown as bench_markdown
+    from lane_seg.bench.report_files import markdown as bench_markdown
     from lane_seg.runtime.engines import read_onnx_info
     from lane_seg.training.eval.scoreboard import lanes_markdown
 
