@@ -5,9 +5,10 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.sim.world import line_labels
-from lane_seg.sim.world.render import ego_pose, render
+from lane_seg.sim.world.render import render
 from lane_seg.sim.world.road import Road
 from lane_seg.sim.world.scene import WHITE, SimConfig, Stripe, sample_scene
+from lane_seg.sim.world.view import ego_pose
 
 CLEAR = dict(
     night_probability=0,

@@ -5,9 +5,10 @@ import numpy as np
 from lane_seg.camera import Camera
 from lane_seg.sim.world import dashcam
 from lane_seg.sim.world.collect import render_frame
-from lane_seg.sim.world.render import ego_pose, render
+from lane_seg.sim.world.render import render
 from lane_seg.sim.world.road import Road
 from lane_seg.sim.world.scene import SimConfig, sample_scene
+from lane_seg.sim.world.view import ego_pose
 
 CAM = Camera.from_fov(512, 256, 60, height_m=1.5, pitch_deg=3.0)
 QUIET = dict(motion_blur_probability=0, jpeg_probability=0, hood=False)

@@ -22,7 +22,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, load_dataset
-from lane_seg.sim.world.render import Pose, ego_pose, render
+from lane_seg.sim.world.render import render
 from lane_seg.sim.world.scene import (
     Scene,
     SimConfig,
@@ -30,6 +30,7 @@ from lane_seg.sim.world.scene import (
     sample_camera,
     sample_scene,
 )
+from lane_seg.sim.world.view import Pose, ego_pose
 from lane_seg.visualize import contact_sheet, overlay
 
 SOURCE = "planar"

@@ -11,10 +11,11 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lanes.control import pure_pursuit
-from lane_seg.sim.world.render import Pose, render
+from lane_seg.sim.world.render import render
 from lane_seg.sim.world.road import Road, RoadShape
 from lane_seg.sim.world.scene import Scene, SimConfig, place_vehicles, sample_scene
 from lane_seg.sim.world.vehicle import VehicleParams, VehicleState, step
+from lane_seg.sim.world.view import Pose
 
 # Camera behind the windscreen, ahead of the rear axle (the vehicle model's reference point).
 CAMERA_AHEAD_M = 1.6

@@ -8,7 +8,7 @@ instances found in the frame's exact paint mask are scored with CULane's F1
 simulator knows are painted and visible in the frame:
 
 - every marked lane boundary (`line_labels.labelled_boundaries`; unmarked road edges have no
-  line), its centre projected through the frame's camera (`render.label_lines`, the "lines"
+  line), its centre projected through the frame's camera (`line_labels.label_lines`, the "lines"
   label's geometry), continuous through dash gaps and behind vehicles;
 - visible: its paint shows in the exact mask within `CORRIDOR_PX` of that centre on at least
   `VISIBLE_ROWS` image rows (a line worn or faded away, hidden in glare, fog or the dark, or
@@ -35,7 +35,7 @@ from lane_seg.lanes.drawing import draw_lines
 from lane_seg.lanes.extract import LaneConfig, extract_lanes
 from lane_seg.lanes.metrics import CULaneFrame, culane_dataset, culane_frame
 from lane_seg.sim.world.collect import draw_frame, split_for
-from lane_seg.sim.world.render import label_lines
+from lane_seg.sim.world.line_labels import label_lines
 from lane_seg.sim.world.scene import SimConfig
 
 CORRIDOR_PX = 5.0  # paint this close to a line's centre (in pixels) is the line's

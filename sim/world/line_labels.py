@@ -18,6 +18,7 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.sim.world.scene import Scene
+from lane_seg.sim.world.view import Pose
 
 STEP_M = 0.5  # sampling step along the road; far points are a fraction of a pixel apart
 NEAREST_M = 0.3  # points closer to the camera plane than this are not projected
@@ -84,3 +85,25 @@ def line_polylines(
         if keep.sum() >= 2:
             lines.append(uv[keep])
     return lines
+
+
+def label_lines(
+    scene: Scene,
+    cam: Camera,
+    pose: Pose,
+    s_ego: float | None,
+    draw_distance: float,
+    width_px: float,
+    per_side: int = 2,
+) -> list[np.ndarray]:
+    """The "lines" label's polylines: the ego lane's marked boundaries and
+    `per_side` more on each side seen from `pose` (`s_ego` along the road, found when None),
+    near to far, as far as the camera makes them out."""
+    if s_ego is None:
+        s_ego, _ = scene.road.locate(pose.x, pose.y)
+    _, d_ego = scene.road.locate(pose.x, pose.y, s_ego)
+    ego = ego_lane_at(scene, d_ego)
+    offsets = labelled_boundaries(scene, ego, per_side)
+    reach = reach_m(scene, cam, draw_distance, width_px)
+    xy_yaw = (pose.x, pose.y, pose.yaw)
+    return line_polylines(scene, cam, xy_yaw, s_ego, offsets, reach)
