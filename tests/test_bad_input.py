@@ -55,6 +55,7 @@ def ws(tmp_path_factory) -> Path:
         png = encode_image(stripes_rgb(32, 64, seed=i))
         (ws / "img" / f"f{i}.png").write_bytes(png)
     (ws / "trunc.png").write_bytes(png[: len(png) // 2])
+    (ws / "bad.xml").write_text("<annotations><image")
     # Datasets as collect and import wrote them, each then damaged on its third line.
     collect = ["collect", "--out", str(ws / "sim_badline"), "--frames", "4", "--workers", "1"]
     imp = ["import", "--format", "masks", str(ws / "img"), "--masks", str(ws / "img")]
@@ -142,6 +143,8 @@ CASES = [
     ("import", "--format masks WS/img --masks WS/img --out WS/afile", "cannot write to"),
     ("import", "--format masks WS/img --masks WS/img --out WS/imp_badline", "line 3 is not valid"),
     ("import", "--format masks WS/img --masks WS/img --out WS/new --split 1,x", "three numbers"),
+    ("import", "--format cvat WS/bad.xml --out WS/new", "bad.xml is not valid XML"),
+    ("import", "--format labelme WS/img --out WS/new", "no usable labelme frames in WS/img"),
     # infer
     ("infer", "WS/nothing.png --out WS/new", "input not found: WS/nothing.png"),
     ("infer", "WS/img --model WS/good.onnx --out WS/afile", "cannot write to WS/afile"),

@@ -1,4 +1,5 @@
-"""`lane-seg import`: a real lane dataset (TuSimple, CULane, image+mask) in the dataset format."""
+"""`lane-seg import`: a real lane dataset (TuSimple, CULane, image+mask) or lane lines drawn in
+labelme or CVAT, in the dataset format."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
 from lane_seg.sizes import parse_size
 
-FORMATS = ("tusimple", "culane", "masks", "real")
+FORMATS = ("tusimple", "culane", "masks", "labelme", "cvat", "real")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,14 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "import",
         "Import a TuSimple, CULane or image+mask dataset (lanes drawn at the benchmark's "
-        "width, split by clip); re-run to resume.",
+        "width), or lane lines drawn in labelme (linestrip/line shapes) or CVAT for images 1.1 "
+        "(polylines), drawn in the lines convention; split by clip; re-run to resume.",
         "lane-seg import --format tusimple ~/data/tusimple/train_set --out data/tusimple "
         "--size 512x256",
     )
     p.add_argument(
         "src",
         help="dataset root folder or .zip (tusimple: also one .json file; masks: the image "
-        "folder; real: the shared data root, e.g. ../shared/data)",
+        "folder; labelme: the folder of .json files beside their images; cvat: annotations.xml "
+        "or the folder of CVAT's export; real: the shared data root, e.g. ../shared/data)",
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="label format of SRC")
     p.add_argument("--out", required=True, help="output dataset folder (resumed if it exists)")
@@ -44,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--clip-pattern",
-        help="masks format: regex whose first group, matched on the image path, "
+        help="masks, labelme, cvat: regex whose first group, matched on the image path, "
         "names its clip (default: the image's folder)",
     )
     p.add_argument(
@@ -66,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--line-width",
         type=float,
-        help="line width in px at the benchmark's resolution "
-        "(default 10 at 1280x720 for tusimple, 16 at 1640x590 for culane)",
+        help="line width in px at the benchmark's resolution (default 10 at 1280x720 for "
+        "tusimple, 16 at 1640x590 for culane, 5 at 512x256 for labelme and cvat)",
     )
     p.add_argument(
         "--split",
@@ -107,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from lane_seg.data.importers import LINE_WIDTHS, Settings
+    from lane_seg.data.importers import LINE_WIDTHS, LINES_FORMATS, Settings
     from lane_seg.data.importers.common import Crop, parse_fractions
     from lane_seg.preprocess import PreprocessConfig
 
@@ -123,7 +126,7 @@ def _settings(args: argparse.Namespace):
     ref_size, ref_width = LINE_WIDTHS.get(args.format, (None, None))
     if args.line_width is not None:
         if args.format == "masks":
-            raise LaneSegError("--line-width applies to tusimple and culane, not to masks")
+            raise LaneSegError("--line-width applies to formats with lines, not to masks")
         if args.line_width <= 0:
             raise LaneSegError("--line-width must be positive")
         ref_width = args.line_width
@@ -159,6 +162,7 @@ def _settings(args: argparse.Namespace):
         image_format=args.image_format,
         mask_threshold=args.mask_threshold,
         mask_color=mask_color,
+        lines=args.format in LINES_FORMATS,
     )
 
 

@@ -40,6 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also the lane lines: CULane .lines.txt and TuSimple json (masks/tusimple.json, "
         "<video>_tusimple.json) beside the masks, drawn on the overlays",
     )
+    p.add_argument(
+        "--export",
+        choices=("labelme", "cvat"),
+        help="also pre-labels to correct in a labelling tool (implies --lanes): OUT/labelme/ "
+        "(each frame and its .json) or OUT/cvat/ (images/ and annotations.xml); "
+        "`lane-seg import --format labelme|cvat` reads them back",
+    )
+    p.add_argument(
+        "--export-every",
+        type=int,
+        default=30,
+        metavar="N",
+        help="with --export, every N-th frame of a video becomes a pre-label (default 30)",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    if args.export_every < 1:
+        raise LaneSegError(f"--export-every must be at least 1, got {args.export_every}")
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
     output_dir(args.out)
 
@@ -59,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         masks=not args.no_masks,
         overlays=not args.no_overlays,
         mask_video=args.mask_video,
-        lanes=args.lanes,
+        lanes=args.lanes or args.export is not None,
+        export=args.export,
+        export_every=args.export_every,
     )
     report = infer_all(seg, jobs, args.out, opts)
     print(report.summary())

@@ -1,10 +1,14 @@
-"""Lane instances in the benchmarks' file formats: TuSimple json lines and CULane `.lines.txt`.
+"""Lane instances in the benchmarks' file formats (TuSimple json lines, CULane `.lines.txt`) and
+in the labelling tools' (labelme JSON, CVAT for images 1.1 XML), there as pre-labels to correct.
 
 - TuSimple: one json object per frame and line, `{"lanes": [[x, ...], ...], "h_samples":
   [y, ...], "raw_file": "clips/.../20.jpg"}` (+ `run_time` in ms for submissions): one x per
   row of `h_samples`, -2 where the lane has no point on that row or leaves the image.
 - CULane: `<frame>.lines.txt`, one lane per line, `x y x y ...` from the bottom of the image up,
   a point every 10 rows as CULane's own labels have them.
+- labelme: one json per image, each line a `linestrip` shape labelled `ego_left`, `ego_right`
+  or `lane`; CVAT: one `annotations.xml`, each line a `<polyline>` with the same labels. Both
+  are read back by `lane_seg.data.importers` (labelme, cvat).
 
 Writers take instances found in a frame of `size` (for example the 512x256 mask) and write them
 in a frame of `out_size` (the original image), both (width, height). Readers return what the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +36,8 @@ __all__ = [
     "CULANE_ROW_STEP",
     "TuSimpleRecord",
     "culane_lines",
+    "cvat_xml",
+    "labelme_record",
     "read_culane_lines",
     "read_tusimple",
     "tusimple_lanes",
@@ -146,3 +153,66 @@ def culane_lines(
                 " ".join(f"{xv:.3f} {yv:g}" for xv, yv in zip(x[ok], rows[ok], strict=True))
             )
     return "".join(line + "\n" for line in lines)
+
+
+LABELME_VERSION = "5.2.1"  # the labelme file format these records follow
+
+
+def line_label(lane: LaneInstance) -> str:
+    """A pre-label's class: `ego_left`, `ego_right` or `lane` (the importers take any)."""
+    return f"ego_{lane.ego}" if lane.ego else "lane"
+
+
+def _vertices(lane: LaneInstance) -> list[list[float]]:
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in lane.points]
+
+
+def labelme_record(
+    lanes: Sequence[LaneInstance],
+    image_path: str,
+    out_size: tuple[int, int],
+    size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """A labelme file for one image of `out_size` (`json.dumps` it to `<image stem>.json`):
+    each line of two or more points a `linestrip`; `image_path` relative to the json file."""
+    shapes = [
+        {
+            "label": line_label(lane),
+            "points": _vertices(lane),
+            "group_id": None,
+            "description": "",
+            "shape_type": "linestrip",
+            "flags": {},
+        }
+        for lane in _in_frame(lanes, size, out_size)
+        if len(lane.points) >= 2
+    ]
+    return {
+        "version": LABELME_VERSION,
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_path,
+        "imageData": None,
+        "imageHeight": int(out_size[1]),
+        "imageWidth": int(out_size[0]),
+    }
+
+
+def cvat_xml(images: Sequence[tuple[str, tuple[int, int], Sequence[LaneInstance]]]) -> str:
+    """CVAT for images 1.1 XML for (image name, (width, height), lines in it) of each frame."""
+    root = ET.Element("annotations")
+    ET.SubElement(root, "version").text = "1.1"
+    for i, (name, (width, height), lanes) in enumerate(images):
+        image = ET.SubElement(
+            root, "image", id=str(i), name=name, width=str(width), height=str(height)
+        )
+        for lane in lanes:
+            if len(lane.points) < 2:
+                continue
+            points = ";".join(f"{x:.2f},{y:.2f}" for x, y in _vertices(lane))
+            ET.SubElement(
+                image, "polyline", label=line_label(lane), source="auto", occluded="0",
+                points=points, z_order="0",
+            )  # fmt: skip
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -10,6 +10,8 @@ With `lanes`, the lane lines (`lane_seg.lanes.extract`) too, in the benchmarks' 
   masks/tusimple.json     TuSimple: one json line per image (lanes, h_samples, raw_file = the
                           input's path below its folder), at TuSimple's 56 rows scaled to it
   <video stem>_tusimple.json  the same for every frame of a video (raw_file <video>#<frame>)
+With `export` ("labelme" or "cvat"), pre-labels for a labelling tool (`prelabels`): every
+image, and every `export_every`-th frame of a video, with its lines.
 A file that cannot be read is reported and skipped; the others are still processed.
 """
 
@@ -28,6 +30,7 @@ from lane_seg.data.dataset import atomic_write, encode_image, encode_mask, read_
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.formats import culane_lines, tusimple_record, tusimple_rows
+from lane_seg.runtime.prelabels import PreLabels
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.visualize import draw_lanes, overlay
 
@@ -48,6 +51,8 @@ class InferOptions:
     overlays: bool = True
     mask_video: bool = False
     lanes: bool = False
+    export: str | None = None  # pre-labels: "labelme" or "cvat" (needs lanes)
+    export_every: int = 30  # of a video, every n-th frame becomes a pre-label
 
 
 @dataclass
@@ -60,6 +65,7 @@ class InferReport:
     outputs: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     tusimple: list[dict] = field(default_factory=list)  # records of the images, with lanes
+    prelabels: PreLabels | None = None
 
     def summary(self) -> str:
         ms = float(np.median(self.inference_ms)) if self.inference_ms else float("nan")
@@ -142,6 +148,9 @@ def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: Infe
         size = (rgb.shape[1], rgb.shape[0])
         files[f"masks/{job.name}.lines.txt"] = culane_lines(lanes, size).encode()
         report.tusimple.append(_lanes_record(lanes, f"{job.name}{job.path.suffix}", rgb))
+    if report.prelabels is not None:
+        data, size = job.path.read_bytes(), (rgb.shape[1], rgb.shape[0])
+        report.outputs += report.prelabels.add(job.name, data, job.path.suffix, size, lanes)
     if opts.overlays:
         files[f"overlays/{job.name}.jpg"] = encode_image(
             draw_lanes(overlay(rgb, mask), lanes), ".jpg"
@@ -188,6 +197,9 @@ def _video(
             over_w.write(overlay_bgr(rgb, mask, lanes=lanes))
             if opts.lanes:
                 records.append(_lanes_record(lanes, f"{job.path.name}#{frames}", rgb))
+            if report.prelabels is not None and frames % opts.export_every == 0:
+                name, jpg = f"{job.name}_{frames:06d}", encode_image(rgb, ".jpg")
+                report.outputs += report.prelabels.add(name, jpg, ".jpg", size, lanes)
             if mask_w is not None:
                 mask_w.write(mask)
             frames += 1
@@ -220,7 +232,7 @@ def infer_all(
     opts = opts or InferOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = InferReport()
+    report = InferReport(prelabels=PreLabels(out, opts.export) if opts.export else None)
     total = sum(_video_frames(j.path) if j.video else 1 for j in jobs)
     t0 = time.perf_counter()
     with tqdm(total=total or None, unit="frame", desc="infer", dynamic_ncols=True) as bar:
@@ -235,5 +247,7 @@ def infer_all(
         dst.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dst, _json_lines(report.tusimple))
         report.outputs.append(dst)
+    if report.prelabels is not None:
+        report.outputs += report.prelabels.finish()
     report.seconds = time.perf_counter() - t0
     return report

@@ -1,4 +1,5 @@
-"""Importers for real lane datasets (TuSimple, CULane, image+mask folders) into the dataset format.
+"""Importers for real lane datasets (TuSimple, CULane, image+mask folders) and for lane lines drawn
+in labelling tools (labelme, CVAT) into the dataset format.
 
 `open_frames(format, src, ...)` finds the labelled frames of a dataset; `run_import` writes
 them. `lane-seg import` (lane_seg/import_cli.py) is the command-line front end.
@@ -9,21 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from lane_seg.errors import LaneSegError
-from lane_seg.data.importers import culane, masks, tusimple
+from lane_seg.data.importers import culane, cvat, labelme, masks, tusimple
 from lane_seg.data.importers.common import Frame, Problem
 from lane_seg.data.importers.runner import ImportReport, Settings, run_import
 from lane_seg.data.importers.sources import DirSource, Source, open_source
+from lane_seg.errors import LaneSegError
 
-FORMATS = ("tusimple", "culane", "masks")
+FORMATS = ("tusimple", "culane", "masks", "labelme", "cvat")
+# Formats drawn in the lines convention (docs/architecture.md, "Label conventions"): as wide
+# as the simulator draws its lines labels, 5 px at 512x256, scaled to the image.
+LINES_FORMATS = ("labelme", "cvat")
+LINES_REF = ((512, 256), 5.0)
 # Benchmark resolution and line width drawn at it, per format that has lane polylines.
 LINE_WIDTHS = {
     "tusimple": (tusimple.REF_SIZE, tusimple.REF_LINE_WIDTH),
     "culane": (culane.REF_SIZE, culane.REF_LINE_WIDTH),
+    **{fmt: LINES_REF for fmt in LINES_FORMATS},
 }
 
 __all__ = [
     "FORMATS",
+    "LINES_FORMATS",
     "LINE_WIDTHS",
     "Frame",
     "ImportReport",
@@ -87,4 +94,13 @@ def open_frames(
             raise LaneSegError("--format masks needs --masks DIR (the binary mask folder)")
         images, mask_source = open_source(src), open_source(mask_dir)
         return masks.iter_frames(images, mask_source, clip_pattern), images, mask_source
+    if fmt == "labelme":
+        source = open_source(src)
+        return labelme.iter_frames(source, clip_pattern), source, None
+    if fmt == "cvat":
+        if src.is_file() and src.suffix.lower() == ".xml":
+            source = DirSource(src.parent)
+            return cvat.iter_frames(source, [src.name], clip_pattern), source, None
+        source = open_source(src)
+        return cvat.iter_frames(source, cvat.xml_files(source), clip_pattern), source, None
     raise LaneSegError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

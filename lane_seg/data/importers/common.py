@@ -37,6 +37,7 @@ class Frame:
     lanes: list[np.ndarray] | None = None  # polylines (N,2) x,y in source pixels
     mask: str | None = None  # or a mask path inside the source (format "masks")
     meta: dict[str, Any] = field(default_factory=dict)
+    size: tuple[int, int] | None = None  # (width, height) the label file declares, if it does
 
 
 @dataclass

@@ -35,6 +35,7 @@ from lane_seg.data.importers.common import (
 )
 from lane_seg.data.importers.sources import Source
 from lane_seg.images import decode_image
+from lane_seg.lanes.drawing import draw_lines
 from lane_seg.preprocess import PreprocessConfig
 
 REPORT_NAME = "import_report.json"
@@ -59,6 +60,7 @@ class Settings:
     image_format: str = "keep"  # keep | png | jpg
     mask_threshold: int = 127
     mask_color: tuple[int, int, int] | None = None  # class masks: this RGB colour is lane
+    lines: bool = False  # drawn in the lines convention (draw_lines), not at a benchmark's width
 
     def params(self, source_name: str) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class Settings:
             "image_format": self.image_format,
             "mask_threshold": self.mask_threshold if self.format == "masks" else None,
             "mask_color": list(self.mask_color) if self.mask_color else None,
+            **({"convention": "lines"} if self.lines else {}),  # older datasets resume as made
         }
 
 
@@ -140,11 +143,16 @@ def build_sample(
     plain = decoded.dtype == np.uint8 and decoded.ndim == 3 and decoded.shape[2] == 3
     bgr = decoded if plain else _decode(raw, cv2.IMREAD_COLOR)
     h, w = bgr.shape[:2]
+    if frame.size is not None and tuple(frame.size) != (w, h):
+        raise LabelError(f"the label is for a {frame.size[0]}x{frame.size[1]} image, {w}x{h} here")
     if frame.lanes is not None:
         check_points(frame.lanes, w, h, settings.margin)
         assert settings.ref_size and settings.ref_line_width
         width = line_width_px(settings.ref_line_width, settings.ref_size, (w, h))
-        mask = draw_lanes(h, w, frame.lanes, width)
+        if settings.lines:  # docs/architecture.md, "Label conventions"
+            mask = draw_lines((h, w), frame.lanes, width)
+        else:
+            mask = draw_lanes(h, w, frame.lanes, width)
         label_meta: dict[str, Any] = {"lanes": len(frame.lanes), "line_width_px": round(width, 2)}
     else:
         assert masks is not None and frame.mask is not None
@@ -212,6 +220,8 @@ def run_import(
         good.append(item)
         if limit is not None and len(good) >= limit:
             break
+    if not good:  # nothing usable: leave no dataset behind (the caller says why)
+        return report
     clip_sizes = Counter(f.clip for f in good)
     splits = assign_splits(dict(clip_sizes), settings.fractions, settings.seed)
     report.clips = len(clip_sizes)
