@@ -6,10 +6,12 @@ fails the same way, with the file's name, instead of silently falling back to a 
 
 Values are converted by the field's annotation (float accepts an integer; int, str and bool
 must be exactly that; `tuple[float, float]` takes a list of two numbers, `tuple[int, ...]` any
-number). A field made with `setting(...)` also carries a description, an inclusive range and
-choices: the reader enforces them, and the ROS 2 controller node declares its parameters from
-the same metadata. A dataclass's own `__post_init__` may raise ValueError for what a single
-field cannot say; it becomes the same one-line LaneSegError.
+number). A field made with `setting(...)` also carries a description, an inclusive range (for
+a tuple, of each of its values) and choices: the reader enforces them, and the ROS 2 controller
+node declares its parameters from the same metadata. Every numeric setting declares its range,
+so a value no run could use is refused before any folder is made (tests/test_settings.py). A
+dataclass's own `__post_init__` may raise ValueError for what a single field cannot say; it
+becomes the same one-line LaneSegError.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lane_seg.errors import LaneSegError
 from lane_seg.outputs import os_reason
 
 T = TypeVar("T")
+REQUIRED: Any = dataclasses.MISSING  # `setting(REQUIRED, ...)`: a key the file must give
 
 
 def setting(
@@ -114,11 +117,20 @@ def _convert(value: Any, kind: Any, key: str, source: str) -> Any:
     return value
 
 
+def _number(x: float) -> str:
+    """A range's bound as written: 1000000, not 1e+06; 0.25 as 0.25."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _check(value: Any, meta: typing.Mapping[str, Any], key: str, source: str) -> None:
     low_high = meta.get("range")
-    if low_high is not None and not low_high[0] <= value <= low_high[1]:
+    items = value if isinstance(value, tuple) else (value,)  # a tuple: each of its values
+    if low_high is not None and not all(low_high[0] <= v <= low_high[1] for v in items):
+        each = "each value of " if isinstance(value, tuple) else ""
+        got = list(value) if isinstance(value, tuple) else value
         raise LaneSegError(
-            f"{source}: {key} must be in [{low_high[0]:g}, {low_high[1]:g}], got {value!r}"
+            f"{source}: {each}{key} must be in [{_number(low_high[0])}, {_number(low_high[1])}]"
+            f", got {got!r}"
         )
     if meta.get("choices") and value not in meta["choices"]:
         raise LaneSegError(

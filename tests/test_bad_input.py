@@ -42,6 +42,20 @@ class _Payload:
         return (os.system, ("true",))
 
 
+# Settings files with one value out of its range (WS/<name>.yaml): training configs
+# (section, key, value) that would write to WS/new, simulator configs (key, value).
+BAD_TRAIN = {
+    "t_steps": ("train", "steps_per_epoch", -3), "t_threads": ("train", "threads", -4),
+    "t_workers": ("data", "workers", -2), "t_sources": ("data", "sources", 5),
+    "t_val_limit": ("data", "val_limit", -4), "t_hflip": ("augment", "hflip", 7),
+    "t_clip": ("optim", "grad_clip", -1), "t_warmup": ("optim", "warmup_steps", -5),
+}  # fmt: skip
+BAD_SIM = {
+    "s_hfov": ("hfov_deg", [0, 0]), "s_width": ("width", 100000),
+    "s_yellow": ("yellow_probability", 5), "s_lane": ("lane_width_m", [-3.5, 3.0]),
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Path:
     """One workspace of good and bad inputs; every case runs against it."""
@@ -100,6 +114,13 @@ def ws(tmp_path_factory) -> Path:
     cfg["data"]["sources"] = [{"root": str(ws / "ds_badline")}]
     cfg["train"]["out"] = str(ws / "run_badline")
     (ws / "train_badline.yaml").write_text(yaml.safe_dump(cfg))
+    for name, (section, key, value) in BAD_TRAIN.items():
+        bad = yaml.safe_load((ws / "train.yaml").read_text())
+        bad["train"]["out"] = str(ws / "new")
+        bad.setdefault(section, {})[key] = value
+        (ws / f"{name}.yaml").write_text(yaml.safe_dump(bad))
+    for name, (key, value) in BAD_SIM.items():
+        (ws / f"{name}.yaml").write_text(yaml.safe_dump({key: value}))
     (ws / "README.md").write_text("no generated sections here\n")
     return ws
 
@@ -127,6 +148,14 @@ CASES = [
     ("collect", "--out WS/sim_badline --frames 4 --workers 1", "meta.jsonl line 3 is not valid"),
     ("collect", "--out WS/new --frames x", "argument --frames: invalid int value: 'x'"),
     ("collect", "--backend carla --out WS/new --frames 2 --image-size 99999x2", "--image-size"),
+    ("collect", "--out WS/new --frames 2 --config WS/s_hfov.yaml",
+     "WS/s_hfov.yaml: each value of hfov_deg must be in [10, 170], got [0.0, 0.0]"),
+    ("collect", "--out WS/new --frames 2 --config WS/s_width.yaml",
+     "WS/s_width.yaml: width must be in [32, 8192], got 100000"),
+    ("collect", "--out WS/new --frames 2 --config WS/s_yellow.yaml",
+     "WS/s_yellow.yaml: yellow_probability must be in [0, 1], got 5.0"),
+    ("collect", "--out WS/new --frames 2 --config WS/s_lane.yaml",
+     "WS/s_lane.yaml: each value of lane_width_m must be in [1.5, 8], got [-3.5, 3.0]"),
     # verify
     ("verify", "WS/nothing", "is not a lane_seg dataset"),
     ("verify", "WS/ds_badinfo", "dataset.json is not valid JSON"),
@@ -182,6 +211,14 @@ CASES = [
     ("train", "--config WS/train_badline.yaml", "line 3 is not valid JSON"),
     ("train", "--config WS/train.yaml", "already holds a run"),
     ("train", "--config WS/train.yaml --out WS/new --resume", "last.pt not found"),
+    ("train", "--config WS/t_steps.yaml", "t_steps.yaml: train: steps_per_epoch must be in [0, "),
+    ("train", "--config WS/t_threads.yaml", "train: threads must be in [0, 1024], got -4"),
+    ("train", "--config WS/t_workers.yaml", "data: workers must be in [0, 256], got -2"),
+    ("train", "--config WS/t_sources.yaml", "data.sources must be a list of at least one"),
+    ("train", "--config WS/t_val_limit.yaml", "data: val_limit must be in [0, "),
+    ("train", "--config WS/t_hflip.yaml", "augment: hflip must be in [0, 1], got 7.0"),
+    ("train", "--config WS/t_clip.yaml", "optim: grad_clip must be in [0, 1000000], got -1.0"),
+    ("train", "--config WS/t_warmup.yaml", "optim: warmup_steps must be in [0, "),
     # eval
     ("eval", "--model WS/good.onnx --data WS/ds_badline --out WS/new", "line 3 is not valid"),
     ("eval", "--model WS/evil.pt --data WS/ds --out WS/new", "refusing checkpoint"),

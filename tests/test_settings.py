@@ -3,12 +3,30 @@ training sections): unknown keys refused, values converted by type, ranges and c
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lane_seg.errors import LaneSegError
+from lane_seg.lanes.control import ControllerConfig
 from lane_seg.settings import describe, from_mapping, load_yaml, setting
+from lane_seg.sim.loop.scenarios import Scenario, standard_scenarios
+from lane_seg.sim.world.scene import SimConfig
+from lane_seg.training.train.augment import AugmentConfig
+from lane_seg.training.train.config import (
+    DataSection,
+    LossSection,
+    OptimSection,
+    Source,
+    TrainSection,
+    load_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -87,3 +105,52 @@ def test_described_fields_carry_their_metadata():
         "gain": {"default": 1.0, "help": "a gain", "range": (0.0, 2.0), "choices": ()},
         "mode": {"default": "a", "help": "a mode", "range": None, "choices": ("a", "b")},
     }
+
+
+def _numeric(kind: Any) -> bool:
+    args = typing.get_args(kind)
+    return kind in (int, float) or (typing.get_origin(kind) is tuple and args[0] in (int, float))
+
+
+SETTINGS = [SimConfig, Scenario, ControllerConfig, AugmentConfig]
+SETTINGS += [Source, DataSection, LossSection, OptimSection, TrainSection]
+
+
+@pytest.mark.parametrize("cls", SETTINGS, ids=lambda c: c.__name__)
+def test_every_numeric_setting_declares_its_range(cls):
+    """The one place values are checked (module doc of lane_seg.settings) knows every bound."""
+    hints = typing.get_type_hints(cls)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if _numeric(hints[f.name]) and f.metadata.get("range") is None
+    ]
+    assert not missing, f"{cls.__name__}: {missing} declare no range"
+
+
+def test_every_shipped_settings_file_is_within_its_ranges():
+    config = REPO / "config"
+    for path in [*config.glob("sim*.yaml"), *config.glob("sim_variants/*.yaml")]:
+        SimConfig.from_yaml(path)
+    assert len(standard_scenarios()) >= 4
+    for name in standard_scenarios():
+        Scenario.load(name)
+    paths = sorted((REPO / "training" / "configs").rglob("*.yaml"))
+    assert len(paths) > 10
+    for path in paths:
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"hfov_deg": [0, 0]}, "each value of hfov_deg must be in [10, 170], got [0.0, 0.0]"),
+        ({"width": 100000}, "width must be in [32, 8192], got 100000"),
+        ({"lane_width_m": [-3.5, 3.5]}, "each value of lane_width_m must be in [1.5, 8], got"),
+        ({"yellow_probability": 5}, "yellow_probability must be in [0, 1], got 5.0"),
+    ],
+)
+def test_simulator_values_out_of_range_are_refused(data, message):
+    with pytest.raises(LaneSegError) as err:
+        SimConfig.from_dict(data, "sim.yaml")
+    assert str(err.value).startswith(f"sim.yaml: {message}")

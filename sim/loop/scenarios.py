@@ -14,18 +14,20 @@ from typing import Any
 
 from lane_seg import resources
 from lane_seg.errors import LaneSegError
-from lane_seg.settings import from_mapping, read_yaml
+from lane_seg.settings import REQUIRED, from_mapping, read_yaml, setting
 from lane_seg.sim.world.scene import SimConfig
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    seeds: tuple[int, ...]
-    distance_m: float
-    speed_mps: float
-    fps: float = 15.0
-    start_offset_m: float = 0.0  # start this far left of the lane centre (recovery)
+    seeds: tuple[int, ...] = setting(REQUIRED, "worlds to drive", range=(0, 2**31 - 1))
+    distance_m: float = setting(REQUIRED, "metres to drive in each world", range=(1.0, 100000.0))
+    speed_mps: float = setting(REQUIRED, "speed, m/s", range=(0.5, 60.0))
+    fps: float = setting(15.0, "camera frames per second", range=(1.0, 120.0))
+    start_offset_m: float = setting(
+        0.0, "start this far left of the lane centre, m (recovery)", range=(-3.0, 3.0)
+    )
     description: str = ""
     sim: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the file it came from (not a key of the file)
@@ -33,8 +35,6 @@ class Scenario:
     def __post_init__(self) -> None:
         if not self.seeds:
             raise ValueError("seeds must be an integer or a list of integers")
-        if self.distance_m <= 0 or self.speed_mps <= 0 or self.fps <= 0:
-            raise ValueError("distance_m, speed_mps and fps must be positive")
 
     def sim_config(self) -> SimConfig:
         return SimConfig.from_dict(self.sim, source=f"{self.source} (sim)")

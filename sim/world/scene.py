@@ -21,6 +21,7 @@ from lane_seg.settings import from_mapping, load_yaml, setting
 from lane_seg.sim.world.dashcam import DEFAULT_HOOD, MIRRORS, HoodStyle
 from lane_seg.sim.world.props import Prop, sample_props
 from lane_seg.sim.world.road import Road, RoadShape
+from lane_seg.sizes import MAX_IMAGE_SIDE
 
 LABELS = ("paint", "lines")
 WHITE = (0.92, 0.92, 0.90)
@@ -31,57 +32,76 @@ YELLOW = (0.93, 0.74, 0.18)
 class SimConfig:
     """Ranges every scene is drawn from. `lane-seg collect --config FILE` overrides any field."""
 
-    height: int = 256
-    width: int = 512
-    hfov_deg: tuple[float, float] = (48.0, 72.0)
-    camera_height_m: tuple[float, float] = (1.2, 1.9)
-    pitch_deg: tuple[float, float] = (0.5, 7.0)
-    yaw_deg: tuple[float, float] = (-2.5, 2.5)
-    roll_deg: tuple[float, float] = (-1.5, 1.5)
-    lanes: tuple[int, int] = (1, 4)
-    lane_width_m: tuple[float, float] = (2.8, 3.9)
-    max_curvature: float = 1 / 120
-    line_width_m: tuple[float, float] = (0.10, 0.22)
-    dash_m: tuple[float, float] = (1.5, 6.0)
-    gap_m: tuple[float, float] = (3.0, 12.0)
-    yellow_probability: float = 0.35
-    double_probability: float = 0.25
-    wear: tuple[float, float] = (0.0, 0.45)
-    fade: tuple[float, float] = (0.0, 0.6)
-    concrete_probability: float = 0.3
-    night_probability: float = 0.12
-    dusk_probability: float = 0.15
-    rain_probability: float = 0.15
-    fog_probability: float = 0.1
-    glare_probability: float = 0.15
-    shadow_probability: float = 0.6
-    vehicles: tuple[int, int] = (0, 4)
-    barrier_probability: float = 0.5
-    pole_probability: float = 0.5
-    hood_probability: float = 0.25
-    hood_top: tuple[float, float] = DEFAULT_HOOD.top  # bonnet outline and finish (HoodStyle)
-    hood_bulge: tuple[float, float] = DEFAULT_HOOD.bulge
-    hood_paint: tuple[float, float] = DEFAULT_HOOD.paint
-    hood_gloss: tuple[float, float] = DEFAULT_HOOD.gloss
+    height: int = setting(256, "frame height, px", range=(32, MAX_IMAGE_SIDE))
+    width: int = setting(512, "frame width, px", range=(32, MAX_IMAGE_SIDE))
+    hfov_deg: tuple[float, float] = setting(
+        (48.0, 72.0), "horizontal FOV, degrees", range=(10, 170)
+    )
+    camera_height_m: tuple[float, float] = setting(
+        (1.2, 1.9), "camera above the road, m", range=(0.2, 10.0)
+    )
+    pitch_deg: tuple[float, float] = setting(
+        (0.5, 7.0), "camera pitch, degrees, + looks down", range=(-20.0, 45.0)
+    )
+    yaw_deg: tuple[float, float] = setting((-2.5, 2.5), "camera yaw, degrees", range=(-30, 30))
+    roll_deg: tuple[float, float] = setting((-1.5, 1.5), "camera roll, degrees", range=(-30, 30))
+    lanes: tuple[int, int] = setting((1, 4), "lanes on the road", range=(1, 8))
+    lane_width_m: tuple[float, float] = setting((2.8, 3.9), "lane width, m", range=(1.5, 8.0))
+    max_curvature: float = setting(1 / 120, "largest road curvature, 1/m", range=(0.0, 0.1))
+    line_width_m: tuple[float, float] = setting(
+        (0.10, 0.22), "painted line width, m", range=(0.02, 1.0)
+    )
+    dash_m: tuple[float, float] = setting((1.5, 6.0), "dash length, m", range=(0.2, 50.0))
+    gap_m: tuple[float, float] = setting((3.0, 12.0), "gap between dashes, m", range=(0.2, 50.0))
+    yellow_probability: float = setting(0.35, "probability", range=(0.0, 1.0))
+    double_probability: float = setting(0.25, "probability", range=(0.0, 1.0))
+    wear: tuple[float, float] = setting((0.0, 0.45), "paint wear, 0..1", range=(0.0, 1.0))
+    fade: tuple[float, float] = setting((0.0, 0.6), "paint fading, 0..1", range=(0.0, 1.0))
+    concrete_probability: float = setting(0.3, "probability", range=(0.0, 1.0))
+    night_probability: float = setting(0.12, "probability", range=(0.0, 1.0))
+    dusk_probability: float = setting(0.15, "probability", range=(0.0, 1.0))
+    rain_probability: float = setting(0.15, "probability", range=(0.0, 1.0))
+    fog_probability: float = setting(0.1, "probability", range=(0.0, 1.0))
+    glare_probability: float = setting(0.15, "probability", range=(0.0, 1.0))
+    shadow_probability: float = setting(0.6, "probability", range=(0.0, 1.0))
+    vehicles: tuple[int, int] = setting((0, 4), "other vehicles in view", range=(0, 20))
+    barrier_probability: float = setting(0.5, "probability", range=(0.0, 1.0))
+    pole_probability: float = setting(0.5, "probability", range=(0.0, 1.0))
+    hood_probability: float = setting(0.25, "probability", range=(0.0, 1.0))
+    # The bonnet's outline and finish (dashcam.HoodStyle), fractions of the frame height.
+    hood_top: tuple[float, float] = setting(
+        DEFAULT_HOOD.top, "bonnet edge, highest row / frame height", range=(0.3, 1.0)
+    )
+    hood_bulge: tuple[float, float] = setting(
+        DEFAULT_HOOD.bulge, "how much lower the edge is at the sides", range=(0.0, 0.7)
+    )
+    hood_paint: tuple[float, float] = setting(
+        DEFAULT_HOOD.paint, "the bonnet colour's channels", range=(0.0, 1.0)
+    )
+    hood_gloss: tuple[float, float] = setting(
+        DEFAULT_HOOD.gloss, "how strongly it mirrors the scene", range=(0.0, 1.0)
+    )
     hood_mirror: str = setting(
         DEFAULT_HOOD.mirror, "what the bonnet reflects (sim.dashcam.HoodStyle)", choices=MIRRORS
     )
-    hood_blur: float = DEFAULT_HOOD.blur
-    motion_blur_probability: float = 0.3
-    jpeg_probability: float = 0.7
-    ego_offset_sigma_m: float = 0.35
-    ego_heading_sigma_deg: float = 1.5
-    draw_distance_m: float = 250.0
+    hood_blur: float = setting(DEFAULT_HOOD.blur, "mirror image blur, px", range=(0.1, 50.0))
+    motion_blur_probability: float = setting(0.3, "probability", range=(0.0, 1.0))
+    jpeg_probability: float = setting(0.7, "probability", range=(0.0, 1.0))
+    ego_offset_sigma_m: float = setting(0.35, "ego offset from the lane centre, m", range=(0, 2))
+    ego_heading_sigma_deg: float = setting(1.5, "ego heading error, degrees", range=(0, 20))
+    draw_distance_m: float = setting(250.0, "how far the road is drawn, m", range=(20, 500))
     # fy / fx: frames of other aspect ratios stretched to the model's input have non-square
     # pixels (CULane's 1640x590 -> 512x256 gives 1.39, comma10k's 1164x874 gives 0.67).
-    pixel_aspect: tuple[float, float] = (1.0, 1.0)
+    pixel_aspect: tuple[float, float] = setting((1.0, 1.0), "fy / fx", range=(0.25, 4.0))
     label: str = setting("paint", "what the mask marks (render.render)", choices=LABELS)
-    line_width_px: float = 5.0  # width of "lines" labels
+    line_width_px: float = setting(5.0, "width of lines labels, px", range=(1.0, 50.0))
     lines_over_hood: bool = True  # "lines" labels run on over the bonnet (CULane, TuSimple)
-    props: float = 0.0  # density of roadside props (sim.props): 0 none, 1 a busy road
-    distortion_probability: float = 0.0  # barrel lens distortion (sim.dashcam)
-    distortion: tuple[float, float] = (0.05, 0.35)
-    osd_probability: float = 0.0  # burnt-in timestamp / speed text (sim.dashcam)
+    props: float = setting(0.0, "roadside props (sim.props): 0 none, 1 a busy road", range=(0, 4))
+    distortion_probability: float = setting(0.0, "barrel lens distortion", range=(0.0, 1.0))
+    distortion: tuple[float, float] = setting(
+        (0.05, 0.35), "barrel distortion strength k (sim.dashcam)", range=(0.0, 2.0)
+    )
+    osd_probability: float = setting(0.0, "burnt-in timestamp / speed text", range=(0.0, 1.0))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

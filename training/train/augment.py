@@ -24,27 +24,34 @@ import numpy as np
 
 from lane_seg.data.unlabelled import unlabelled_frames
 from lane_seg.errors import LaneSegError
+from lane_seg.settings import setting
+
+STYLE_WINDOW = 0.05  # low-frequency block kept per style frame (>= the largest beta)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    hflip: float = 0.5  # probability
-    scale: tuple[float, float] = (0.85, 1.25)  # zoom range about the image centre
-    shift: float = 0.05  # max translation, fraction of width/height
-    rotate_deg: float = 5.0  # max |rotation|
-    brightness: float = 0.25  # max relative change
-    contrast: float = 0.25
-    saturation: float = 0.25
-    hue_deg: float = 8.0
-    blur: float = 0.2  # probability of a Gaussian blur (sigma 0.3..1.5)
-    noise: float = 0.2  # probability of Gaussian noise (sigma 2..8 grey levels)
-    jpeg: float = 0.2  # probability of a JPEG round trip (quality 40..90)
+    hflip: float = setting(0.5, "probability of a horizontal flip", range=(0.0, 1.0))
+    scale: tuple[float, float] = setting(
+        (0.85, 1.25), "zoom range about the image centre", range=(0.25, 4.0)
+    )
+    shift: float = setting(0.05, "max translation, fraction of width/height", range=(0.0, 0.5))
+    rotate_deg: float = setting(5.0, "max |rotation|, degrees", range=(0.0, 90.0))
+    brightness: float = setting(0.25, "max relative change", range=(0.0, 1.0))
+    contrast: float = setting(0.25, "max relative change", range=(0.0, 1.0))
+    saturation: float = setting(0.25, "max relative change", range=(0.0, 1.0))
+    hue_deg: float = setting(8.0, "max hue shift, degrees", range=(0.0, 180.0))
+    blur: float = setting(0.2, "probability of a Gaussian blur (sigma 0.3..1.5)", range=(0, 1))
+    noise: float = setting(0.2, "probability of noise (sigma 2..8 grey levels)", range=(0, 1))
+    jpeg: float = setting(0.2, "probability of a JPEG round trip (quality 40..90)", range=(0, 1))
     # Fourier domain adaptation (Yang & Soatto, CVPR 2020): with probability `style`, the
     # lowest spatial frequencies of the frame's amplitude spectrum (a window of `style_beta`
     # x the shorter side) are replaced by those of an unlabelled real frame, which carries its
     # colour, exposure and haze over without touching edges (so the label stays exact).
-    style: float = 0.0
-    style_beta: tuple[float, float] = (0.004, 0.02)
+    style: float = setting(0.0, "probability of a Fourier style transfer", range=(0.0, 1.0))
+    style_beta: tuple[float, float] = setting(
+        (0.004, 0.02), "low-frequency window, fraction of the shorter side", range=(0, STYLE_WINDOW)
+    )
     style_frames: tuple[str, ...] = ()  # globs of real frames (images or .mp4) to borrow from
 
     @classmethod
@@ -53,7 +60,6 @@ class AugmentConfig:
 
 
 VIDEO_STRIDE = 5  # every 5th frame of a style video
-STYLE_WINDOW = 0.05  # low-frequency block kept per style frame (> the largest beta)
 
 
 @functools.lru_cache(maxsize=4)

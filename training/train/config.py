@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lane_seg.artifact import LABELS, check_input_bounds
+from lane_seg.artifact import LABELS
 from lane_seg.errors import LaneSegError
-from lane_seg.preprocess import PreprocessConfig
+from lane_seg.preprocess import MAX_CROP_TOP, RESIZE_MODES, PreprocessConfig
 from lane_seg.settings import from_mapping, read_yaml, setting
+from lane_seg.sizes import MAX_INPUT_SIDE
 from lane_seg.training.train.augment import AugmentConfig
 
 
@@ -33,53 +34,65 @@ class ModelSection:
 @dataclass
 class Source:
     root: str
-    weight: float = 1.0
+    weight: float = setting(1.0, "share of this source in the train draws", range=(1e-6, 1e6))
+
+
+LOSSES = ("bce", "dice", "bce_dice")  # losses.build_loss
+SPLITS = ("train", "val", "test")  # docs/architecture.md, contract 1
+MAX_WORKERS = 256
 
 
 @dataclass
 class DataSection:
     sources: list[Source]
-    height: int = 256
-    width: int = 512
-    resize: str = "stretch"
-    train_split: str = "train"
-    val_split: str = "val"
-    val_limit: int = 0  # 0 = every val sample
-    crop_height: int = 0  # train on random crops of the input-size frame (0 = whole frame)
-    crop_width: int = 0
+    height: int = setting(256, "model input height, px", range=(1, MAX_INPUT_SIDE))
+    width: int = setting(512, "model input width, px", range=(1, MAX_INPUT_SIDE))
+    resize: str = setting("stretch", "to the input size", choices=RESIZE_MODES)
+    crop_top: float = setting(
+        0.0, "share of the frame's height cut from the top first", range=(0.0, MAX_CROP_TOP)
+    )
+    train_split: str = setting("train", "split trained on", choices=SPLITS)
+    val_split: str = setting("val", "split validated on", choices=SPLITS)
+    val_limit: int = setting(0, "first N val samples; 0 = every one", range=(0, 10**9))
+    crop_height: int = setting(
+        0, "train on random crops of the input-size frame; 0 = whole", range=(0, MAX_INPUT_SIDE)
+    )
+    crop_width: int = setting(0, "crop width, px; 0 = whole frame", range=(0, MAX_INPUT_SIDE))
     cache: bool = True  # keep input-size frames in memory after the first read
-    workers: int = 0
+    workers: int = setting(0, "data loader processes; 0 = in this one", range=(0, MAX_WORKERS))
     labels: str = setting("paint", "label convention of the sources", choices=LABELS)
 
 
 @dataclass
 class LossSection:
-    name: str = "bce_dice"
-    bce_weight: float = 1.0
-    dice_weight: float = 1.0
-    smooth: float = 1.0
+    name: str = setting("bce_dice", "loss function", choices=LOSSES)
+    bce_weight: float = setting(1.0, "weight of binary cross-entropy", range=(0.0, 100.0))
+    dice_weight: float = setting(1.0, "weight of the soft Dice loss", range=(0.0, 100.0))
+    smooth: float = setting(1.0, "Dice smoothing", range=(0.0, 1000.0))
 
 
 @dataclass
 class OptimSection:
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio
-    grad_clip: float = 1.0  # max global grad norm; 0 = off
+    lr: float = setting(2e-3, "AdamW learning rate", range=(1e-9, 1.0))
+    weight_decay: float = setting(1e-4, "AdamW weight decay", range=(0.0, 1.0))
+    betas: tuple[float, float] = setting((0.9, 0.999), "AdamW betas", range=(0.0, 0.99999))
+    warmup_steps: int = setting(100, "linear warm-up steps", range=(0, 10**9))
+    min_lr_ratio: float = setting(0.02, "cosine decays to lr * min_lr_ratio", range=(0.0, 1.0))
+    grad_clip: float = setting(1.0, "max global grad norm; 0 = off", range=(0.0, 1e6))
 
 
 @dataclass
 class TrainSection:
-    epochs: int = 10
-    batch_size: int = 8
-    steps_per_epoch: int = 0  # 0 = one pass over the (weighted) train set
-    seed: int = 0
-    ema: float = 0.0  # EMA decay of the weights, e.g. 0.999; 0 = off
+    epochs: int = setting(10, "epochs of the whole run", range=(1, 10**6))
+    batch_size: int = setting(8, "samples per step and process", range=(1, 65536))
+    steps_per_epoch: int = setting(
+        0, "0 = one pass over the (weighted) train set", range=(0, 10**9)
+    )
+    seed: int = setting(0, "seed of weights, draws and augmentations", range=(0, 2**31 - 1))
+    ema: float = setting(0.0, "EMA decay of the weights, e.g. 0.999; 0 = off", range=(0, 0.99999))
     out: str = "runs/train"
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    device: str = setting("auto", "where to train", choices=("auto", "cpu", "cuda"))
+    threads: int = setting(0, "torch intra-op threads; 0 = torch's default", range=(0, 1024))
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning); fresh optimizer
 
 
@@ -99,9 +112,8 @@ class TrainConfig:
 
     @property
     def preprocess(self) -> PreprocessConfig:
-        return PreprocessConfig(
-            height=self.data.height, width=self.data.width, resize=self.data.resize
-        )
+        d = self.data
+        return PreprocessConfig(d.height, d.width, resize=d.resize, crop_top=d.crop_top)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,22 +132,17 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
     unknown = sorted(set(raw) - {"model", "data", "augment", "loss", "optim", "train"})
     if unknown:
         raise LaneSegError(f"{where}: unknown sections {unknown}")
-    model = dict(raw.get("model") or {})
-    if "name" not in model:
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise LaneSegError(f"{where}: model must be a mapping, got {model!r}")
+    model = dict(model)
+    if not isinstance(model.get("name"), str):
         raise LaneSegError(f"{where}: model.name is required (unet, enet, deeplabv3plus, ...)")
-    data = dict(raw.get("data") or {})
-    sources = data.pop("sources", None)
-    if not sources:
-        raise LaneSegError(f"{where}: data.sources needs at least one {{root: DIR, weight: W}}")
-    data["sources"] = [  # plain strings are roots with weight 1
-        Source(s) if isinstance(s, str) else _section(Source, s, f"{where}: data.sources")
-        for s in sources
-    ]
-    if any(s.weight <= 0 for s in data["sources"]):
-        raise LaneSegError(f"{where}: data.sources weights must be positive")
-    parsed_sources = data.pop("sources")
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise LaneSegError(f"{where}: data must be a mapping, got {data!r}")
     rest = _section(DataSection, {**data, "sources": []}, f"{where}: data")
-    rest.sources = parsed_sources
+    rest.sources = _sources(data.get("sources"), where)
     aug_raw = raw.get("augment", {})
     augment = None if aug_raw is False else _section(AugmentConfig, aug_raw, f"{where}: augment")
     cfg = TrainConfig(
@@ -150,24 +157,26 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
     return cfg
 
 
+def _sources(sources: Any, where: str) -> list[Source]:
+    """`data.sources`: a list of {root: DIR, weight: W}, or of plain roots (weight 1)."""
+    if not sources or not isinstance(sources, list):
+        raise LaneSegError(
+            f"{where}: data.sources must be a list of at least one {{root: DIR, weight: W}} "
+            f"or DIR, got {sources!r}"
+        )
+    return [
+        Source(s) if isinstance(s, str) else _section(Source, s, f"{where}: data.sources")
+        for s in sources
+    ]
+
+
 def _validate(cfg: TrainConfig, where: str) -> None:
-    t, o = cfg.train, cfg.optim
-    if t.epochs < 1 or t.batch_size < 1:
-        raise LaneSegError(f"{where}: train.epochs and train.batch_size must be >= 1")
-    if not 0.0 <= t.ema < 1.0:
-        raise LaneSegError(f"{where}: train.ema must be in [0, 1)")
-    if o.lr <= 0 or not 0 <= o.min_lr_ratio <= 1:
-        raise LaneSegError(f"{where}: optim.lr must be > 0 and min_lr_ratio in [0, 1]")
+    """What one field's range cannot say (each field's range is checked as it is read)."""
     d = cfg.data
-    check_input_bounds({"data.height": d.height, "data.width": d.width}, where)
     if (d.crop_height or d.crop_width) and not (
         0 < d.crop_height <= d.height and 0 < d.crop_width <= d.width
     ):
         raise LaneSegError(f"{where}: data.crop_height/crop_width must fit inside height/width")
-    try:
-        cfg.preprocess  # noqa: B018 (validates resize mode)
-    except ValueError as exc:
-        raise LaneSegError(f"{where}: data: {exc}") from exc
 
 
 def load_config(path: str | Path) -> TrainConfig:

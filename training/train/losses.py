@@ -14,8 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lane_seg.errors import LaneSegError
-
-LOSSES = ("bce", "dice", "bce_dice")
+from lane_seg.training.train.config import LOSSES
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
