@@ -10,6 +10,8 @@ export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import os; print(os.getpid() % 100
 
 .PHONY: venv demo model remedies tradeoff candidates baselines test test-fast lint format clean
 
+# Editable, so `make test` and `make demo` use the checkout as it stands; tests/test_install.py
+# checks a plain install (README.md, "Two commands").
 $(STAMP): setup.py setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
