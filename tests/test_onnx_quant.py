@@ -8,32 +8,51 @@ from quant_helpers import stripe_batch, trained_tiny
 
 from lane_seg.artifact import ModelInfo
 from lane_seg.data.dataset import read_image
-from lane_seg.models.export import export_onnx, read_metadata
+from lane_seg.models.export import read_metadata
 from lane_seg.preprocess import PreprocessConfig, to_input
 from lane_seg.runtime.engines import load_engine
 from lane_seg.training.quant import onnx_int8 as oq
+from lane_seg.training.quant.calibration import frames_calibration
+from lane_seg.training.quant.exporter import FrameReader, export_model
 
 CFG = PreprocessConfig(height=32, width=64)
 N_CONVS = 5
+
+
+def as_rgb(x) -> np.ndarray:
+    """The RGB frame whose preprocessed input is (about) the normalised tensor `x` (3xHxW)."""
+    mean, std = np.asarray(CFG.mean), np.asarray(CFG.std)
+    rgb = (x.numpy().transpose(1, 2, 0) * std + mean) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx")
     info = ModelInfo(arch="tinyseg", preprocess=CFG, train_data="stripes")
-    fp32 = export_onnx(trained_tiny(), info, d / "fp32.onnx")
-    frames = oq.FrameReader(x[None].numpy() for x in stripe_batch(8, seed=21))
-    out = {"fp32": fp32, "info": info, "frames": frames}
-    for name, trt in (("int8", False), ("int8-trt", True)):
-        out[name] = oq.quantize_qdq(
-            fp32,
-            d / f"{name}.onnx",
-            frames,
-            info.__class__(**{**info.__dict__, "precision": name}),
-            "minmax",
-            trt,
-        )
-    return out
+    pool = [(f"f{i}", as_rgb(x)) for i, x in enumerate(stripe_batch(12, seed=21))]
+    calib = frames_calibration(pool, "stripes", size=8)
+    trt = d / "int8-trt.onnx"
+    done = export_model(
+        trained_tiny(), d / "fp32.onnx", d / "int8.onnx", calib, info=info, trt_out=trt
+    )
+    files = {"fp32": done.fp32, "int8": done.int8, "int8-trt": done.int8_trt}
+    return {**files, "info": info, "done": done, "calib": calib}
+
+
+def test_the_exporter_reports_parity_and_the_calibration(exported):
+    done, calib = exported["done"], exported["calib"]
+    assert done.ok and done.fp32_parity["inputs"] == 2
+    assert done.calibration == {**calib.identity(), "method": "minmax"}
+    for precision in ("int8", "int8-trt"):
+        parity = done.int8_parity[precision]
+        assert parity["frames"] == 4  # the pool's 12 frames less the 8 that calibrate
+        assert parity["mask_agreement_iou"] > 80, precision
+    assert done.int8_ops.int8_convs == N_CONVS
+    meta = ModelInfo.from_metadata(read_metadata(done.int8))
+    assert meta.calibration == done.calibration
+    trt = ModelInfo.from_metadata(read_metadata(done.int8_trt))
+    assert trt.calibration == {**done.calibration, "symmetric": True}
 
 
 def test_ort_int8_is_per_channel_with_uint8_activations(exported):
@@ -110,9 +129,9 @@ def test_compact_names_keep_io_and_results(exported, tmp_path):
 
 
 def test_reader_rewinds_and_refuses_empty():
-    r = oq.FrameReader([np.zeros((1, 3, 2, 2), np.float32)] * 2)
+    r = FrameReader([np.zeros((1, 3, 2, 2), np.float32)] * 2)
     assert r.get_next() is not None and r.get_next() is not None and r.get_next() is None
     r.rewind()
     assert r.get_next() is not None
     with pytest.raises(Exception, match="no calibration frames"):
-        oq.FrameReader([])
+        FrameReader([])

@@ -8,7 +8,12 @@ import pytest
 from quant_helpers import write_dataset
 
 from lane_seg.errors import LaneSegError
-from lane_seg.training.quant.calibration import check_disjoint, eval_samples, select_calibration
+from lane_seg.training.eval.score import scored_samples
+from lane_seg.training.quant.calibration import (
+    check_disjoint,
+    frames_calibration,
+    select_calibration,
+)
 
 
 def test_calibration_is_a_fixed_subset_of_train(tmp_path):
@@ -27,15 +32,15 @@ def test_calibration_is_a_fixed_subset_of_train(tmp_path):
 def test_calibration_never_overlaps_the_scored_frames(tmp_path):
     root = write_dataset(tmp_path / "ds", n_train=12, n_val=6)
     calib = select_calibration(root, 12)
-    scored = eval_samples(root, "val")
+    scored = scored_samples(root, "val")
     assert not {s.id for s in scored} & set(calib.ids)
     check_disjoint(calib, scored)  # disjoint: no error
     # the same image content under another id and split is caught too
     dup = write_dataset(tmp_path / "dup", n_train=12, n_val=6)  # same seed: same pixels
     with pytest.raises(LaneSegError, match="also calibration frames"):
-        check_disjoint(calib, eval_samples(dup, "val") + select_calibration(dup, 1).samples)
+        check_disjoint(calib, scored_samples(dup, "val") + select_calibration(dup, 1).samples)
     with pytest.raises(LaneSegError, match="train split"):
-        eval_samples(root, "train")
+        scored_samples(root, "train")
 
 
 def test_calibration_needs_a_train_split(tmp_path):
@@ -44,3 +49,20 @@ def test_calibration_needs_a_train_split(tmp_path):
         select_calibration(root, 4)
     with pytest.raises(LaneSegError):
         select_calibration(root, 0)
+
+
+def test_in_memory_frames_follow_the_same_rule(tmp_path):
+    """Frames handed over in memory (simulator, a user's camera) are chosen like a train split:
+    the same pool, size and seed give the same frames; the rest of the pool is held out."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pool = [(f"cam-{i:03d}", rng.integers(0, 255, (8, 16, 3), dtype=np.uint8)) for i in range(20)]
+    a = frames_calibration(pool, "camera", size=6, seed=2)
+    b = frames_calibration(list(reversed(pool)), "camera", size=6, seed=2)
+    assert a.identity() == b.identity() and a.ids == sorted(a.ids)
+    assert len(a.held_out) == 14 and not set(a.ids) & {f.id for f in a.held_out}
+    assert a.identity()["split"] == "train" and a.identity()["dataset"] == "camera"
+    root = write_dataset(tmp_path / "ds", n_train=12, n_val=2)
+    d = select_calibration(root, 5, seed=3)
+    assert len(d.frames) + len(d.held_out) == 12

@@ -1,9 +1,10 @@
-"""The rows of `lane-seg bench`: frames, calibration, and loading each engine under test.
+"""The contenders of `lane-seg bench`: every engine it compares, built and loaded.
 
 PyTorch fp32 eager (the .pt checkpoint), torch.ao int8 (static PTQ of the same checkpoint via
 lane_seg.training.quant.torch_ao), onnxruntime fp32 and int8 QDQ (the given .onnx files, or ones
-exported with lane_seg.models.export and quantized with lane_seg.training.quant.onnx_int8), OpenVINO
-fp32 and int8 on the same .onnx files when the openvino wheel is installed.
+written by lane_seg.training.quant.exporter, the one exporter), OpenVINO fp32 and int8 on the
+same .onnx files when the openvino wheel is installed. Frames and calibration frames come from
+lane_seg.bench.frames.
 
 GPU rows, each skipped with its reason where the machine or the wheels lack it: PyTorch on CUDA
 (fp32, fp16), onnxruntime's CUDA provider (fp32, int8 QDQ) and its TensorRT provider on the int8
@@ -14,19 +15,18 @@ Their times include the copies to and from the GPU, as the node's would.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from lane_seg import resources
 from lane_seg.bench import ENGINE_KEYS
+from lane_seg.bench.frames import REAL_FRAMES, calibration_set
 from lane_seg.bench.measure import Runner, timed_load
 from lane_seg.errors import LaneSegError
-from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import (
     Engine,
     OnnxRuntimeEngine,
@@ -34,19 +34,9 @@ from lane_seg.runtime.engines import (
     TorchEngine,
     openvino_available,
 )
-from lane_seg.sim.world.collect import render_frame
-from lane_seg.sim.world.scene import SimConfig
-from lane_seg.training.quant.calibration import select_calibration
-from lane_seg.training.quant.onnx_int8 import quantize_int8
-
-CHECKOUT = resources.checkout_root()
-# Real road frames beside a checkout (LANE_SEG_REAL_DATA points elsewhere); without them the
-# bench times simulator frames.
-_REAL = os.environ.get("LANE_SEG_REAL_DATA") or (CHECKOUT and CHECKOUT.parent / "shared/data/real")
-REAL_FRAMES = Path(_REAL) / "tusimple_lanenet" / "image" if _REAL else None
-FRAME_HW = (256, 512)
-SIM_FRAME_SEED = 8128  # simulator seed for timing frames when no real ones are present
-SIM_CALIB_SEED = 4242  # a different seed for calibration frames when no --data is given
+from lane_seg.training.quant import torch_ao as quant_torch
+from lane_seg.training.quant.calibration import CALIB_SIZE, CalibrationSet
+from lane_seg.training.quant.exporter import export_model
 
 # onnxruntime GPU rows: key -> (row, engine variant, precision, provider, how to get it).
 _CUDA_WHEEL = "install onnxruntime-gpu with the CUDA and cuDNN it was built for"
@@ -62,34 +52,6 @@ ORT_GPU_ROWS = {
     ),
 }
 
-# ---------------------------------------------------------------- frames
-
-
-def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray], str]:
-    """`count` RGB frames at 256x512: real road frames when present, else simulator frames."""
-    import cv2
-
-    files: list[Path] = []
-    if real_dir is not None and real_dir.is_dir():
-        files = sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    frames = []
-    for f in files[:count]:
-        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if bgr is None:
-            continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        frames.append(cv2.resize(rgb, FRAME_HW[::-1], interpolation=cv2.INTER_AREA))
-    if frames:
-        where = os.path.relpath(real_dir, CHECKOUT or Path.cwd())
-        return frames, f"real: {len(frames)} frames from {where}"
-    return sim_frames(SIM_FRAME_SEED, count), f"simulator: {count} frames, seed {SIM_FRAME_SEED}"
-
-
-def sim_frames(seed: int, count: int) -> list[np.ndarray]:
-    cfg = SimConfig(height=FRAME_HW[0], width=FRAME_HW[1])
-    return [render_frame(seed, i, cfg)[0] for i in range(count)]
-
-
 # ---------------------------------------------------------------- the engines
 
 
@@ -99,8 +61,6 @@ def _with_device(engine: Engine) -> tuple[Engine, str]:
 
 def _no_cuda() -> str:
     """Why PyTorch cannot run on a GPU here ("" when it can)."""
-    import torch
-
     if torch.cuda.is_available():
         return ""
     if torch.version.cuda is None:
@@ -114,24 +74,7 @@ def ort_providers() -> set[str]:
     return set(ort.get_available_providers())
 
 
-def calibration_inputs(data: Path | None, size: int, cfg: Any) -> tuple[list[np.ndarray], dict]:
-    """Calibration frames: the train split of --data, else simulator frames (another seed)."""
-    if data is not None:
-        calib = select_calibration(data, size)
-        return list(calib.inputs(cfg)), calib.identity()
-    frames = sim_frames(SIM_CALIB_SEED, size)
-    return [to_input(f, cfg) for f in frames], {
-        "dataset": "built-in simulator (render_frame)",
-        "seed": SIM_CALIB_SEED,
-        "count": size,
-    }
-
-
 def torch_int8_model(model: Any, calib: list[np.ndarray]) -> tuple[Any, str]:
-    import torch
-
-    from lane_seg.training.quant import torch_ao as quant_torch
-
     backend = quant_torch.detect_backend()
     example = torch.from_numpy(calib[0])
     q = quant_torch.ptq(model, example, (torch.from_numpy(c) for c in calib), backend=backend)
@@ -139,20 +82,43 @@ def torch_int8_model(model: Any, calib: list[np.ndarray]) -> tuple[Any, str]:
 
 
 def ensure_onnx(
-    model: Any, info: Any, onnx_fp32: Path | None, onnx_int8: Path | None, out: Path, calib: Any
+    model: Any,
+    info: Any,
+    onnx_fp32: Path | None,
+    onnx_int8: Path | None,
+    out: Path,
+    calib: Callable[[], CalibrationSet],
 ) -> tuple[Path, Path, list[str]]:
-    """The given .onnx files, or ones exported / quantized into `out` from the checkpoint."""
+    """The given .onnx files, or ones the exporter writes into `out` from the checkpoint."""
+    if onnx_fp32 is not None and onnx_int8 is not None:
+        return onnx_fp32, onnx_int8, []
+    need_int8 = onnx_int8 is None
+    exported = export_model(
+        model,
+        out / ("model_fp32.onnx" if onnx_fp32 is None else "exported_fp32.onnx"),
+        out / "model_int8.onnx" if need_int8 else None,
+        calib() if need_int8 else None,
+        info=info,
+    )
     notes = []
     if onnx_fp32 is None:
-        from lane_seg.models.export import export_onnx
-
-        onnx_fp32 = export_onnx(model, info, out / "model_fp32.onnx")
+        onnx_fp32 = exported.fp32
         notes.append(f"fp32 ONNX exported to {onnx_fp32}")
     if onnx_int8 is None:
-        inputs, ident = calib()
-        onnx_int8 = quantize_int8(onnx_fp32, out / "model_int8.onnx", inputs, info, ident)
-        notes.append(f"int8 QDQ ONNX quantized to {onnx_int8}")
+        onnx_int8 = exported.int8
+        parity = exported.int8_parity.get("int8")
+        notes.append(f"int8 QDQ ONNX quantized to {onnx_int8}" + _parity_note(parity))
     return onnx_fp32, onnx_int8, notes
+
+
+def _parity_note(parity: dict | None) -> str:
+    if not parity:
+        return ""
+    return (
+        f" (against fp32 on {parity['frames']} held-out frames: mask agreement "
+        f"{parity['mask_agreement_iou']:.1f} % IoU, max |logit diff| "
+        f"{parity['max_abs_logit_diff']:.3f})"
+    )
 
 
 # ---------------------------------------------------------------- the whole run
@@ -166,7 +132,7 @@ class BenchConfig:
     data: Path | None = None
     split: str = "val"
     eval_limit: int | None = 50
-    calib_size: int = 16
+    calib_size: int = CALIB_SIZE
     real_dir: Path | None = REAL_FRAMES
     frames: int = 8
     rounds: int = 5
@@ -205,10 +171,11 @@ def build_runners(
     extra: dict = {"notes": []}
     cache: dict = {}
 
-    def calib() -> tuple[list[np.ndarray], dict]:
+    def calib() -> CalibrationSet:
         if "calib" not in cache:
-            cache["calib"] = calibration_inputs(cfg.data, cfg.calib_size, info.preprocess)
-            extra["calibration"] = cache["calib"][1]
+            cache["calib"] = calibration_set(cfg.data, cfg.calib_size)
+            cache["inputs"] = list(cache["calib"].inputs(info.preprocess))
+            extra["calibration"] = cache["calib"].identity()
         return cache["calib"]
 
     def add(
@@ -235,10 +202,9 @@ def build_runners(
             lambda: (TorchEngine(model, info, cfg.checkpoint), "torch-cpu"),
         )
     if "torch-int8" in want:
-        import torch
 
         def make_q() -> tuple[TorchEngine, str]:
-            q, provider = torch_int8_model(model, calib()[0])
+            q, provider = torch_int8_model(model, cache["inputs"])
             cache["q"] = q
             return TorchEngine(q, replace(info, precision="int8")), provider
 

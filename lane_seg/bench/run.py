@@ -1,10 +1,11 @@
 """`lane-seg bench`: one model on every runtime a user would pick, side by side, in one process.
 
-All rows see the same frames at batch 1 (lane_seg.bench.engines builds them; lane_seg.bench.measure
-times them in interleaved rounds and reads peak memory). This module turns the timings into
-rows: p50/p95/p99, fps, size on disk, lane IoU through the same path as `lane-seg eval`, GMACs
-per frame and achieved GMAC/s next to the CPU's estimated peak, and speed-up against PyTorch
-fp32 eager measured in the same run; the load average before and after is recorded.
+All rows see the same frames at batch 1 (lane_seg.bench.contenders builds them;
+lane_seg.bench.measure times them in interleaved rounds and reads peak memory). This module
+turns the timings into rows: p50/p95/p99, fps, size on disk, lane IoU through the same path as
+`lane-seg eval`, GMACs per frame and achieved GMAC/s next to the CPU's estimated peak, and
+speed-up against PyTorch fp32 eager measured in the same run; the load average before and after
+is recorded.
 """
 
 from __future__ import annotations
@@ -16,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from lane_seg.bench.engines import (
-    REAL_FRAMES,
-    BenchConfig,
-    build_runners,
-    check_inputs,
-    load_frames,
-)
+from lane_seg.bench.contenders import BenchConfig, build_runners, check_inputs
+from lane_seg.bench.frames import REAL_FRAMES, load_frames
 from lane_seg.bench.measure import PeakRss, Runner, time_rounds
+from lane_seg.models.checkpoint import load_model
+from lane_seg.models.complexity import complexity
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.timing import percentile
-from lane_seg.training.eval.score import EvalFrames, score
-from lane_seg.training.quant.calibration import eval_samples
+from lane_seg.training.eval.score import EvalFrames, score, scored_samples
 
 __all__ = ["REAL_FRAMES", "BenchConfig", "run_bench"]
 
@@ -116,11 +114,6 @@ def run_bench(
     cfg: BenchConfig, node: dict | None = None, log: Callable[[str], None] = print
 ) -> dict:
     """Everything in one process; returns the report (also written by `write_report`)."""
-    import torch
-
-    from lane_seg.models.checkpoint import load_model
-    from lane_seg.models.complexity import complexity
-
     check_inputs(cfg)
     model, info = load_model(cfg.checkpoint)  # a bad checkpoint: refused before any output
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +142,7 @@ def run_bench(
     accs: dict = {}
     eval_desc = None
     if cfg.data is not None:
-        ev = EvalFrames.load(eval_samples(cfg.data, cfg.split, cfg.eval_limit), pre)
+        ev = EvalFrames.load(scored_samples(cfg.data, cfg.split, cfg.eval_limit), pre)
         eval_desc = f"{cfg.data} split {cfg.split}, {len(ev.inputs)} frames"
         log(f"scoring lane IoU on {eval_desc}")
         for r in runners:

@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", default="val", help="split scored for lane IoU (default val)")
     p.add_argument("--eval-limit", type=int, default=50, help="frames scored (0 = all; default 50)")
-    p.add_argument("--calib-size", type=int, default=16, help="calibration frames (default 16)")
+    p.add_argument(
+        "--calib-size", type=int, help="calibration frames (default 64, as in every command)"
+    )
     p.add_argument(
         "--frames-dir",
         help="timing frames (jpg/png); default ../shared/data/real/tusimple_lanenet/image, "
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.bench.report_files import markdown, write_report
     from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
     from lane_seg.cli.readme import check_section, replace_section
+    from lane_seg.training.quant.calibration import CALIB_SIZE
 
     cfg = BenchConfig(
         checkpoint=Path(args.model),
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         data=_path(args.data),
         split=args.split,
         eval_limit=args.eval_limit or None,
-        calib_size=args.calib_size,
+        calib_size=CALIB_SIZE if args.calib_size is None else args.calib_size,
         real_dir=_path(args.frames_dir) or REAL_FRAMES,
         rounds=args.rounds,
         iters=args.iters,

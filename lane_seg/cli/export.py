@@ -1,11 +1,13 @@
 """`lane-seg export`: a training checkpoint (.pt) -> ONNX with ModelInfo in metadata_props,
 and with --int8 also its static int8 QDQ version for onnxruntime / OpenVINO, calibrated on a
-fixed, seeded subset of a dataset's train split (identity recorded in the metadata)."""
+fixed, seeded subset of a dataset's train split (identity recorded in the metadata); through
+lane_seg.training.quant.exporter, the one exporter."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
@@ -28,8 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--int8", help="also write the int8 QDQ ONNX here (needs --calib)")
     p.add_argument("--calib", type=Path, help="dataset whose train split calibrates --int8")
-    p.add_argument("--calib-size", type=int, default=64, help="calibration frames (default 64)")
-    p.add_argument("--calib-seed", type=int, default=0, help="seed of the calibration subset")
+    p.add_argument(
+        "--calib-size", type=int, help="calibration frames (default 64, as in every command)"
+    )
+    p.add_argument("--calib-seed", type=int, help="seed of the calibration subset (default 0)")
     p.add_argument(
         "--calib-method",
         default="minmax",
@@ -39,25 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _int8(args: argparse.Namespace, fp32: Path, info) -> None:
-    from lane_seg.training.quant.calibration import select_calibration
-    from lane_seg.training.quant.onnx_int8 import int8_op_counts, quantize_int8
-
-    calib = select_calibration(args.calib, args.calib_size, args.calib_seed)
-    inputs = calib.inputs(info.preprocess)
-    out = quantize_int8(fp32, args.int8, inputs, info, calib.identity(), args.calib_method)
-    ops = int8_op_counts(out)
-    print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, int8 QDQ, {args.calib_method} "
-        f"calibration on {args.calib_size} frames of {args.calib} train; {ops.summary})"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from lane_seg.models.checkpoint import load_model
-    from lane_seg.models.export import PARITY_ATOL, PARITY_RTOL, export_onnx, onnx_parity
+    from lane_seg.training.quant.calibration import CALIB_SEED, CALIB_SIZE, select_calibration
+    from lane_seg.training.quant.exporter import export_model
 
     if args.opset < 17:
         raise LaneSegError(f"--opset {args.opset}: use 17 or newer")
@@ -70,19 +58,47 @@ def run(args: argparse.Namespace) -> int:
     for path in (out, args.int8):
         if path:
             output_file(path)
-    model, info = load_model(args.model)
-    export_onnx(model, info, out, opset=args.opset)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, arch {info.arch}, opset {args.opset})")
+    calib = None
     if args.int8:
-        _int8(args, out, info)
-    if args.no_check:
-        return 0
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, info.preprocess.height, info.preprocess.width))
-    ok, diff = onnx_parity(model, out, x.astype(np.float32))
-    verdict = "ok" if ok else "FAILED"
-    print(
-        f"parity vs PyTorch on 2 random inputs: max |diff| {diff:.2e} "
-        f"(tolerance atol {PARITY_ATOL:g} + rtol {PARITY_RTOL:g}) {verdict}"
+        size = CALIB_SIZE if args.calib_size is None else args.calib_size
+        seed = CALIB_SEED if args.calib_seed is None else args.calib_seed
+        calib = select_calibration(args.calib, size, seed)
+    done = export_model(
+        Path(args.model),
+        out,
+        args.int8,
+        calib,
+        method=args.calib_method,
+        opset=args.opset,
+        check=not args.no_check,
     )
-    return 0 if ok else 1
+    _report(done, args)
+    return 0 if done.ok else 1
+
+
+def _report(done: Any, args: argparse.Namespace) -> None:
+    """What `done` (exporter.Exported) wrote and what its parity checks found."""
+    from lane_seg.models.export import PARITY_ATOL, PARITY_RTOL
+
+    mb = done.fp32.stat().st_size / 1e6
+    print(f"wrote {done.fp32} ({mb:.2f} MB, arch {done.info.arch}, opset {args.opset})")
+    if done.int8 is not None:
+        c = done.calibration
+        print(
+            f"wrote {done.int8} ({done.int8.stat().st_size / 1e6:.2f} MB, int8 QDQ, "
+            f"{c['method']} calibration on {c['count']} frames of {c['dataset']} train, "
+            f"seed {c['seed']}; {done.int8_ops.summary})"
+        )
+    if p := done.fp32_parity:
+        verdict = "ok" if p["ok"] else "FAILED"
+        print(
+            f"parity vs PyTorch on {p['inputs']} random inputs: max |diff| "
+            f"{p['max_abs_diff']:.2e} (tolerance atol {PARITY_ATOL:g} + rtol {PARITY_RTOL:g}) "
+            f"{verdict}"
+        )
+    if q := done.int8_parity.get("int8"):
+        print(
+            f"int8 vs fp32 on {q['frames']} held-out train frames: masks agree "
+            f"{q['mask_agreement_iou']:.1f} % (IoU), max |logit diff| "
+            f"{q['max_abs_logit_diff']:.3f}"
+        )

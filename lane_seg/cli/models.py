@@ -2,8 +2,8 @@
 and with --latency the batch-1 latency of each one's int8 QDQ ONNX on onnxruntime and OpenVINO.
 
 Speed does not depend on the weights, so --latency times freshly initialised models (calibrated
-on simulator frames): it is how the default model's architecture is chosen against the speed
-target before spending CPU hours on training (see models/README.md)."""
+on simulator frames, lane_seg.bench.frames): it is how the default model's architecture is
+chosen against the speed target before spending CPU hours on training (see models/README.md)."""
 
 from __future__ import annotations
 
@@ -91,26 +91,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def int8_latency(model, name: str, options: dict, h: int, w: int, threads: int, runs: int) -> dict:
-    """Median ms of the model's int8 QDQ ONNX per engine (onnxruntime-cpu, openvino)."""
+    """Median ms of the model's int8 QDQ ONNX per engine (onnxruntime-cpu, openvino), written by
+    the one exporter and calibrated as every command is without a dataset (simulator frames)."""
     import tempfile
 
     import numpy as np
 
     from lane_seg.artifact import ModelInfo
-    from lane_seg.bench.engines import sim_frames
-    from lane_seg.models.export import export_onnx
-    from lane_seg.preprocess import PreprocessConfig, to_input
+    from lane_seg.bench.frames import calibration_set
+    from lane_seg.preprocess import PreprocessConfig
     from lane_seg.runtime.engines import load_engine, openvino_available, time_engine
-    from lane_seg.training.quant.onnx_int8 import quantize_int8
+    from lane_seg.training.quant.exporter import export_model
 
     info = ModelInfo(name, options, PreprocessConfig(height=h, width=w))
     engines = ["onnxruntime-cpu"] + (["openvino"] if openvino_available() else [])
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model.eval(), info, Path(tmp) / "fp32.onnx")
-        frames = [to_input(f, info.preprocess) for f in sim_frames(7, 8)]
-        calib = {"dataset": "built-in simulator", "seed": 7, "count": len(frames)}
-        int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", frames, info, calib)
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        done = export_model(model, fp32, int8, calibration_set(None), info=info, check=False)
         return {
-            f"int8_{e}_ms_p50": float(np.median(time_engine(load_engine(int8, e, threads), runs)))
+            f"int8_{e}_ms_p50": float(
+                np.median(time_engine(load_engine(done.int8, e, threads), runs))
+            )
             for e in engines
         }

@@ -28,8 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--split", default="val", choices=("val", "test"), help="scored split")
     p.add_argument("--max-eval", type=int, default=200, help="scored frames (0 = all)")
-    p.add_argument("--calib-size", type=int, default=64, help="calibration frames (train)")
-    p.add_argument("--calib-seed", type=int, default=0, help="seed of the calibration subset")
+    p.add_argument(
+        "--calib-size", type=int, help="calibration frames (train; default 64, as in every command)"
+    )
+    p.add_argument("--calib-seed", type=int, help="seed of the calibration subset (default 0)")
     p.add_argument("--observer", default="histogram", choices=OBSERVERS)
     p.add_argument(
         "--backend",
@@ -85,13 +87,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lane_seg.training.quant.calibration import CALIB_SEED, CALIB_SIZE
     from lane_seg.training.quant.lowbit import DEFAULT_SPECS, parse_spec
-    from lane_seg.training.quant.report import ReportConfig, run_report
+    from lane_seg.training.quant.study import run_study
+    from lane_seg.training.quant.subject import QuantizeConfig
 
     for m in args.model:
         if not Path(m).is_file():
             raise LaneSegError(f"checkpoint {m} not found; train one with `lane-seg train`")
-    if args.calib_size < 1 or args.runs < 1 or args.threads < 1:
+    calib_size = CALIB_SIZE if args.calib_size is None else args.calib_size
+    if calib_size < 1 or args.runs < 1 or args.threads < 1:
         raise LaneSegError("--calib-size, --runs and --threads must be at least 1")
     lowbit = [s for s in args.lowbit.split(",") if s.strip()]
     if lowbit == ["default"]:
@@ -99,15 +104,15 @@ def run(args: argparse.Namespace) -> int:
     for s in lowbit:
         parse_spec(s)  # fail before any work
     output_dir(args.out)
-    cfg = ReportConfig(
+    cfg = QuantizeConfig(
         models=[Path(m) for m in args.model],
         data=args.data,
         calib=args.calib,
         out=args.out,
         split=args.split,
         max_eval=args.max_eval or None,
-        calib_size=args.calib_size,
-        calib_seed=args.calib_seed,
+        calib_size=calib_size,
+        calib_seed=CALIB_SEED if args.calib_seed is None else args.calib_seed,
         observer=args.observer,
         backend=args.backend,
         onnx_calib=args.onnx_calib,
@@ -129,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         real=args.real,
         progress=not args.quiet,
     )
-    result = run_report(cfg)
+    result = run_study(cfg)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out / 'report.md'}, report.json, accuracy_latency.png")
     return 0 if result["rows"] else 1

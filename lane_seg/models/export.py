@@ -70,6 +70,19 @@ def set_metadata(proto, meta: dict[str, str]) -> None:  # noqa: ANN001 (onnx.Mod
         entry.key, entry.value = key, value
 
 
+def write_metadata(path: str | Path, info: ModelInfo) -> Path:
+    """Replace an ONNX file's metadata_props with `info`, atomically; the graph is untouched."""
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path))
+    set_metadata(proto, info.to_metadata())
+    tmp = temp_path(path)
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     import onnx
 

@@ -12,13 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from lane_seg.data.dataset import Sample
+from lane_seg.data.dataset import Sample, load_dataset
+from lane_seg.errors import LaneSegError
 from lane_seg.metrics import Counts, confusion
 from lane_seg.preprocess import PreprocessConfig, to_input, to_mask
 from lane_seg.runtime.engines import Engine
+
+
+def scored_samples(root: str | Path, split: str, limit: int | None = None) -> list[Sample]:
+    """The scored frames of `bench` and `quantize`: split `split` of `root` (the first `limit`
+    by id), never 'train', whose frames calibration draws from."""
+    if split == "train":
+        raise LaneSegError(
+            "evaluating on the train split would score frames calibration may have seen; "
+            "use --split val or --split test"
+        )
+    samples = sorted(load_dataset(root).split(split), key=lambda s: s.id)
+    if not samples:
+        raise LaneSegError(f"{root} has no '{split}' samples to evaluate on")
+    return samples[:limit] if limit else samples
 
 
 @dataclass

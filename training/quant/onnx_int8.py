@@ -1,17 +1,15 @@
-"""int8 ONNX through onnxruntime's static quantizer, the TensorRT-ready variant, and checks of
-what actually runs in int8.
+"""Checks of int8 ONNX files and what actually runs in int8; the metadata writer.
 
-- `quantize_qdq`: QuantFormat.QDQ, uint8 activations (per tensor, affine), int8 weights per
-  output channel (symmetric), calibration method min-max / entropy / percentile, frames fed
-  by `FrameReader` through lane_seg.preprocess.to_input from the training split only.
-- `trt=True`: the explicit-quantization form TensorRT wants: int8 activations AND weights, all
-  zero points 0 (ActivationSymmetric, WeightSymmetric), per-channel weight scales on axis 0,
-  one dedicated Q/DQ pair per consumer, float biases (QuantizeBias off). `check_qdq`
-  validates that structure here.
+The int8 files themselves are written by lane_seg.training.quant.exporter, the one exporter.
+
+- `check_qdq`: the structure of a QDQ file: per-channel int8 weights on every Conv, and for the
+  TensorRT-ready variant all zero points 0 and int8.
 - `int8_op_counts`: loads the file in onnxruntime with full graph optimization, writes the
   optimized graph (SessionOptions.optimized_model_filepath) and counts which convolutions
   became QLinearConv / ConvInteger and which stayed float Conv. A QDQ file only says which
   tensors MAY be int8; this says what the CPU provider actually runs.
+- `compare_outputs`: int8 against fp32 on the same frames.
+- `write_with_metadata`: short names and `ModelInfo` in metadata_props, written atomically.
 """
 
 from __future__ import annotations
@@ -20,18 +18,17 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lane_seg.artifact import INPUT_NAME, ModelInfo
+from lane_seg.artifact import ModelInfo
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import temp_path
 from lane_seg.runtime.engines import Engine
 
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # What stays float in this path is whatever onnxruntime cannot fuse: LayerNormalization (no
 # int8 CPU kernel) and, in QDQ form, every op whose neighbours are float. Attention Softmax is
 # NOT kept float here: onnxruntime fuses DequantizeLinear -> Softmax -> QuantizeLinear into
@@ -42,114 +39,13 @@ INT8_MATMUL_OPS = {"QLinearMatMul", "MatMulInteger", "QGemm", "MatMulIntegerToFl
 FLOAT_MATMUL_OPS = {"MatMul", "Gemm", "FusedMatMul"}
 
 
-def _ort_quant() -> Any:
-    """onnxruntime.quantization, imported when first needed."""
-    from onnxruntime import quantization
-
-    return quantization
-
-
-class FrameReader:
-    """CalibrationDataReader over preprocessed frames (float32 1x3xHxW), rewindable."""
-
-    def __init__(self, frames: Iterable[np.ndarray]) -> None:
-        self.frames = [np.ascontiguousarray(f, dtype=np.float32) for f in frames]
-        if not self.frames:
-            raise LaneSegError("no calibration frames for onnxruntime quantization")
-        self._i = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._i >= len(self.frames):
-            return None
-        self._i += 1
-        return {INPUT_NAME: self.frames[self._i - 1]}
-
-    def rewind(self) -> None:
-        self._i = 0
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-
-def _as_reader(frames: FrameReader) -> Any:
-    """Wrap in a real CalibrationDataReader subclass (the quantizer checks the type)."""
-    base = _ort_quant().CalibrationDataReader
-
-    class _Reader(base):
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return frames.get_next()
-
-        def rewind(self) -> None:
-            frames.rewind()
-
-    return _Reader()
-
-
-def quantize_qdq(
-    fp32_path: str | Path,
-    out_path: str | Path,
-    frames: FrameReader,
-    info: ModelInfo,
-    method: str = "minmax",
-    trt: bool = False,
-    nodes_to_exclude: list[str] | None = None,
-) -> Path:
-    """Static int8 QDQ quantization of an fp32 ONNX file; metadata copied and updated."""
-    q = _ort_quant()
-    methods = {
-        "minmax": q.CalibrationMethod.MinMax,
-        "entropy": q.CalibrationMethod.Entropy,
-        "percentile": q.CalibrationMethod.Percentile,
-    }
-    if method not in methods:
-        raise LaneSegError(f"calibration method must be one of {CALIBRATION_METHODS}")
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    extra = {"WeightSymmetric": True}
-    if trt:
-        # Biases stay float: TensorRT fuses them itself and has no int32 DequantizeLinear path.
-        extra.update(ActivationSymmetric=True, DedicatedQDQPair=True, QuantizeBias=False)
-    if method == "percentile":
-        extra["CalibPercentile"] = 99.999
-    with tempfile.TemporaryDirectory() as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        q.quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        frames.rewind()
-        q.quantize_static(
-            str(pre),
-            str(Path(tmp) / "q.onnx"),
-            _as_reader(frames),
-            quant_format=q.QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=q.QuantType.QInt8 if trt else q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8,
-            calibrate_method=methods[method],
-            nodes_to_exclude=nodes_to_exclude or [],
-            extra_options=extra,
-        )
-        write_with_metadata(Path(tmp) / "q.onnx", out_path, info)
-    return out_path
-
-
-def quantize_int8(
-    fp32_path: str | Path,
-    out_path: str | Path,
-    inputs: Iterable[np.ndarray],
-    info: ModelInfo,
-    calibration: dict[str, Any],
-    method: str = "minmax",
-) -> Path:
-    """The deployable int8 QDQ file: metadata says int8 and names the calibration frames."""
-    qinfo = replace(info, precision="int8", calibration=calibration)
-    return quantize_qdq(fp32_path, out_path, FrameReader(inputs), qinfo, method)
-
-
 def compact_names(proto: Any) -> None:
     """Short node and tensor names (n12, t34); graph inputs and outputs keep theirs.
 
     The exporter's and quantizer's names ("/down.0/down.0.0/Conv_output_0_QuantizeLinear...")
-    are ~35 kB in a 0.6 MB int8 U-Net and do nothing at inference. Applied to every file we
-    write (fp32 too), so size ratios compare like with like. Only for deployed files:
+    are ~35 kB in a 0.6 MB int8 U-Net and do nothing at inference. Applied to the int8 files
+    (the fp32 file keeps the exporter's names, so a rebuilt one has the same sha256; its names
+    are a fraction of a percent of its weights). Only for deployed files:
     onnxruntime's offline optimizers (quant_pre_process) derive new names by appending to old
     ones, which can collide with short names ("shared mode is not supported for weight"), so
     quantization always starts from the exporter's file.
