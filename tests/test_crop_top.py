@@ -119,3 +119,14 @@ def test_a_bad_crop_top_in_a_model_file_is_one_line(value):
     assert "m.onnx" in str(err.value) and "\n" not in str(err.value)
     if value != "sky":
         assert "crop_top must be in [0, 0.9]" in str(err.value)
+
+
+def test_a_bad_crop_top_in_a_training_config_is_one_line():
+    from lane_seg.training.train.config import config_from_dict
+
+    raw = {"model": {"name": "unet"}, "data": {"sources": ["d"], "crop_top": 1.2}}
+    with pytest.raises(LaneSegError) as err:
+        config_from_dict(raw, "c.yaml")
+    assert "crop_top" in str(err.value) and "\n" not in str(err.value)
+    raw["data"].update(crop_top=ROAD_CROP, height=160)
+    assert config_from_dict(raw).preprocess.crop_top == ROAD_CROP

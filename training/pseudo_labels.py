@@ -25,7 +25,7 @@ from lane_seg.data.unlabelled import matched_files, unlabelled_frames
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.drawing import draw_lines
 from lane_seg.lanes.extract import EGO_LEFT, EGO_RIGHT, LaneInstance, nearest_lines
-from lane_seg.preprocess import resize_image
+from lane_seg.preprocess import resize_image, uncropped
 from lane_seg.runtime.segmenter import Segmenter
 
 BACKEND = "pseudo"  # dataset.json params.backend; its masks follow the "lines" convention
@@ -75,7 +75,7 @@ def pseudo_label(
         )
     if not matched_files(patterns):  # before the output folder is made
         raise LaneSegError(f"{list(patterns)} matched no file")
-    pre = seg.info.preprocess
+    pre = uncropped(seg.info.preprocess)  # whole frames: training cuts `crop_top` itself
     params = {
         "backend": BACKEND,
         "model_sha256": sha256_file(Path(model)),
@@ -91,7 +91,7 @@ def pseudo_label(
             if sample_id in w:
                 report.already += 1
                 continue
-            frame = resize_image(rgb, pre)  # the model's input size, the shared preprocessing
+            frame = resize_image(rgb, pre)  # the model's scale, the shared preprocessing
             _, lanes = seg.segment_lanes(frame)
             lines = label_lines(lanes, cfg)
             if not lines:
