@@ -65,7 +65,10 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
-        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        (
+            f"share/{PACKAGE}/models",
+            glob("models/*.onnx") + glob("models/*.md") + glob("models/*.json"),
+        ),
     ],
     entry_points={
         "console_scripts": [

@@ -1,7 +1,8 @@
 """ros2 launch lane_seg seg.launch.py image_topic:=/camera/image_raw   (the shipped model)
 
 The segmentation node alone; lane_keeping.launch.py adds the lane controller.
-Arguments: model (default: the shipped int8 model), engine, image_topic, camera_info_topic,
+Arguments: model (default auto: the most accurate shipped int8 model that meets the node's
+latency_budget_ms here), engine, image_topic, camera_info_topic,
 input_transport, params_file, namespace.
 Compressed camera stream:
   input_transport:=compressed image_topic:=/camera/image_raw/compressed
@@ -20,7 +21,10 @@ def generate_launch_description() -> LaunchDescription:
     default_params = PathJoinSubstitution([FindPackageShare("lane_seg"), "config", "seg.yaml"])
     arguments = [
         DeclareLaunchArgument(
-            "model", default_value="", description="model file (.onnx); empty = shipped int8"
+            "model",
+            default_value="auto",
+            description="model file (.onnx); auto = the most accurate shipped int8 model that "
+            "meets latency_budget_ms here",
         ),
         DeclareLaunchArgument(
             "engine",

@@ -153,7 +153,7 @@ def test_cli_groundtruth_run_writes_everything(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--perception", "int8"], "needs --model"),
+        (["--perception", "fp32"], "needs --model"),  # int8: auto picks a shipped model
         (["--perception", "groundtruth", "--model", "m.onnx"], "--model is for"),
         (["--scenario", "no_such_road"], "not found"),
         (["--perception", "fp32", "--model", "missing.onnx"], "missing.onnx"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
-from lane_seg.runtime.shipped_model import model_or_default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "solidWhiteRight.mp4 frames/ road.jpg --out runs/infer",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
-    p.add_argument("--model", help="lane_seg model (.onnx or .pt); default: the shipped int8 model")
+    p.add_argument(
+        "--model",
+        default="auto",
+        help="lane_seg model (.onnx or .pt); auto (default): the most accurate shipped int8 "
+        "model that meets --latency-budget-ms here",
+    )
+    p.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=0.0,
+        help="--model auto's budget per frame; 0 (default): the first input video's frame "
+        "period, else 33 ms",
+    )
     p.add_argument("--out", default="runs/infer", help="output folder (default runs/infer)")
     p.add_argument(
         "--engine", default="auto", help="auto (fastest here), onnxruntime, openvino, torch, ..."
@@ -59,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lane_seg.runtime.infer import InferOptions, collect_inputs, infer_all
+    from lane_seg.runtime.model_pick import latency_budget, load_model
     from lane_seg.runtime.segmenter import Segmenter
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -68,9 +82,14 @@ def run(args: argparse.Namespace) -> int:
     jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
     output_dir(args.out)
 
-    args.model = model_or_default(args.model)
-    seg = Segmenter.load(args.model, args.engine, args.threads, args.threshold)
-    print(f"model {args.model} on {seg.engine.describe()}, threshold {seg.threshold:g}")
+    budget = latency_budget(args.latency_budget_ms, video_fps(jobs))
+    engine, pick = load_model(args.model, args.engine, args.threads, budget)
+    if pick is not None:
+        print(pick.describe())
+        if pick.warning():
+            print(f"warning: {pick.warning()}", file=sys.stderr)
+    seg = Segmenter(engine, args.threshold)
+    print(f"model {engine.path} on {engine.describe()}, threshold {seg.threshold:g}")
     opts = InferOptions(
         masks=not args.no_masks,
         overlays=not args.no_overlays,
@@ -84,3 +103,17 @@ def run(args: argparse.Namespace) -> int:
     for line in report.failures:
         print(f"  failed: {line}")
     return 1 if report.failures else 0
+
+
+def video_fps(jobs: list) -> float:
+    """The frame rate of the first input video (its camera's, for --model auto's budget); 0
+    when there is none or it does not say."""
+    import cv2
+
+    for job in jobs:
+        if job.video:
+            cap = cv2.VideoCapture(str(job.path))
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            cap.release()
+            return fps if math.isfinite(fps) and fps > 0 else 0.0
+    return 0.0

@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lane-seg node --image-topic /camera/image_raw -- -p threshold:=0.5",
     )
     p.add_argument(
-        "--model", default="", help="lane_seg model (.onnx or .pt); default: the shipped int8 model"
+        "--model",
+        default="",
+        help="lane_seg model (.onnx or .pt); default auto: the most accurate shipped "
+        "int8 model that meets the node's latency_budget_ms here",
     )
     p.add_argument("--engine", default="auto", help="auto, onnxruntime, openvino, torch, ...")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
@@ -41,7 +44,7 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
     if args.params_file:
         ros += ["--params-file", args.params_file]
     # -p after --params-file: command-line values win over the file
-    if args.model:  # else the node takes the shipped int8 model
+    if args.model:  # else the node's own default, auto
         ros += ["-p", f"model:={args.model}"]
     ros += ["-p", f"engine:={args.engine}"]
     ros += ["-p", f"threads:={args.threads}", "-p", f"input_transport:={args.transport}"]

@@ -8,6 +8,7 @@ the same roads and seeds show what quantization costs in driving, not only in Io
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lane_seg import resources
@@ -34,7 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="groundtruth = the simulator's exact mask; fp32/int8/w4a8 = --model (its "
         "precision metadata must match)",
     )
-    p.add_argument("--model", help="ONNX model (or .pt checkpoint) for model perception")
+    p.add_argument(
+        "--model",
+        help="ONNX model (or .pt checkpoint) for model perception; auto (the default for "
+        "--perception int8): the most accurate shipped int8 model that meets "
+        "--latency-budget-ms here",
+    )
+    p.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=0.0,
+        help="--model auto's budget per frame; 0 (default): the scenarios' camera period (the "
+        "highest frame rate among them), or 33 ms on CARLA",
+    )
     p.add_argument(
         "--scenario",
         nargs="+",
@@ -82,19 +95,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_perception(kind: str, model: str | None, engine: str = "auto", threads: int = 0):
-    """The perception callable for `kind`, checking the model's precision matches it."""
+def load_perception(
+    kind: str,
+    model: str | None,
+    engine: str = "auto",
+    threads: int = 0,
+    budget_ms: float | None = None,
+):
+    """The perception callable for `kind`, checking the model's precision matches it; for int8
+    without a model (or `auto`), the shipped model that meets `budget_ms` here."""
+    from lane_seg.runtime.model_pick import is_auto, latency_budget, load_model
     from lane_seg.sim.loop.closed_loop import GroundTruthPerception, ModelPerception
 
     if kind == "groundtruth":
         if model:
             raise LaneSegError("--model is for fp32/int8/w4a8 perception; drop it or pick one")
         return GroundTruthPerception()
-    if not model:
-        raise LaneSegError(f"--perception {kind} needs --model PATH (an .onnx file)")
+    if is_auto(model) and kind != "int8":
+        raise LaneSegError(
+            f"--perception {kind} needs --model PATH (an .onnx file); the shipped models that "
+            "--model auto picks from are int8"
+        )
     from lane_seg.runtime.segmenter import Segmenter
 
-    seg = Segmenter.load(model, engine, threads)
+    eng, pick = load_model(model, engine, threads, budget_ms or latency_budget())
+    if pick is not None:
+        print(pick.describe())
+        if pick.warning():
+            print(f"warning: {pick.warning()}", file=sys.stderr)
+    seg = Segmenter(eng)
+    model = str(eng.path)
     precision = seg.info.precision.lower()
     if not precision.startswith(kind):
         raise LaneSegError(
@@ -143,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lane_seg.lanes.control import ControllerConfig
+    from lane_seg.runtime.model_pick import latency_budget
 
     ctrl = ControllerConfig.from_yaml(args.controller or resources.config_file("controller.yaml"))
     if args.actuation_delay_ms is not None:
@@ -150,7 +181,12 @@ def run(args: argparse.Namespace) -> int:
             raise LaneSegError("--actuation-delay-ms must be >= 0")
         ctrl = dataclasses.replace(ctrl, actuation_delay_s=args.actuation_delay_ms / 1000.0)
     out = output_dir(args.out or f"runs/sim/{args.perception}")
-    perception = load_perception(args.perception, args.model, args.engine, args.threads)
+    scenarios = [] if args.backend == "carla" else _scenarios(args.scenario, args.distance)
+    camera_fps = max((sc.fps for sc in scenarios), default=0.0)
+    budget = latency_budget(args.latency_budget_ms, camera_fps)
+    perception = load_perception(args.perception, args.model, args.engine, args.threads, budget)
+    if args.perception != "groundtruth":
+        args.model = str(perception.segmenter.engine.path)  # the file auto picked, or given
     if args.backend == "carla":
         from lane_seg.sim.carla.loop import run_carla
 
@@ -163,7 +199,6 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.loop.closed_loop import run_scenario
     from lane_seg.sim.loop.metrics import json_clean
 
-    scenarios = _scenarios(args.scenario, args.distance)
     if args.ros:
         return _run_ros(args, scenarios, ctrl, out)
     total = sum(int(sc.distance_m / sc.speed_mps * sc.fps) * len(sc.seeds) for sc in scenarios)

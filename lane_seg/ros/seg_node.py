@@ -63,9 +63,9 @@ from lane_seg.ros.lane_lines import lines_in_camera
 from lane_seg.ros.messages import image_from_fields, lane_markers_msg, lane_path_msg, path_msg
 from lane_seg.ros.params import CheckedNode, descriptor, qos_errors, qos_options
 from lane_seg.ros.stats import LOSS_WARN, NodeStats
-from lane_seg.runtime.engines import ENGINE_NAMES, load_engine
+from lane_seg.runtime.engines import ENGINE_NAMES
+from lane_seg.runtime.model_pick import AUTO, Pick, latency_budget, load_model
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
-from lane_seg.runtime.shipped_model import model_or_default
 
 NODE_NAME = "seg_node"
 TRANSPORTS = ("raw", "compressed")
@@ -114,7 +114,9 @@ class SegNode(CheckedNode):
         quiet_opencv()  # bad frames are counted and logged here, rate-limited
         self._declare_static_parameters()
         p = self._static_params()
-        engine = load_engine(p["model"], p["engine"], p["threads"])  # LaneSegError: fail now
+        budget = latency_budget(p["latency_budget_ms"], p["camera.fps"])
+        # LaneSegError: fail now; `auto` times the shipped models (lane_seg.runtime.model_pick)
+        engine, self.model_pick = load_model(p["model"], p["engine"], p["threads"], budget)
         self.segmenter = Segmenter(engine)
         self.declare_parameter(
             "threshold",
@@ -146,13 +148,17 @@ class SegNode(CheckedNode):
         self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
-        self._log_start(p["model"], engine)
+        self._log_start(engine, self.model_pick)
         self.warn_unused_parameters()
 
-    def _log_start(self, model: str, engine) -> None:
+    def _log_start(self, engine, pick: Pick | None) -> None:
+        if pick is not None:
+            self.get_logger().info(pick.describe())
+            if pick.warning():
+                self.get_logger().warning(pick.warning())
         timings = ", ".join(f"{k} {v:.1f} ms" for k, v in engine.auto_timings.items())
         self.get_logger().info(
-            f"model {model} ({engine.info.arch}, {engine.info.precision}, input "
+            f"model {engine.path} ({engine.info.arch}, {engine.info.precision}, input "
             f"{engine.info.preprocess.width}x{engine.info.preprocess.height}) on "
             f"{engine.describe()}"
             + (f" [auto: {timings}]" if timings else "")
@@ -187,8 +193,26 @@ class SegNode(CheckedNode):
         ro = {"read_only": True}
         self.declare_parameter(
             "model",
-            "",
-            descriptor("the .onnx (or .pt) model; empty = the shipped int8 model", **ro),
+            AUTO,
+            descriptor(
+                "the .onnx (or .pt) model; auto (or empty) = the most accurate shipped int8 "
+                "model that meets latency_budget_ms here",
+                **ro,
+            ),
+        )
+        self.declare_parameter(
+            "latency_budget_ms",
+            0.0,
+            descriptor(
+                "model auto's budget per frame, ms; 0 = the camera's period (camera.fps), else 33",
+                float_range=(0.0, 10_000.0),
+                **ro,
+            ),
+        )
+        self.declare_parameter(
+            "camera.fps",
+            0.0,
+            descriptor("the camera's frame rate; 0 = unknown", float_range=(0.0, 1000.0), **ro),
         )
         self.declare_parameter(
             "engine",
@@ -240,10 +264,9 @@ class SegNode(CheckedNode):
     def _static_params(self) -> dict[str, Any]:
         names = [
             "model", "engine", "threads", "input_transport", "max_pixels", "diagnostics_period",
-            "bad_input_log_period", "vehicle_frame", "lanes",
+            "bad_input_log_period", "vehicle_frame", "lanes", "latency_budget_ms", "camera.fps",
         ]  # fmt: skip
         p = {n: self.get_parameter(n).value for n in names}
-        p["model"] = model_or_default(p["model"])
         checks = {"engine": ENGINE_NAMES, "input_transport": TRANSPORTS}
         for name, choices in checks.items():
             if p[name] not in choices:
@@ -358,6 +381,8 @@ class SegNode(CheckedNode):
             status.level, status.message = DiagnosticStatus.OK, f"{s['fps']:.1f} fps"
         values = {
             **{k: (f"{v:.2f}" if isinstance(v, float) else str(v)) for k, v in s.items()},
+            "model": eng.path.name,
+            "model_pick": self.model_pick.describe() if self.model_pick else "given",
             "engine": eng.name,
             "device": eng.device,
             "precision": eng.info.precision,

@@ -1,15 +1,43 @@
-"""The shipped default model: `models/` of the package (lane_seg.resources finds it in a checkout
-or an installation). The node, `lane-seg demo`, `infer`, `bag` and the bench use it when no
-model is given. `make model` rebuilds the files (see models/README.md)."""
+"""The shipped models: `models/` of the package (lane_seg.resources finds it in a checkout
+or an installation). `lane-seg demo`, `bag` and the bench use the default int8 model when no
+model is given; the node, `infer` and `sim` pick among the shipped int8 models
+(`models/shipped.json`, lane_seg.runtime.model_pick). `make model` rebuilds the default model's
+files (see models/README.md)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from lane_seg import resources
 from lane_seg.errors import LaneSegError
 
 FILES = {"int8": "lane_unet_int8.onnx", "fp32": "lane_unet_fp32.onnx"}
+MANIFEST = "shipped.json"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    path: Path
+    real_f1: float  # mean F1 within 8 px over the labelled real sources, %
+
+
+def shipped_int8(manifest: Path | None = None) -> list[ShippedModel]:
+    """The shipped int8 models with their accuracy, from `models/shipped.json`:
+    `{"int8": [{"file": NAME, "real_f1_8px": PERCENT}, ...]}` (docs/architecture.md,
+    contract 3); each file sits beside the manifest."""
+    path = manifest or resources.model_file(MANIFEST)
+    try:
+        entries = json.loads(path.read_text())["int8"]
+        models = [
+            ShippedModel(path.parent / str(e["file"]), float(e["real_f1_8px"])) for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LaneSegError(f"{path}: not a list of shipped models ({exc})") from None
+    if not models or not all(0 <= m.real_f1 <= 100 for m in models):  # NaN fails too
+        raise LaneSegError(f"{path}: needs at least one model, each with an F1 in 0..100 %")
+    return models
 
 
 def model_or_default(model: str | Path | None) -> str:
