@@ -130,7 +130,8 @@ def test_lanes_in_the_benchmarks_formats_beside_the_masks(tmp_path, capsys):
     """--lanes: a CULane .lines.txt beside each mask and one TuSimple json line per image, which
     score perfectly against the true lines with the benchmarks' own metrics; overlays show them."""
     from lane_seg.camera import Camera
-    from lane_seg.lanes.formats import read_culane_lines, read_tusimple
+    from lane_seg.data.importers.culane import parse_lines as read_culane_lines
+    from lane_seg.lanes.formats import read_tusimple
     from lane_seg.lanes.metrics import TUSIMPLE_H_SAMPLES, culane_frame, tusimple_frame
     from lane_seg.models.testing import road_rgb, tiny_info
     from lane_seg.visualize import EGO_LINE_RGB

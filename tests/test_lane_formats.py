@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from lane_seg.data.importers.culane import parse_lines as read_culane_lines
 from lane_seg.lanes.extract import LaneInstance, extract_lanes
 from lane_seg.lanes.formats import (
     culane_lines,
-    read_culane_lines,
     read_tusimple,
     tusimple_lanes,
     tusimple_record,

@@ -32,10 +32,10 @@ import numpy as np
 from lane_seg.data.importers.culane import REF_SIZE as CULANE_SIZE
 from lane_seg.data.importers.culane import parse_lines
 from lane_seg.data.importers.tusimple import lanes_from_mask
+from lane_seg.data.real_sources import RealFrame
+from lane_seg.lanes.extract import LaneInstance, nearest_lines
 from lane_seg.lanes.formats import tusimple_lanes, tusimple_rows
 from lane_seg.lanes.metrics import culane_dataset, culane_frame, tusimple_dataset, tusimple_frame
-from lane_seg.lanes.extract import LaneInstance, nearest_lines
-from lane_seg.data.real_sources import RealFrame
 
 PER_SIDE = 2  # lines kept on each side of the ego lane
 

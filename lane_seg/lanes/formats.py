@@ -12,7 +12,8 @@ in the labelling tools' (labelme JSON, CVAT for images 1.1 XML), there as pre-la
 
 Writers take instances found in a frame of `size` (for example the 512x256 mask) and write them
 in a frame of `out_size` (the original image), both (width, height). Readers return what the
-metrics in `lane_seg.lanes.metrics` take.
+metrics in `lane_seg.lanes.metrics` take; a CULane file is read by the one CULane parser,
+`lane_seg.data.importers.culane.parse_lines`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from lane_seg.data.importers.culane import parse_lines as read_culane_lines
 from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.metrics import NO_POINT, TUSIMPLE_H_SAMPLES, TUSIMPLE_SIZE
 
@@ -38,7 +38,6 @@ __all__ = [
     "culane_lines",
     "cvat_xml",
     "labelme_record",
-    "read_culane_lines",
     "read_tusimple",
     "tusimple_lanes",
     "tusimple_record",

@@ -21,17 +21,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lane_seg.data.importers.culane import REF_SIZE as CULANE_SIZE
-from lane_seg.data.importers.tusimple import NO_POINT
-from lane_seg.data.importers.tusimple import REF_SIZE as TUSIMPLE_SIZE
-
 # TuSimple: 1280x720 frames (TUSIMPLE_SIZE), lanes as one x per row of `h_samples`, NO_POINT
-# (-2) where a lane has no point.
+# (-2) where a lane has no point. The importers read the benchmarks' files with these too.
+TUSIMPLE_SIZE = (1280, 720)
+NO_POINT = -2
 TUSIMPLE_PIXEL_THRESH = 20.0
 TUSIMPLE_PT_THRESH = 0.85
 TUSIMPLE_H_SAMPLES = tuple(range(160, 720, 10))  # the test set's 56 rows
 
 # CULane: lanes drawn 30 px wide on the 1640x590 canvas (CULANE_SIZE), matched at IoU > 0.5.
+CULANE_SIZE = (1640, 590)
 CULANE_LANE_WIDTH = 30
 CULANE_IOU_THRESHOLD = 0.5
 CULANE_SPLINE_TIMES = 50  # spline points per label segment before drawing

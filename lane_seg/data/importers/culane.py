@@ -16,8 +16,9 @@ import numpy as np
 
 from lane_seg.data.importers.common import Frame, LabelError, Problem, parse_number
 from lane_seg.data.importers.sources import Source
+from lane_seg.lanes.metrics import CULANE_SIZE
 
-REF_SIZE = (1640, 590)
+REF_SIZE = CULANE_SIZE  # the benchmark's frame
 REF_LINE_WIDTH = 16.0
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from lane_seg.data.importers.common import Frame, LabelError, Problem, parse_number
 from lane_seg.data.importers.sources import Source, join
+from lane_seg.lanes.metrics import NO_POINT, TUSIMPLE_SIZE
 
-REF_SIZE = (1280, 720)
+REF_SIZE = TUSIMPLE_SIZE  # the benchmark's frame
 REF_LINE_WIDTH = 10.0
-NO_POINT = -2
 
 
 def parse_line(obj: object) -> tuple[str, list[np.ndarray]]:
