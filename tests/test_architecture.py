@@ -7,7 +7,9 @@ nothing imported):
    training and sim;
 3. no import inside a function between project modules, unless it defers a heavy third-party
    package (torch, rclpy, OpenCV, ...) that the importing module does not load already;
-4. no project module imported by name at run time (importlib), so the graph above is complete.
+4. no project module imported by name at run time (importlib), so the graph above is complete;
+5. nothing below the application layer knows a command line: no `argparse` there, anywhere in
+   a module (the commands turn arguments into config dataclasses and pass those down).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Module:
     deferred: dict[str, int] = field(default_factory=dict)  # ... inside functions: line
     third_party: set[str] = field(default_factory=set)  # top-level names, module level
     dynamic: list[int] = field(default_factory=list)  # lines of importlib calls
+    anywhere: dict[str, int] = field(default_factory=dict)  # every top-level name imported: line
 
 
 def layer(module: str) -> str:
@@ -96,6 +99,7 @@ def _read(m: Module, known: set[str]) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import | ast.ImportFrom):
                 for target in _targets(child, known):
+                    m.anywhere.setdefault(target.split(".")[0], child.lineno)
                     if target.split(".")[0] == "lane_seg":
                         if in_function:
                             m.deferred.setdefault(target, child.lineno)
@@ -183,3 +187,13 @@ def test_the_command_line_parser_loads_nothing_heavy():
 def test_no_module_is_imported_by_name_at_run_time():
     found = [f"{m.path.relative_to(REPO)}:{line}" for m in modules().values() for line in m.dynamic]
     assert not found, found
+
+
+def test_only_the_application_layer_knows_a_command_line():
+    found = [
+        f"{m.path.relative_to(REPO)}:{m.anywhere['argparse']}: imports argparse"
+        for m in modules().values()
+        if "argparse" in m.anywhere and layer(m.name) != "application"
+    ]
+    assert not found, "\n".join(found)
+    assert "argparse" in modules()["lane_seg.cli.train"].anywhere  # the check sees imports

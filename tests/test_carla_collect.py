@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import socket
 import threading
@@ -13,6 +14,13 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
+from lane_seg.cli.carla_options import (
+    add_collect_arguments,
+    config_from_args,
+    job_from_args,
+    parse_ports,
+    servers_from_args,
+)
 from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
 from lane_seg.sim.carla import client
@@ -30,7 +38,6 @@ from lane_seg.sim.carla.labels import (
     split_polygons,
     tag_scheme,
 )
-from lane_seg.sim.carla.options import add_carla_arguments, config_from_args, parse_ports
 from lane_seg.sim.carla.sync import ActorPool, FramePairer, synchronous
 
 carla = pytest.importorskip("carla")
@@ -310,7 +317,7 @@ def test_collect_cli_with_a_dead_server_exits_2_and_writes_nothing(tmp_path, cap
 
 def carla_args(**over) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    add_carla_arguments(p)
+    add_collect_arguments(p)
     args = p.parse_args([])
     for k, v in over.items():
         setattr(args, k, v)
@@ -408,7 +415,10 @@ def test_several_servers_fill_one_dataset_and_a_rerun_resumes(tmp_path, monkeypa
     for k, v in dict(out=str(tmp_path / "d"), frames=10, seed=1, val_fraction=0.2,
                      test_fraction=0.0).items():  # fmt: skip
         setattr(args, k, v)
-    assert cc.collect_carla(args, progress=False) == 10
+    cfg, at = config_from_args(args), servers_from_args(args, several=True)
+    assert at.ports == (2000, 2002)
+    job = job_from_args(args)
+    assert cc.collect_carla(job, cfg, at, progress=False) == 10
     assert "RoadLine is semantic tag 24" in capsys.readouterr().err
     ds = load_dataset(tmp_path / "d")
     assert len(ds) == 10 and verify_dataset(tmp_path / "d").ok
@@ -416,9 +426,9 @@ def test_several_servers_fill_one_dataset_and_a_rerun_resumes(tmp_path, monkeypa
     assert sorted(served) == [(8000, 0, 3), (8000, 2, 3), (8001, 1, 3), (8001, 3, 1)]
     assert {s.id.split("-")[1] for s in ds} == {"s0", "s1"}
     served.clear()
-    assert cc.collect_carla(args, progress=False) == 0 and served == []
-    args.frames = 12
-    assert cc.collect_carla(args, progress=False) == 2
+    assert cc.collect_carla(job, cfg, at, progress=False) == 0 and served == []
+    job = dataclasses.replace(job, frames=12)
+    assert cc.collect_carla(job, cfg, at, progress=False) == 2
     assert sorted(served) == [(8001, 3, 2)]
 
 
@@ -459,7 +469,7 @@ def test_sigterm_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch)
     monkeypatch.setattr(cc, "connect", lambda host, port, timeout: (Client(), "0.9.13"))
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        cc.collect_carla(args, progress=False)
+        cc.collect_carla(job_from_args(args), config_from_args(args), servers_from_args(args, True))
     assert cleaned.is_set()
     assert signal.getsignal(signal.SIGTERM) == before
     n = len(load_dataset(tmp_path / "d"))
@@ -475,7 +485,9 @@ def test_bad_options_are_clear():
         parse_ports("2000,abc")
     with pytest.raises(LaneSegError, match="distinct"):
         parse_ports("2000,2000")
-    assert parse_ports("2000, 2002") == [2000, 2002]
+    assert parse_ports("2000, 2002") == (2000, 2002)
+    with pytest.raises(LaneSegError, match="one server"):
+        servers_from_args(carla_args(port="2000,2002"), several=False)
     with pytest.raises(LaneSegError, match="--fov"):
         config_from_args(carla_args(fov="100,80"))
     with pytest.raises(LaneSegError, match="--image-size"):

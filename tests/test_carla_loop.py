@@ -6,7 +6,6 @@ carla.VehicleControl has the right sign and scale."""
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import socket
@@ -21,6 +20,7 @@ from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.control import ControllerConfig
 from lane_seg.sim.carla import loop as carla_loop
+from lane_seg.sim.carla.options import DriveConfig, Servers
 from lane_seg.sim.loop.closed_loop import GroundTruthPerception
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -53,8 +53,8 @@ def test_live_server_drive(tmp_path):
         carla_loop.connect(host, port, 2.0)
     except LaneSegError as exc:
         pytest.skip(f"no CARLA server answers: {exc}")
-    args = argparse.Namespace(host=host, port=port, timeout=10.0, town=None, seconds=10.0)
-    report = carla_loop.run_carla(args, GroundTruthPerception(), ControllerConfig(), tmp_path)
+    at, drive = Servers(host, (port,), 10.0), DriveConfig(seconds=10.0)
+    report = carla_loop.run_carla(at, drive, GroundTruthPerception(), ControllerConfig(), tmp_path)
     assert report["worlds"][0]["frames"] > 0
     assert report["summary"]["max_abs_lateral_error_m"] < 1.0
 
@@ -221,14 +221,15 @@ def fake_server(monkeypatch):
     return install
 
 
-def _args(seconds=1.0):
-    return argparse.Namespace(host="h", port=1, timeout=1.0, town=None, seconds=seconds)
+SERVER = Servers("h", (1,), 1.0)
 
 
 def test_fake_server_drive_steers_back_to_the_centre_and_cleans_up(fake_server, tmp_path):
     world = fake_server(World(offset=0.5))  # 0.5 m left of the lane centre
     ctrl = ControllerConfig(cruise_speed_mps=10.0)
-    report = carla_loop.run_carla(_args(4.0), GroundTruthPerception(), ctrl, tmp_path)
+    report = carla_loop.run_carla(
+        SERVER, DriveConfig(seconds=4.0), GroundTruthPerception(), ctrl, tmp_path
+    )
     ego = world.ego
     assert len(ego.controls) == 40  # 4 s at 10 Hz, one control per tick
     assert ego.controls[1].steer > 0  # CARLA: + steer turns right, towards the centre
@@ -252,7 +253,9 @@ def test_fake_server_restores_settings_and_destroys_actors_on_errors(fake_server
 
     perception = GroundTruthPerception() if when == "tick" else broken
     with pytest.raises((RuntimeError, KeyboardInterrupt)):
-        carla_loop.run_carla(_args(1.0), perception, ControllerConfig(), tmp_path)
+        carla_loop.run_carla(
+            SERVER, DriveConfig(seconds=1.0), perception, ControllerConfig(), tmp_path
+        )
     assert world.settings.synchronous_mode is False
     assert world.actors and all(a.destroyed for a in world.actors)
 

@@ -263,7 +263,7 @@ def test_torchrun_entry_point(lines, tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--master_port", str(29500 + os.getpid() % 1000),
-        "-m", "lane_seg.training.train", "--config", str(cfg_path), "--no-progress",
+        "-m", "lane_seg.cli", "train", "--config", str(cfg_path), "--no-progress",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

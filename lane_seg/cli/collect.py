@@ -6,10 +6,15 @@ import argparse
 import os
 import time
 
+from lane_seg.cli.carla_options import (
+    add_collect_arguments,
+    config_from_args,
+    job_from_args,
+    servers_from_args,
+)
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
-from lane_seg.sim.carla.options import add_carla_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="render processes (default: up to 2)",
     )
     p.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
-    add_carla_arguments(p)
+    add_collect_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -62,15 +67,17 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.sim.world.scene import SimConfig
 
     _check(args)
-    output_dir(args.out)
     if args.backend == "carla":
         from lane_seg.sim.carla.collect import run as run_carla
 
-        code = run_carla(args)
+        carla_cfg, at = config_from_args(args), servers_from_args(args, several=True)
+        output_dir(args.out)
+        code = run_carla(job_from_args(args), carla_cfg, at)
         if args.preview:
             print(f"preview: {write_preview(args.out)}")
         return code
     cfg = SimConfig.from_yaml(args.config)
+    output_dir(args.out)
     start = time.perf_counter()
     written = collect_planar(
         args.out,

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 from lane_seg import resources
+from lane_seg.cli.carla_options import add_server_arguments, servers_from_args
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import output_dir
+from lane_seg.sim.carla.options import DriveConfig
 
 PERCEPTIONS = ("groundtruth", "fp32", "int8", "w4a8")
 
@@ -87,9 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lane_controller -> simulator (needs --model; DDS discovery as your environment sets it)",
     )
     g = p.add_argument_group("CARLA (--backend carla)")
-    g.add_argument("--host", default="127.0.0.1", help="CARLA server host")
-    g.add_argument("--port", type=int, default=2000, help="CARLA server port")
-    g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
+    add_server_arguments(g, several=False)
     g.add_argument("--town", default=None, help="CARLA map to load (default: the current one)")
     g.add_argument("--seconds", type=float, default=60.0, help="CARLA drive length")
     p.set_defaults(func=run)
@@ -190,7 +190,10 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "carla":
         from lane_seg.sim.carla.loop import run_carla
 
-        report = run_carla(args, perception, ctrl, out)
+        if args.seconds <= 0:
+            raise LaneSegError(f"--seconds must be positive, got {args.seconds}")
+        at = servers_from_args(args, several=False)
+        report = run_carla(at, DriveConfig(args.town, args.seconds), perception, ctrl, out)
         s = report["summary"]
         print(TABLE_HEAD)
         print(_row("carla", s))

@@ -10,6 +10,7 @@ epoch, step, best_iou, rng, config, and `train_state_dict` (the raw weights) whe
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -27,7 +28,11 @@ CKPT_FORMAT = "lane_seg.ckpt/1"
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo, **extra: Any) -> None:
-    """Write atomically (temporary name, then rename): a killed run never leaves half a file."""
+    """Write atomically (temporary name, then rename): a killed run never leaves half a file,
+    and a failed write (a full disk) leaves the previous file as it was and no temporary one.
+
+    torch serialises into memory and Python writes the bytes, so a failed write is an OSError
+    naming `path` (torch's own writer reports it as a RuntimeError from its C++ code)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -36,9 +41,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo, **extra
         "state_dict": model.state_dict(),
         **extra,
     }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     tmp = temp_path(path)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -19,7 +19,6 @@ Episodes are clips: a whole episode lands in one split.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import math
@@ -47,7 +46,7 @@ from lane_seg.sim.carla.labels import (
     split_polygons,
     tag_scheme,
 )
-from lane_seg.sim.carla.options import CarlaConfig, config_from_args, parse_ports
+from lane_seg.sim.carla.options import CarlaConfig, CollectJob, Servers
 from lane_seg.sim.carla.spawn import attach_cameras, spawn_ego
 from lane_seg.sim.carla.sync import ActorPool, synchronous
 
@@ -306,40 +305,37 @@ def serve_slot(
         shared.stop.set()
 
 
-def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
-    """Collect until the dataset holds `args.frames` CARLA frames; returns how many were added.
-
-    `args` is the parsed `lane-seg collect` namespace (see add_carla_arguments).
-    """
-    cfg = config_from_args(args)
-    ports = parse_ports(args.port)
+def collect_carla(job: CollectJob, cfg: CarlaConfig, at: Servers, progress: bool = True) -> int:
+    """Collect until `job.out` holds `job.frames` CARLA frames drawn as `cfg` says, from the
+    servers `at`; returns how many were added."""
+    ports = at.ports
     check_weathers(cfg.weathers)
     servers = []
     for port in ports:  # all of them answer, or nothing starts
-        client, version = connect(args.host, port, args.timeout)
+        client, version = connect(at.host, port, at.timeout)
         scheme = tag_scheme(version)
-        print(f"{args.host}:{port}: {scheme.description}", file=sys.stderr)
+        print(f"{at.host}:{port}: {scheme.description}", file=sys.stderr)
         servers.append((port, client, scheme))
     params = {
         "backend": SOURCE,
-        "seed": args.seed,
+        "seed": job.seed,
         "config": cfg.params(),
-        "val_fraction": args.val_fraction,
-        "test_fraction": args.test_fraction,
+        "val_fraction": job.val_fraction,
+        "test_fraction": job.test_fraction,
         "servers": len(ports),
-        "id_prefix": args.id_prefix,
+        "id_prefix": job.id_prefix,
     }
     writer = DatasetWriter(
-        args.out, created_by=f"lane-seg collect --backend {SOURCE}", params=params
+        job.out, created_by=f"lane-seg collect --backend {SOURCE}", params=params
     )
-    shared = Shared(writer, args.id_prefix)
+    shared = Shared(writer, job.id_prefix)
     plans: list[list[tuple[Episode, list[int]]]] = [[] for _ in ports]
-    n_episodes = math.ceil(args.frames / cfg.frames_per_episode)
+    n_episodes = math.ceil(job.frames / cfg.frames_per_episode)
     todo_total = 0
     for index in range(n_episodes):
-        ep = plan_episode(args.seed, index, len(ports), cfg, args.val_fraction, args.test_fraction)
-        frames = episode_frames(args.frames, cfg.frames_per_episode, index)
-        todo = [k for k in range(frames) if sample_id(args.id_prefix, ep, k) not in writer]
+        ep = plan_episode(job.seed, index, len(ports), cfg, job.val_fraction, job.test_fraction)
+        frames = episode_frames(job.frames, cfg.frames_per_episode, index)
+        todo = [k for k in range(frames) if sample_id(job.id_prefix, ep, k) not in writer]
         if todo:
             plans[ep.slot].append((ep, todo))
             todo_total += len(todo)
@@ -357,14 +353,14 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
             target=worker,
             args=(
                 slot,
-                args.host,
+                at.host,
                 port,
-                args.tm_port + slot,
+                at.tm_port + slot,
                 client,
                 scheme,
                 plans[slot],
                 cfg,
-                args.timeout,
+                at.timeout,
                 shared,
                 errors,
             ),
@@ -387,7 +383,7 @@ def collect_carla(args: argparse.Namespace, progress: bool = True) -> int:
             next(d for d in done if not d.is_set()).wait(0.2)
     except KeyboardInterrupt:
         shared.stop.set()  # each thread finishes its tick, restores settings, destroys actors
-        deadline = time.monotonic() + args.timeout * 3
+        deadline = time.monotonic() + at.timeout * 3
         for d in done:
             d.wait(max(0.0, deadline - time.monotonic()))
         raise
@@ -417,17 +413,17 @@ def _restore_sigterm(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry for `lane-seg collect --backend carla`."""
+def run(job: CollectJob, cfg: CarlaConfig, at: Servers) -> int:
+    """`collect_carla` with a progress bar on a terminal, and what it did in a line."""
     start = time.perf_counter()
-    written = collect_carla(args, progress=sys.stderr.isatty())
+    written = collect_carla(job, cfg, at, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     rate = f", {written / elapsed:.2f} frames/s" if written else ""
-    have = len(load_dataset(args.out))
-    print(f"{args.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}; holds {have}")
-    if have < args.frames:
+    have = len(load_dataset(job.out))
+    print(f"{job.out}: wrote {written} CARLA frames in {elapsed:.1f} s{rate}; holds {have}")
+    if have < job.frames:
         print(
-            f"{args.out}: {args.frames - have} frames short (the ego stood still too long in "
+            f"{job.out}: {job.frames - have} frames short (the ego stood still too long in "
             "some episode); re-run the same command to fill them",
             file=sys.stderr,
         )

@@ -10,7 +10,6 @@ mount, with the tag scheme chosen from the server's version.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -21,12 +20,14 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lanes.control import ControllerConfig, LaneController
-from lane_seg.lanes.geometry import LaneTracker, poly
+from lane_seg.lanes.geometry import poly
+from lane_seg.lanes.tracker import LaneTracker
 from lane_seg.sim.carla.client import connect, load_town, vehicle_blueprints
 from lane_seg.sim.carla.labels import bgra_to_mask, bgra_to_rgb, tag_scheme
+from lane_seg.sim.carla.options import DriveConfig, Servers
 from lane_seg.sim.carla.spawn import attach_cameras, spawn_ego
 from lane_seg.sim.carla.sync import ActorPool, synchronous
-from lane_seg.sim.loop.closed_loop import GroundTruthPerception
+from lane_seg.sim.loop.closed_loop import GroundTruthPerception, frame_lanes
 from lane_seg.sim.loop.metrics import (
     FrameLog,
     aggregate,
@@ -72,20 +73,21 @@ def lane_error(carla_map: Any, transform: Any) -> tuple[float, float]:
 
 
 def run_carla(
-    args: argparse.Namespace, perception: Any, ctrl: ControllerConfig, out: Path
+    at: Servers, drive: DriveConfig, perception: Any, ctrl: ControllerConfig, out: Path
 ) -> dict[str, Any]:
-    """Drive a CARLA vehicle for `args.seconds` from its camera; metrics to out/metrics.json."""
+    """Drive a CARLA vehicle on the first server of `at` for `drive.seconds` from its camera;
+    metrics to out/metrics.json."""
     import carla
 
-    client, version = connect(args.host, args.port, args.timeout)
-    world = load_town(client, args.town, args.timeout) if args.town else client.get_world()
+    client, version = connect(at.host, at.ports[0], at.timeout)
+    world = load_town(client, drive.town, at.timeout) if drive.town else client.get_world()
     scheme = tag_scheme(version)
     cam = carla_camera()
     groundtruth = isinstance(perception, GroundTruthPerception)
-    tracker = LaneTracker(cam)
+    tracker = LaneTracker()
     controller = LaneController(ctrl, tracker.cfg.min_confidence)
     log: list[FrameLog] = []
-    rng = random.Random(getattr(args, "seed", 0))
+    rng = random.Random(drive.seed)
     end_reason = "time"
     widths: list[float] = []
     with synchronous(world, None, DELTA_S), ActorPool() as pool:
@@ -97,9 +99,9 @@ def run_carla(
         # The semantic camera gives ground-truth perception, and the IoU of a model's masks.
         pairer = attach_cameras(world, pool, ego, mount, WIDTH, HEIGHT, FOV)
         prev = None
-        for i in range(int(args.seconds / DELTA_S)):
-            frame = world.tick(args.timeout)
-            data = pairer.wait(frame, args.timeout)
+        for i in range(int(drive.seconds / DELTA_S)):
+            frame = world.tick(at.timeout)
+            data = pairer.wait(frame, at.timeout)
             rgb = bgra_to_rgb(data["rgb"].raw_data, WIDTH, HEIGHT)
             truth = bgra_to_mask(data["seg"].raw_data, WIDTH, HEIGHT, scheme)
             mask = perception(rgb, truth)
@@ -113,7 +115,7 @@ def run_carla(
                 dyaw = math.atan2(math.sin(pose[2] - prev[2]), math.cos(pose[2] - prev[2]))
                 motion = (c * dx + s * dy, -s * dx + c * dy, dyaw)
             prev = pose
-            est = tracker.update(mask, motion)
+            est = tracker.update(frame_lanes(perception, mask, cam), motion)
             v = ego.get_velocity()
             speed = math.hypot(v.x, v.y)
             steer, v_target = controller.update(est, speed, DELTA_S)

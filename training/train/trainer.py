@@ -1,6 +1,6 @@
 """Training loop: `lane-seg train --config training/configs/unet.yaml`, or under torchrun
 
-    torchrun --nproc_per_node 2 -m lane_seg.training.train --config training/configs/unet.yaml
+    torchrun --nproc_per_node 2 -m lane_seg.cli train --config training/configs/unet.yaml
 
 DDP uses gloo on CPU and nccl on GPU, a DistributedSampler (or its weighted counterpart for
 mixed datasets), and only rank 0 writes files. Each epoch ends with validation (lane IoU at
@@ -16,9 +16,9 @@ Files in train.out: config.yaml, last.pt, best.pt, epochs.csv, steps.csv, curves
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,10 +38,9 @@ from lane_seg.errors import LaneSegError
 from lane_seg.metrics import MetricAccumulator, batch_confusion
 from lane_seg.models import build_model, check_input_size, complexity
 from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
-from lane_seg.outputs import os_error_line, output_dir, remove_stale_temps
-from lane_seg.training.train.args import add_train_arguments
+from lane_seg.outputs import lock_folder, naming, remove_stale_temps, temp_path
 from lane_seg.training.train.augment import style_bank
-from lane_seg.training.train.config import TrainConfig, load_config
+from lane_seg.training.train.config import TrainConfig
 from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
 from lane_seg.training.train.losses import build_loss
 from lane_seg.training.train.schedule import ModelEMA, lr_factor, seed_everything
@@ -183,7 +182,7 @@ class Run:
             if ctx.distributed
             else self.model
         )
-        self.epoch, self.step, self.best_iou = 0, 0, -1.0
+        self.epoch, self.step, self.best_iou, self.best_epoch = 0, 0, -1.0, 0
         self.last_iou = "-"  # shown in the progress bar
         self.elapsed = 0.0
         self.cpu = 0.0
@@ -236,6 +235,7 @@ class Run:
             "epoch": self.epoch,
             "step": self.step,
             "best_iou": self.best_iou,
+            "best_epoch": self.best_epoch,  # equal to epoch: this file is best.pt's twin
             "elapsed_s": self.elapsed,
             "cpu_s": self.cpu,
             "rng": rng,
@@ -266,6 +266,7 @@ class Run:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best_iou, self.elapsed = float(ckpt["best_iou"]), float(ckpt["elapsed_s"])
+        self.best_epoch = int(ckpt.get("best_epoch", _best_epoch_of_old(ckpt)))
         self.cpu = float(ckpt.get("cpu_s", 0.0))
         per_rank = 2 if self.ctx.device.type == "cuda" else 1
         states = ckpt["rng"]
@@ -325,7 +326,8 @@ class Run:
             total, count = total + value, count + 1
             self.step += 1
             if steps_log is not None:
-                steps_log.writerow([self.epoch + 1, self.step, f"{lr:.6g}", f"{value:.6f}"])
+                with naming(self.out / "steps.csv"):
+                    steps_log.writerow([self.epoch + 1, self.step, f"{lr:.6g}", f"{value:.6f}"])
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", val_iou=self.last_iou)
@@ -362,6 +364,14 @@ class Run:
         }
 
 
+def _best_epoch_of_old(ckpt: dict[str, Any]) -> int:
+    """A checkpoint written before `best_epoch` was recorded: its own epoch if its score is the
+    best one it records (then it is best.pt's twin), else 0 (unknown)."""
+    info = ModelInfo.from_metadata(ckpt["info"], source="last.pt")
+    own = info.metrics.get("val_lane_iou")
+    return int(ckpt["epoch"]) if own is not None and own == round(ckpt["best_iou"], 6) else 0
+
+
 def _open_logs(out: Path, step: int, epoch: int) -> tuple[Any, Any]:
     """Open epochs.csv/steps.csv for appending, keeping only the rows up to the resumed point
     (a killed run may have left rows past it, or half a row)."""
@@ -375,7 +385,7 @@ def _open_logs(out: Path, step: int, epoch: int) -> tuple[Any, Any]:
         if path.exists() and (step or epoch):
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if _row_through(r, key, limit)]
-        with open(path, "w", newline="") as f:
+        with naming(path), open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=header)
             w.writeheader()
             w.writerows(rows)
@@ -425,9 +435,13 @@ def plot_curves(epochs_csv: Path, out_png: Path) -> None:
     b.grid(alpha=0.3)
     fig.tight_layout()
     tmp = out_png.with_name(f".{out_png.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, out_png)
+    try:
+        with naming(out_png):
+            fig.savefig(tmp, dpi=90)
+            os.replace(tmp, out_png)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
 
 
 def train(
@@ -453,7 +467,7 @@ def train(
             "or choose a new train.out / --out"
         )
     if ctx.is_main:
-        output_dir(out)  # before any data is read
+        lock_folder(out)  # checked before any data is read; this run's alone (lane_seg.outputs)
         stale = remove_stale_temps(out) if out.is_dir() else []
         if stale:
             names = ", ".join(p.name for p in stale)
@@ -461,9 +475,12 @@ def train(
     run = Run(cfg, ctx, progress)
     if resume:
         run.resume(last)
+        if ctx.is_main:
+            restore_best(out, run.best_epoch, run.epoch)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        with naming(out / "config.yaml"):
+            (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         c = run.complexity
         print(
             f"{cfg.model.name}: {c.params:,} params, {c.gmacs:.3f} GMACs at "
@@ -490,7 +507,7 @@ def train(
             run.cpu += time.process_time() - cpu0
             improved = ctx.is_main and metrics.get("val_lane_iou", -1.0) > run.best_iou
             if improved:
-                run.best_iou = metrics["val_lane_iou"]
+                run.best_iou, run.best_epoch = metrics["val_lane_iou"], run.epoch
             run.last_iou = f"{metrics.get('val_lane_iou', float('nan')):.3f}"
             if ctx.is_main:  # logs first: a resume drops rows past the checkpoint it loads
                 lr = run.optimizer.param_groups[0]["lr"]
@@ -501,10 +518,14 @@ def train(
                 }
                 row |= {"elapsed_s": f"{run.elapsed:.1f}", "cpu_s": f"{run.cpu:.1f}"}
                 row |= {k: f"{v:.6f}" for k, v in metrics.items()}
-                csv.DictWriter(epochs_f, fieldnames=EPOCH_FIELDS).writerow(row)
-                epochs_f.flush()
-                steps_f.flush()
+                with naming(out / "epochs.csv"):
+                    csv.DictWriter(epochs_f, fieldnames=EPOCH_FIELDS).writerow(row)
+                    epochs_f.flush()
+                with naming(out / "steps.csv"):
+                    steps_f.flush()
             ckpt_metrics = {k: round(v, 6) for k, v in metrics.items()} | {"epoch": run.epoch}
+            # last.pt first: until best.pt is written too, last.pt is the best one's twin and
+            # a resume copies it (restore_best).
             run.save([last, out / "best.pt"] if improved else [last], ckpt_metrics)
             if ctx.is_main:
                 plot_curves(out / "epochs.csv", out / "curves.png")
@@ -517,37 +538,41 @@ def train(
             ctx.barrier()
     finally:
         if ctx.is_main:
-            epochs_f.close()
-            steps_f.close()
+            with naming(out / "epochs.csv"):
+                epochs_f.close()
+            with naming(out / "steps.csv"):
+                steps_f.close()
     return run
 
 
-def config_with_overrides(args: argparse.Namespace) -> TrainConfig:
-    if args.epochs is not None and args.epochs < 1:
-        raise LaneSegError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.stop_after < 0:
-        raise LaneSegError(f"--stop-after must be 0 (off) or more, got {args.stop_after}")
-    cfg = load_config(args.config)
-    if args.out:
-        cfg.train.out = args.out
-    if args.epochs is not None:
-        cfg.train.epochs = args.epochs
-    if args.device:
-        cfg.train.device = args.device
-    return cfg
+def restore_best(out: Path, best_epoch: int, last_epoch: int) -> None:
+    """Make best.pt the checkpoint of the best epoch `last.pt` records, before a resumed run
+    goes on: a run killed between writing last.pt and best.pt (train, which writes last.pt
+    first) has a last.pt that is the best epoch's checkpoint and a best.pt that is older or
+    missing; the copy is atomic, as every checkpoint write is."""
+    last, best = out / "last.pt", out / "best.pt"
+    if not best_epoch or best_epoch != last_epoch:
+        return  # last.pt is not the best epoch's twin: best.pt was written after it
+    if best.is_file() and int(load_checkpoint(best).get("epoch", -1)) == best_epoch:
+        return
+    tmp = temp_path(best)
+    try:
+        with naming(best):
+            shutil.copyfile(last, tmp)
+            os.replace(tmp, best)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"{best}: restored from last.pt (epoch {best_epoch}, the best so far)", file=sys.stderr)
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    cfg = config_with_overrides(args)
+def run_training(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int = 0
+) -> Run:
+    """`train` as one process of a run: alone, or one rank under torchrun (it joins the process
+    group and leaves it on every exit path); rank 0 prints the summary line."""
     ctx = setup_distributed(cfg.train.device)
     try:
-        run = train(
-            cfg,
-            resume=args.resume,
-            ctx=ctx,
-            progress=not args.no_progress,
-            stop_after=args.stop_after,
-        )
+        run = train(cfg, resume=resume, ctx=ctx, progress=progress, stop_after=stop_after)
         if ctx.is_main:
             print(
                 f"done: best val lane IoU {run.best_iou:.4f}; {run.step} steps in "
@@ -556,22 +581,4 @@ def run_from_args(args: argparse.Namespace) -> int:
     finally:
         if ctx.distributed:
             dist.destroy_process_group()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lane_seg.training.train", description=__doc__)
-    add_train_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except LaneSegError as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # as lane-seg train: one line, never a traceback
-        print(f"train: error: {os_error_line(exc)}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return run
