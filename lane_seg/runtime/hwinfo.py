@@ -91,6 +91,13 @@ class CpuInfo:
             per_cycle = 2 * 8 * 4 // 3  # AVX2 without VNNI: ~21 MAC/cycle
         return self.cores * self.ghz * per_cycle
 
+    def avx2_class(self) -> CpuInfo:
+        """This machine's cores and clock with AVX2+FMA only (no AVX-512, no VNNI): the slow x86
+        class, whose int8 peak bounds what any engine can do there."""
+        return CpuInfo(
+            f"AVX2 class of {self.model}", self.cores, self.ghz, frozenset({"avx2", "fma"})
+        )
+
     def line(self) -> str:
         """One line naming the hardware, for every report."""
         extra = ", AMX" if "amx_int8" in self.flags else ""
