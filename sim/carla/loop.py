@@ -3,8 +3,8 @@
 Synchronous mode at a fixed step (the server waits for our tick, so a slow model never makes
 the world run ahead of the controller). The world's settings are restored and every actor we
 spawned is destroyed on every exit path: the connection, synchronous-mode and actor helpers are
-the CARLA collector's (`carla_collect.connect`, `carla_sync.synchronous`, `ActorPool`,
-`FramePairer`). Ground-truth perception reads RoadLine from a semantic camera at the same
+the CARLA collector's (`client.connect`, `sync.synchronous`, `ActorPool`, `FramePairer`,
+`spawn`). Ground-truth perception reads RoadLine from a semantic camera at the same
 mount, with the tag scheme chosen from the server's version.
 """
 
