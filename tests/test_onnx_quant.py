@@ -13,7 +13,7 @@ from lane_seg.preprocess import PreprocessConfig, to_input
 from lane_seg.runtime.engines import load_engine
 from lane_seg.training.quant import onnx_int8 as oq
 from lane_seg.training.quant.calibration import frames_calibration
-from lane_seg.training.quant.exporter import FrameReader, export_model
+from lane_seg.training.quant.exporter import FrameReader, Int8Layout, export_model
 
 CFG = PreprocessConfig(height=32, width=64)
 N_CONVS = 5
@@ -135,3 +135,17 @@ def test_reader_rewinds_and_refuses_empty():
     assert r.get_next() is not None
     with pytest.raises(Exception, match="no calibration frames"):
         FrameReader([])
+
+
+def test_the_layout_reaches_the_file(exported, tmp_path):
+    """The study's layouts (studies/int8_variants.py) are really written as asked."""
+    calib, info, model = exported["calib"], exported["info"], trained_tiny()
+
+    def write(name: str, layout: Int8Layout):
+        fp32, int8 = tmp_path / f"{name}_fp32.onnx", tmp_path / f"{name}.onnx"
+        return export_model(model, fp32, int8, calib, info=info, layout=layout, check=False).int8
+
+    qop = write("qop", Int8Layout(operators=True))
+    assert oq.count_ops(qop).ops.get("QLinearConv") == N_CONVS
+    check = oq.check_qdq(write("tensor", Int8Layout(per_channel=False)), symmetric=False)
+    assert check.weight_dq == N_CONVS and check.per_channel_weights == 0

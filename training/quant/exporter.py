@@ -46,6 +46,21 @@ PARITY_INPUTS = 2  # random inputs for fp32 vs PyTorch
 PARITY_FRAMES = 8  # held-out frames for int8 vs fp32
 
 
+@dataclass(frozen=True)
+class Int8Layout:
+    """How the onnxruntime int8 file is laid out. The defaults are what ships; the other
+    settings exist to measure them (studies/int8_variants.py, README.md's speed section)."""
+
+    operators: bool = False  # QuantFormat.QOperator (QLinearConv nodes) instead of QDQ
+    per_channel: bool = True  # one weight scale per output channel
+    reduce_range: bool = False  # 7-bit weights (room for AVX2's 16-bit vpmaddubsw sums)
+    activations: str = "uint8"  # or "int8"
+
+    def __post_init__(self) -> None:
+        if self.activations not in ("uint8", "int8"):
+            raise ValueError("activations must be 'uint8' or 'int8'")
+
+
 class FrameReader:
     """CalibrationDataReader over preprocessed frames (float32 1x3xHxW), rewindable."""
 
@@ -90,21 +105,30 @@ def _as_reader(frames: FrameReader) -> Any:
 
 
 def _quantize(
-    fp32_path: Path, out_path: Path, frames: FrameReader, info: ModelInfo, method: str, trt: bool
+    fp32_path: Path,
+    out_path: Path,
+    frames: FrameReader,
+    info: ModelInfo,
+    method: str,
+    layout: Int8Layout | None,
 ) -> Path:
-    """Static int8 QDQ quantization of the exporter's fp32 file; `info` as its metadata."""
+    """Static int8 quantization of the exporter's fp32 file, `info` as its metadata; `layout`
+    None: the TensorRT-ready symmetric variant."""
     q = _ort_quant()
     methods = {
         "minmax": q.CalibrationMethod.MinMax,
         "entropy": q.CalibrationMethod.Entropy,
         "percentile": q.CalibrationMethod.Percentile,
     }
+    trt = layout is None
+    layout = layout or Int8Layout(activations="int8")
     extra: dict[str, Any] = {"WeightSymmetric": True}
     if trt:
         # Biases stay float: TensorRT fuses them itself and has no int32 DequantizeLinear path.
         extra.update(ActivationSymmetric=True, DedicatedQDQPair=True, QuantizeBias=False)
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
+    act = q.QuantType.QInt8 if layout.activations == "int8" else q.QuantType.QUInt8
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # quant_pre_process reads the exporter's own names: its optimizers derive new names by
@@ -116,9 +140,10 @@ def _quantize(
             str(pre),
             str(Path(tmp) / "q.onnx"),
             _as_reader(frames),
-            quant_format=q.QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=q.QuantType.QInt8 if trt else q.QuantType.QUInt8,
+            quant_format=q.QuantFormat.QOperator if layout.operators else q.QuantFormat.QDQ,
+            per_channel=layout.per_channel,
+            reduce_range=layout.reduce_range,
+            activation_type=act,
             weight_type=q.QuantType.QInt8,
             calibrate_method=methods[method],
             extra_options=extra,
@@ -158,9 +183,11 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     check: bool = True,
     threads: int = 1,
+    layout: Int8Layout = Int8Layout(),
 ) -> Exported:
     """Write the fp32 ONNX, and with `int8_out` / `trt_out` its int8 files calibrated on
-    `calibration`; `model` is a checkpoint path or a module with its `info`."""
+    `calibration`; `model` is a checkpoint path or a module with its `info`; `layout` is the
+    int8_out file's (the TensorRT file has its own)."""
     if isinstance(model, str | Path):
         model, info = load_model(model)
     if info is None:
@@ -185,7 +212,7 @@ def export_model(
         precision = "int8-trt" if trt else "int8"
         calib = {**out.calibration, "symmetric": True} if trt else out.calibration
         qinfo = replace(info, precision=precision, calibration=calib)
-        written = _quantize(fp32, Path(path), frames, qinfo, method, trt)
+        written = _quantize(fp32, Path(path), frames, qinfo, method, None if trt else layout)
         if trt:
             out.int8_trt = written
         else:
