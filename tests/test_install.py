@@ -131,6 +131,7 @@ def test_colcon_build_installs_package(colcon_install):
         "config/scenarios/tight_curves.yaml",
         "launch/seg.launch.py",
         "models/lane_unet_int8.onnx",  # the node's default model
+        "models/shipped.json",  # what its model auto picks from
     ):
         assert (pkg / "share/lane_seg" / f).is_file(), f
     for exe in ("lane-seg", "seg_node", "lane_controller"):  # where `ros2 run lane_seg` looks
