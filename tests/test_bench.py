@@ -183,9 +183,7 @@ def test_node_row_over_real_ros2(tmp_path):
     assert size["lane_step_ms_p50"] > 0 and size["lanes_node_lane_step_ms_p50"] > 0
     assert size["lane_step_cpu_ms_p50"] > 0
     assert 0 < size["lanes_latency_ms_p50"] <= size["lanes_latency_ms_p99"]
-    assert (
-        "The lane step (lane_seg.lanes.extract) in the same run" in (out / "bench.md").read_text()
-    )
+    assert "The lane step (lane_seg.lanes) in the same run" in (out / "bench.md").read_text()
 
 
 def test_peak_rss_sees_a_native_allocation():
