@@ -18,7 +18,18 @@ $(STAMP): setup.py setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The ROS 2 launch system and command line (ros2 launch, run, topic; built from upstream), from
+# ../shared/ros2_launch where it is beside the checkout: installed into .venv once (its stamp),
+# else skipped, and tests/test_launch.py skips saying why.
+ROS2_LAUNCH := ../shared/ros2_launch
+LAUNCH_STAMP := $(VENV)/.ros2_launch
+$(LAUNCH_STAMP): $(STAMP) $(wildcard $(ROS2_LAUNCH)/install.sh)
+	@if [ -f $(ROS2_LAUNCH)/install.sh ]; then \
+	  echo "installing the ROS 2 launch system into $(VENV) ($(ROS2_LAUNCH), 1-2 minutes)"; \
+	  bash $(ROS2_LAUNCH)/install.sh $(VENV) && touch $@; \
+	else echo "$(ROS2_LAUNCH) is absent: no ros2 launch in $(VENV), its tests skip"; fi
+
+venv: $(STAMP) $(LAUNCH_STAMP)
 
 # make demo                      closed loop in the simulator over ROS 2, the shipped int8 model
 # make demo INPUT=clip.mp4       a video (or a rosbag2 folder) through the same node
@@ -197,11 +208,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Every test, the slow ones too (about 4 minutes on 2 cores); CI runs this.
-test: $(STAMP)
+test: $(STAMP) $(LAUNCH_STAMP)
 	$(BIN)/python -m pytest
 
 # Without the tests marked slow, for a quick loop while editing.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(LAUNCH_STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 clean:

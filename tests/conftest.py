@@ -24,3 +24,11 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real road frames not found at {REAL_DATA} (see shared/data/real/README.md)")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory) -> Path:
+    """ros2_ws built once per run, as the README says (colcon_ws.py): its install folder."""
+    import colcon_ws
+
+    return colcon_ws.build(tmp_path_factory.mktemp("colcon"))

@@ -1,9 +1,11 @@
-"""Nodes started as their own processes (what `ros2 run` does), and a client in this process that
-talks to them over real ROS 2 (DDS on loopback, see conftest.py)."""
+"""Nodes started as their own processes (what `ros2 run` and `ros2 launch` do), stopped as a user
+stops them, and a client in this process that talks to them over real ROS 2 (DDS on loopback,
+see conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -17,17 +19,46 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def start(cmd: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    """In a session of its own, as a terminal runs a command: `stop` can signal all of it."""
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        **kw,
+    )
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20.0) -> str:
-    """SIGINT (Ctrl-C), then the process's whole output; it must have exited by then."""
+def stop(
+    proc: subprocess.Popen,
+    timeout: float = 20.0,
+    sig: int = signal.SIGINT,
+    group: bool = False,
+    again_every: float | None = None,
+) -> str:
+    """`sig` (SIGINT: Ctrl-C) to the process, or with `group` to its whole process group as a
+    terminal's Ctrl-C does (ros2 launch and ros2 run and their nodes alike); with `again_every`
+    seconds the signal repeats until it exits. Then the process's whole output."""
+
+    def send() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        send()
+    end = time.monotonic() + timeout
+    while again_every is not None and proc.poll() is None and time.monotonic() < end:
+        time.sleep(again_every)
+        send()
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(timeout=max(0.1, end - time.monotonic()))
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
     return out
 
@@ -49,6 +80,11 @@ class Client:
         got: list = []
         self.node.create_subscription(msg_type, topic, got.append, RELIABLE)
         return got
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
 
     def spin_until(
         self,
@@ -77,14 +113,17 @@ class Client:
         self.close()
 
 
-def segment_one_frame(client: Client, node: str, proc: subprocess.Popen, rgb) -> object:
-    """Publish `rgb` on `<node>/image` once the node listens; the mask it sends back."""
+def segment_one_frame(
+    client: Client, node: str, proc: subprocess.Popen, rgb, image_topic: str | None = None
+) -> object:
+    """Publish `rgb` on `image_topic` (default `<node>/image`) once the node listens; the mask it
+    sends back."""
     from sensor_msgs.msg import Image
 
     from lane_seg.ros.messages import header, image_msg
 
     masks = client.subscribe(Image, f"{node}/mask")
-    pub = client.publisher(Image, f"{node}/image")
+    pub = client.publisher(Image, image_topic or f"{node}/image")
     client.spin_until(
         lambda: pub.get_subscription_count() and client.node.count_publishers(f"{node}/mask"),
         f"{node} on the ROS graph",

@@ -101,27 +101,9 @@ def test_pip_install_without_editable_runs_from_its_own_files(tmp_path):
     check_installed_copy(python, venv / "bin", venv, _env(), work)
 
 
-def _colcon() -> str:
-    colcon = shutil.which("colcon", path=str(Path(sys.executable).parent))
-    if colcon is None:
-        pytest.skip("colcon is not installed (pip install colcon-core colcon-ros)")
-    return colcon
-
-
-@pytest.fixture(scope="module")
-def colcon_install(tmp_path_factory) -> Path:
-    """`colcon build` (copies, no --symlink-install) of ros2_ws, whose src/ links here."""
-    tmp = tmp_path_factory.mktemp("colcon")
-    install = tmp / "install"
-    _run(
-        [_colcon(), "build", "--build-base", tmp / "build", "--install-base", install],
-        REPO / "ros2_ws", _env(),
-    )  # fmt: skip
-    return install / "lane_seg"
-
-
 def test_colcon_build_installs_package(colcon_install):
-    pkg = colcon_install
+    """conftest.py's colcon_install: ros2_ws built without --symlink-install."""
+    pkg = colcon_install / "lane_seg"
     assert (pkg / "share/ament_index/resource_index/packages/lane_seg").is_file()
     assert (pkg / "share/lane_seg/package.xml").is_file()
     for f in (
@@ -144,8 +126,8 @@ def test_colcon_build_installs_package(colcon_install):
 
 
 def test_colcon_install_runs_from_its_own_files(colcon_install, tmp_path):
-    """What `source install/setup.bash` gives: the install's site-packages first on the path."""
-    site = colcon_install / "lib" / PY / "site-packages"
-    env = _env(PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(colcon_install))
-    scripts = colcon_install / "lib" / "lane_seg"
-    check_installed_copy(Path(sys.executable), scripts, colcon_install, env, tmp_path)
+    """What `. install/setup.sh` gives: the install's site-packages first on the path."""
+    pkg = colcon_install / "lane_seg"
+    site = pkg / "lib" / PY / "site-packages"
+    env = _env(PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(pkg))
+    check_installed_copy(Path(sys.executable), pkg / "lib" / "lane_seg", pkg, env, tmp_path)

@@ -1,21 +1,34 @@
 """The package's node executables: `ros2 run lane_seg seg_node` and `... lane_controller`
-(console scripts from setup.py; `lane-seg node` runs the first)."""
+(console scripts from setup.py; `lane-seg node` runs the first).
+
+Shutdown (docs/architecture.md, contract 3): SIGINT and SIGTERM end a node cleanly, exit code 0,
+no traceback, after its last words (`CheckedNode.shut_down`: the seg node's final
+/diagnostics). Ctrl-C under `ros2 launch` delivers SIGINT twice, the terminal's and then
+launch's own, so the handlers here only set an event and stay installed through the cleanup
+(`stop_on_signals`). rclpy's own handlers are not installed: they shut the context down at
+once, before anything could still be published. rclpy's wait does not return to Python for a
+signal, so the executor spins in a thread of its own and the main thread, where Python runs
+signal handlers, waits.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from lane_seg.errors import LaneSegError
 from lane_seg.ros.lane_controller import NODE_NAME as CONTROLLER
 from lane_seg.ros.lane_controller import LaneControllerNode
+from lane_seg.ros.params import CheckedNode
 from lane_seg.ros.seg_node import NODE_NAME as SEGMENTATION
 from lane_seg.ros.seg_node import SegNode
 
@@ -38,32 +51,90 @@ def _stderr_kept_if_ok() -> Iterator[None]:
         sys.stderr.flush()
 
 
-def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
-    """Init, spin until Ctrl-C or shutdown; start-up problems (bad --ros-args, LaneSegError)
-    become one line on stderr and exit code 2."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNAL_CHECK_S = 0.1  # how soon a signal is acted on at worst
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """In the block, SIGINT and SIGTERM set `stop` (main thread only: Python's rule); a second
+    one during the cleanup is harmless. After it, a process that a signal stopped ignores them:
+    it is on its way out, and Python's finalization puts back the default handlers, which would
+    kill it (exit code -2) or raise KeyboardInterrupt. Otherwise the handlers before are back
+    (a node run inside another program, as the tests do)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signalled = threading.Event()
+
+    def handler(*_: object) -> None:
+        signalled.set()
+        stop.set()
+
+    before = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
-        with _stderr_kept_if_ok():  # rcl also logs its own "Failed to parse" line
-            rclpy.init(args=args)
-    except Exception as exc:  # rclpy's RCLError for malformed --ros-args
-        reason = str(exc).splitlines()[0].split(", at /")[0]
-        print(f"{name}: error: bad ROS arguments: {reason}", file=sys.stderr)
-        return 2
-    node = None
-    try:
-        node = make_node()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except LaneSegError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        yield
     finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        for sig, old in before.items():
+            old = signal.SIG_DFL if old is None else old  # None: not set from Python
+            signal.signal(sig, signal.SIG_IGN if signalled.is_set() else old)
+
+
+def spin_until(node: CheckedNode, stop: threading.Event) -> None:
+    """Spin `node` in a thread until `stop` is set (a signal) or the spin ends (the context shut
+    down elsewhere, or a callback raised: re-raised here); then stop the executor and let the
+    node say its last words while its context is still up."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    failed: list[BaseException] = []
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except BaseException as exc:  # handed to the main thread
+            failed.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=spin, name="ros_spin", daemon=True)
+    thread.start()
+    # With a timeout: a signal that lands on another thread (DDS's, onnxruntime's) only flags
+    # it, and the main thread runs the Python handler when it next runs Python code.
+    while not stop.wait(SIGNAL_CHECK_S):
+        pass
+    executor.shutdown()  # waits for the callback in progress, wakes the spin
+    thread.join()
+    if failed:
+        raise failed[0]
+    if rclpy.ok():
+        node.shut_down()
+
+
+def run_node(make_node: Callable[[], CheckedNode], name: str, args: list[str] | None = None) -> int:
+    """Init, spin until SIGINT, SIGTERM or shutdown, and exit 0 (the module docstring);
+    start-up problems (bad --ros-args, LaneSegError) become one line on stderr and exit 2."""
+    stop = threading.Event()
+    with stop_on_signals(stop):  # before the model loads: a signal during start-up stops it too
+        try:
+            with _stderr_kept_if_ok():  # rcl also logs its own "Failed to parse" line
+                rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except Exception as exc:  # rclpy's RCLError for malformed --ros-args
+            reason = str(exc).splitlines()[0].split(", at /")[0]
+            print(f"{name}: error: bad ROS arguments: {reason}", file=sys.stderr)
+            return 2
+        node = None
+        try:
+            node = make_node()
+            spin_until(node, stop)
+        except LaneSegError as exc:
+            print(f"{name}: error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
     return 0
 
 

@@ -2,7 +2,8 @@
 
 - `CheckedNode`: the base of our nodes; a parameter whose value is out of its descriptor's range
   or of the wrong type (from `-p`, a parameter file or a launch file) stops the node at start-up
-  with one LaneSegError line naming the parameter and what it allows.
+  with one LaneSegError line naming the parameter and what it allows. `shut_down` is where a
+  node publishes its last message before a clean exit.
 - `descriptor`: a described parameter, with its range or choices, read-only where it is only
   read at start-up.
 - `declare_settings`: one parameter per field of a settings dataclass (lane_seg.settings), with
@@ -72,6 +73,10 @@ class CheckedNode(Node):
         unused = sorted(n for n in self._parameter_overrides if not self.has_parameter(n))
         if unused:
             self.get_logger().warning(f"ignored, no such parameter: {', '.join(unused)}")
+
+    def shut_down(self) -> None:
+        """Last words on SIGINT or SIGTERM (lane_seg.ros.entry_points): called once, after the
+        executor stopped and before the node is destroyed, while it can still publish."""
 
 
 def qos_options(node: Node, topic: str, entity: str) -> QoSOverridingOptions:

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
+from rclpy.duration import Duration
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
@@ -392,16 +393,28 @@ class SegNode(CheckedNode):
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
 
-    def _publish_diagnostics(self) -> None:
+    def _publish_diagnostics(self, final: bool = False) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [self.diagnostics()]
+        if final:
+            msg.status[0].message = f"stopped: {msg.status[0].message}"
         self.diag_pub.publish(msg)
 
-    def destroy_node(self) -> None:
+    def shut_down(self) -> None:
+        """On SIGINT or SIGTERM: the worker stops, then the final counts go out on /diagnostics
+        ("stopped: ..."), acknowledged by reliable subscribers within a second."""
+        self._stop_worker()
+        self._publish_diagnostics(final=True)
+        self.diag_pub.wait_for_all_acked(Duration(seconds=1.0))
+
+    def _stop_worker(self) -> None:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
         if self._worker is not None:
             self._worker.join(timeout=5.0)
+
+    def destroy_node(self) -> None:
+        self._stop_worker()
         super().destroy_node()
