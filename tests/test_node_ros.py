@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -288,7 +289,8 @@ def test_the_input_follows_a_best_effort_camera_that_comes_after_the_node(bright
 
 
 def test_frames_lost_in_transport_warn_with_the_fix(bright):
-    with NodeHarness(bright, FAST) as h:
+    """A best-effort subscription to a reliable camera: the fix is a reliable one."""
+    with NodeHarness(bright, FAST, input_qos={"reliability": "best_effort"}) as h:
         h.node.stats.received += 10
         assert h.node.diagnostics().level == DiagnosticStatus.OK
         h.node.stats.received += 2
@@ -300,6 +302,57 @@ def test_frames_lost_in_transport_warn_with_the_fix(bright):
         "reliably: set qos_overrides./seg_node/image.subscription.reliability:=reliable"
     )
     assert {kv.key: kv.value for kv in status.values}["lost"] == "98"
+
+
+def test_frames_replaced_in_a_full_queue_are_counted_as_lost(bright):
+    """Frames that come while the executor is busy replace each other in the subscription's
+    queue (depth 1 here) without any event from DDS: the gaps in the camera's sequence numbers
+    count them, so every frame sent is either received or lost, and the status says why."""
+    with NodeHarness(bright, {**FAST, "diagnostics_period": 60.0}, input_qos={"depth": 1}) as h:
+        h.publish(image_msg(stripes_rgb(32, 64)))
+        h.wait_masks(1)
+        busy = threading.Event()
+
+        def hold_the_executor() -> None:
+            timer.cancel()
+            busy.set()
+            time.sleep(1.0)
+
+        timer = h.client.create_timer(0.001, hold_the_executor)
+        h.wait_for(busy.is_set, 5, "the executor to be busy")
+        for k in range(50):
+            h.publish(image_msg(stripes_rgb(32, 64), hdr=header(k)))
+        h.wait_masks(2)
+        stats = h.node.stats
+        h.wait_for(lambda: stats.received + stats.lost >= 51, 5, "every frame accounted for")
+        assert (stats.received, stats.lost) == (2, 49)
+        status = h.node.diagnostics()
+    assert status.level == DiagnosticStatus.WARN
+    assert status.message == (
+        "96% of the frames on /seg_node/image never reached the node: they came faster than it "
+        "takes them and were replaced in its queue (depth 1); lower the camera's rate or raise "
+        "qos_overrides./seg_node/image.subscription.depth"
+    )
+
+
+def test_mostly_bad_input_warns(bright):
+    """More than half of a period's messages bad: WARN, naming the last reason; a good period
+    after it is OK again."""
+    rng = np.random.default_rng(3)
+    deep = {"depth": 50}  # none of the burst replaced in the queue
+    with NodeHarness(bright, {**FAST, "diagnostics_period": 60.0}, input_qos=deep) as h:
+        for _ in range(9):
+            h.publish(image_from_fields(bad_image_fields(rng)))
+        h.publish(image_msg(stripes_rgb(32, 64)))
+        h.wait_masks(1)
+        h.wait_for(lambda: h.node.stats.bad_inputs == 9, 5, "the bad inputs counted")
+        status = h.node.diagnostics()
+        h.publish(image_msg(stripes_rgb(32, 64)))
+        h.wait_masks(2)
+        after = h.node.diagnostics()
+    assert status.level == DiagnosticStatus.WARN
+    assert status.message.startswith("90% of the input on /seg_node/image is bad (last: ")
+    assert after.level == DiagnosticStatus.OK
 
 
 def _run_seg_node(*ros_args: str) -> subprocess.CompletedProcess:

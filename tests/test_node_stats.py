@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lane_seg.ros.stats import NodeStats
+from lane_seg.ros.stats import NodeStats, SequenceGaps
 
 
 def test_percentiles_over_the_window_only():
@@ -46,3 +46,31 @@ def test_loss_share_is_over_the_frames_since_the_last_look():
     assert s.loss_since_last() == 0.98
     s.received += 30  # the next period: nothing lost
     assert s.loss_since_last() == 0.0 and s.snapshot()["lost"] == 98
+
+
+def test_bad_share_is_over_the_messages_since_the_last_look():
+    s = NodeStats()
+    assert s.bad_since_last() == 0.0  # nothing received: not a division by zero
+    s.received, s.bad_inputs = 10, 9
+    assert s.bad_since_last() == 0.9
+    s.received += 10  # the next period: all good
+    assert s.bad_since_last() == 0.0
+
+
+def _info(gid: bytes, seq: int | None) -> dict:
+    """rclpy's MessageInfo, the fields SequenceGaps reads."""
+    return {"publication_sequence_number": seq, "publisher_gid": {"data": gid}}
+
+
+def test_sequence_gaps_count_messages_that_never_arrived_per_publisher():
+    gaps = SequenceGaps()
+    for seq in (7, 8, 11, 12):  # 7: the first seen; what came before was not sent to us
+        gaps.see(_info(b"camera", seq))
+    assert gaps.missed == 2  # 9 and 10
+    gaps.see(_info(b"other", 500))  # another publisher's numbers are its own
+    gaps.see(_info(b"other", 502))
+    gaps.see(_info(b"camera", 13))
+    assert gaps.missed == 3
+    gaps.see(_info(b"camera", 12))  # not newer: no gap, and nothing undone
+    gaps.see(_info(b"camera", None))  # an rmw that does not number messages
+    assert gaps.missed == 3

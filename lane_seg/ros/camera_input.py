@@ -10,9 +10,12 @@ So the input's reliability defaults to `best_available`:
 - a best-effort camera (sensor-data QoS) makes rmw report incompatible QoS when it appears
   after the node; the subscription is then made again, best effort, and the log says so.
 
-An explicit `qos_overrides.<topic>.subscription.reliability` is kept as given. Messages DDS
-reports lost before they reached the node are counted (`NodeStats.lost`); the node's
-/diagnostics warns when they are a large share (`NodeStats.loss_since_last`).
+An explicit `qos_overrides.<topic>.subscription.reliability` is kept as given. Messages that
+never reached the node are counted (`NodeStats.lost`) from both things rmw tells: gaps in each
+publisher's sequence numbers (`stats.SequenceGaps`; frames replaced in a full queue show only
+there) and DDS's message-lost events. The two see the same messages, so `lost` grows with the
+larger count. The node's /diagnostics warns when they are a large share
+(`NodeStats.loss_since_last`), with what to change (`loss_advice`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from lane_seg.ros.params import qos_options, qos_override
-from lane_seg.ros.stats import NodeStats
+from lane_seg.ros.stats import NodeStats, SequenceGaps
 
 
 class CameraInput:
@@ -42,10 +45,13 @@ class CameraInput:
     ) -> None:
         self.node, self._type, self._callback, self._stats = node, msg_type, callback, stats
         self._retry = None
+        self._gaps = SequenceGaps()
+        self._reported = 0  # message-lost events' total
+        self._counted = 0  # what `stats.lost` holds of the two counts
         self.sub = node.create_subscription(
             msg_type,
             topic,
-            callback,
+            self._take,
             profile,
             qos_overriding_options=qos_options(node, topic, "subscription"),
             event_callbacks=self._events(incompatible=True),
@@ -60,6 +66,13 @@ class CameraInput:
     def loss_advice(self, loss: float) -> str:
         """What to change when a share `loss` of the frames is lost on the way."""
         topic = self.topic_name
+        if self._subscribed_reliably():  # nothing is lost in transport: a queue overflowed
+            return (
+                f"{loss:.0%} of the frames on {topic} never reached the node: they came faster "
+                f"than it takes them and were replaced in its queue (depth "
+                f"{self.sub.qos_profile.depth}); lower the camera's rate or raise "
+                f"{qos_override(topic, policy='depth')}"
+            )
         infos = self.node.get_publishers_info_by_topic(topic)
         if any(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos):
             fix = f"the camera publishes reliably: set {qos_override(topic)}:=reliable"
@@ -71,6 +84,26 @@ class CameraInput:
             )
         return f"{loss:.0%} of the frames on {topic} lost in transport; {fix}"
 
+    def _subscribed_reliably(self) -> bool:
+        """This subscription as the graph has it: best_available resolved to what it became."""
+        me = (self.node.get_name(), self.node.get_namespace())
+        return any(
+            (i.node_name, i.node_namespace) == me
+            and i.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+            for i in self.node.get_subscriptions_info_by_topic(self.topic_name)
+        )
+
+    def _take(self, msg: Any, info: dict) -> None:
+        """Every message, with rclpy's MessageInfo: its sequence number first."""
+        self._gaps.see(info)
+        self._count_lost()
+        self._callback(msg)
+
+    def _count_lost(self) -> None:
+        now = max(self._reported, self._gaps.missed)
+        self._stats.lost += now - self._counted
+        self._counted = now
+
     def _events(self, incompatible: bool) -> SubscriptionEventCallbacks:
         return SubscriptionEventCallbacks(
             incompatible_qos=self._on_incompatible if incompatible else None,
@@ -79,7 +112,8 @@ class CameraInput:
         )
 
     def _on_lost(self, info: Any) -> None:
-        self._stats.lost += info.total_count_change
+        self._reported += info.total_count_change
+        self._count_lost()
 
     def _on_incompatible(self, info: Any) -> None:
         if self.follows_camera and self._retry is None:
@@ -101,7 +135,7 @@ class CameraInput:
         topic = self.sub.topic_name
         self.node.destroy_subscription(self.sub)
         self.sub = self.node.create_subscription(
-            self._type, topic, self._callback, profile, event_callbacks=self._events(False)
+            self._type, topic, self._take, profile, event_callbacks=self._events(False)
         )
         self.node.get_logger().info(
             f"the camera on {topic} publishes best effort: subscribed best effort (large raw "

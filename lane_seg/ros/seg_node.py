@@ -63,7 +63,7 @@ from lane_seg.ros.lane_center import LaneCenterHook, declare_camera
 from lane_seg.ros.lane_lines import lines_in_camera
 from lane_seg.ros.messages import image_from_fields, lane_markers_msg, lane_path_msg, path_msg
 from lane_seg.ros.params import CheckedNode, descriptor, qos_errors, qos_options
-from lane_seg.ros.stats import LOSS_WARN, NodeStats
+from lane_seg.ros.stats import BAD_WARN, LOSS_WARN, NodeStats
 from lane_seg.runtime.engines import ENGINE_NAMES
 from lane_seg.runtime.model_pick import AUTO, Pick, latency_budget, load_model
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
@@ -370,12 +370,9 @@ class SegNode(CheckedNode):
         status = DiagnosticStatus()
         status.name = f"{self.get_fully_qualified_name()}: lane segmentation"
         status.hardware_id = eng.describe()
-        loss = self.stats.loss_since_last()
-        if loss > LOSS_WARN:
-            status.level, status.message = DiagnosticStatus.WARN, self.sub.loss_advice(loss)
-            self.get_logger().warning(status.message, throttle_duration_sec=30.0)
-        elif self.stats.errors:
-            status.level, status.message = DiagnosticStatus.WARN, "inference errors"
+        warnings = self._period_warnings()
+        if warnings:
+            status.level, status.message = DiagnosticStatus.WARN, "; ".join(warnings)
         elif s["processed"] == 0:
             status.level, status.message = DiagnosticStatus.OK, "waiting for frames"
         else:
@@ -392,6 +389,24 @@ class SegNode(CheckedNode):
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
+
+    def _period_warnings(self) -> list[str]:
+        """What makes this period's status WARN (docs/architecture.md, contract 3): frames lost
+        on the way, mostly bad input, inference errors."""
+        warnings = []
+        loss = self.stats.loss_since_last()
+        if loss > LOSS_WARN:
+            warnings.append(self.sub.loss_advice(loss))
+            self.get_logger().warning(warnings[-1], throttle_duration_sec=30.0)
+        bad = self.stats.bad_since_last()
+        if bad > BAD_WARN:
+            warnings.append(
+                f"{bad:.0%} of the input on {self.sub.topic_name} is bad "
+                f"(last: {self.stats.last_bad_reason})"
+            )
+        if self.stats.errors:
+            warnings.append("inference errors")
+        return warnings
 
     def _publish_diagnostics(self, final: bool = False) -> None:
         msg = DiagnosticArray()
