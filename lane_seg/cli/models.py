@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
+from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.sizes import MAX_INPUT_SIDE, parse_size
 
 
@@ -70,7 +71,6 @@ def _model_entries(configs: list[str]) -> list[tuple[str, str, dict]]:
 def run(args: argparse.Namespace) -> int:
     from lane_seg.models import build_model, check_input_size, complexity
     from lane_seg.preprocess import PreprocessConfig
-    from lane_seg.runtime.hwinfo import CpuInfo
 
     w, h = parse_size(args.size, "--size", maximum=MAX_INPUT_SIDE)
     try:
