@@ -97,7 +97,13 @@ def build_card(inputs: CardInputs) -> str:
         "## Input and output",
         "",
         f"- Input `image`: float32 N x 3 x {pp.height} x {pp.width}, {pp.color_order} frames "
-        f"resized by `{pp.resize}`, normalised with mean {list(pp.mean)} and std {list(pp.std)} "
+        + (
+            f"cut by their top {pp.crop_top:g} of the height (`crop_top`: the mask has it back "
+            "as background) and "
+            if pp.crop_top
+            else ""
+        )
+        + f"resized by `{pp.resize}`, normalised with mean {list(pp.mean)} and std {list(pp.std)} "
         "(`lane_seg.preprocess`, the one path shared by training and inference).",
         f"- Output `logits`: N x 1 x {pp.height} x {pp.width}; lane where "
         f"sigmoid(logit) > {info.threshold}.",
