@@ -47,3 +47,45 @@ def decode_image(data: bytes | np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.
     if not buf.size or (bytes(buf[:8]) == PNG_SIGNATURE and png_problem(buf)):
         return None
     return cv2.imdecode(buf, flags)
+
+
+def _png_size(buf: bytes) -> tuple[int, int] | None:
+    if buf[:8] == PNG_SIGNATURE and len(buf) >= 24 and buf[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", buf[16:24])
+        return height, width
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(buf: bytes) -> tuple[int, int] | None:
+    """Height and width from a JPEG's start-of-frame marker, without decoding."""
+    if buf[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(buf):
+        if buf[i] != 0xFF:
+            return None
+        marker = buf[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", buf[i + 2 : i + 4])
+        if marker in _SOF:
+            if i + 9 > len(buf):
+                return None
+            height, width = struct.unpack(">HH", buf[i + 5 : i + 9])
+            return height, width
+        i += 2 + length
+    return None
+
+
+def encoded_size(buf: bytes) -> tuple[int, int] | None:
+    """(height, width) that PNG or JPEG bytes declare in their header, read without decoding
+    (so a small file that claims a gigapixel image is refused before it is allocated); None
+    for other data."""
+    return _png_size(buf) or _jpeg_size(buf)

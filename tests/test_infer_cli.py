@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -94,8 +99,10 @@ def test_unreadable_image_is_reported_and_the_rest_still_processed(tmp_path, mod
     out = tmp_path / "out"
     rc = main(["infer", "--model", str(model), "--out", str(out), str(tmp_path / "d")])
     assert rc == 1
-    text = capsys.readouterr().out
-    assert "bad.png: unreadable image" in text and "1 failed" in text
+    captured = capsys.readouterr()
+    assert "1 failed" in captured.out and "bad.png" not in captured.out  # failures: stderr
+    bad = tmp_path / "d" / "bad.png"
+    assert f"  failed: cannot read image {bad}: missing or not a valid image" in captured.err
     assert (out / "masks" / "d" / "good.png").exists()
 
 
@@ -162,3 +169,69 @@ def test_lanes_in_the_benchmarks_formats_beside_the_masks(tmp_path, capsys):
     over = cv2.cvtColor(cv2.imread(str(out / "overlays" / "in" / "road.jpg")), cv2.COLOR_BGR2RGB)
     near = np.abs(over.astype(int) - EGO_LINE_RGB).sum(axis=2) < 60
     assert near.sum() > 1000  # the ego lines drawn
+
+
+def test_lanes_into_an_existing_out_keep_the_earlier_images_records(tmp_path, model, capsys):
+    """--out defaults to runs/infer, so runs share it: masks/tusimple.json keeps every earlier
+    image's record and replaces those of an image inferred again; a damaged one is refused."""
+    for name, seed in (("a", 1), ("b", 2)):
+        _write(tmp_path / f"{name}.png", stripes_rgb(64, 128, seed=seed))
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    tusimple = out / "masks" / "tusimple.json"
+
+    def raw_files() -> list[str]:
+        return [json.loads(line)["raw_file"] for line in tusimple.read_text().splitlines()]
+
+    assert main([*args, "--lanes", str(tmp_path / "a.png")]) == 0
+    assert main([*args, "--lanes", str(tmp_path / "b.png")]) == 0
+    assert raw_files() == ["a.png", "b.png"]
+    assert main([*args, "--lanes", str(tmp_path / "b.png"), str(tmp_path / "a.png")]) == 0
+    assert raw_files() == ["a.png", "b.png"]  # replaced in place, none twice
+    tusimple.write_text(tusimple.read_text() + "{not json\n")
+    before = tusimple.read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--lanes", str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"lane-seg infer: error: {tusimple} line 3 is not a TuSimple record (JSON with "
+        "raw_file); fix or move the file: this run adds its images' records to it"
+    ]
+    assert tusimple.read_bytes() == before
+
+
+def test_a_truncated_video_is_a_failure_with_the_frames_it_gave(real_data, tmp_path, model):
+    """A video cut short decodes fewer frames than its header declares: reported on stderr and
+    exit 1, with the overlay of the frames that were decoded."""
+    video = real_data / "udacity" / "solidWhiteRight.mp4"
+    if not video.exists():
+        pytest.skip("udacity video absent")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[:300_000])  # its index is at the front
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    r = subprocess.run(  # a process of its own: FFmpeg's complaints stay out of this one
+        [sys.executable, "-m", "lane_seg.cli", *args, str(cut)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1, r.stderr
+    assert "1 failed" in r.stdout and "failed:" not in r.stdout
+    found = re.search(r"failed: .*cut.mp4: decoded (\d+) of the 221 frames its header", r.stderr)
+    assert found and 0 < int(found.group(1)) < 221, r.stderr
+    assert (out / "cut_overlay.mp4").is_file()
+
+
+def test_an_image_above_the_size_limit_is_refused_before_it_is_decoded(tmp_path, model, capsys):
+    from lane_seg.sizes import MAX_IMAGE_SIDE
+
+    wide = np.zeros((8, MAX_IMAGE_SIDE + 8, 3), np.uint8)  # 8 rows: cheap to write here
+    _write(tmp_path / "wide.png", wide)
+    _write(tmp_path / "ok.png", stripes_rgb(32, 64))
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    assert main([*args, str(tmp_path / "wide.png"), str(tmp_path / "ok.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"{MAX_IMAGE_SIDE + 8}x8 px, above the limit of {MAX_IMAGE_SIDE} px a side" in err
+    assert (out / "masks" / "ok.png").is_file() and not (out / "masks" / "wide.png").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.cli.models import int8_latency
-from lane_seg.outputs import output_dir, output_file
+from lane_seg.outputs import lock_folder, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.cli.readme import check_section, replace_section
     from lane_seg.training.eval.baselines import markdown, measure, write
 
-    output_dir(args.out)
+    lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     if args.readme:
         check_section(output_file(args.readme), args.section)  # before the evaluations
     rows = [measure(c, args.data, args.split, args.real, args.out) for c in args.config]

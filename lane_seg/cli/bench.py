@@ -9,7 +9,7 @@ from pathlib import Path
 from lane_seg.bench import ENGINE_KEYS
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir, output_file
+from lane_seg.outputs import lock_folder, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         engines=_engines(args.engines),
         out=Path(args.out),
     )
-    output_dir(cfg.out)
+    lock_folder(cfg.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     if args.readme:
         # before the long run, not after it
         check_section(output_file(args.readme), args.readme_section)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_file
+from lane_seg.outputs import lock_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise LaneSegError("--int8 needs --calib DATASET (its train split calibrates)")
     for path in (out, args.int8):
         if path:
-            output_file(path)
+            lock_file(path)  # checked, and this command's alone until it returns (lane_seg.outputs)
     calib = None
     if args.int8:
         size = CALIB_SIZE if args.calib_size is None else args.calib_size

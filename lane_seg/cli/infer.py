@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     report = infer_all(seg, jobs, args.out, opts)
     print(report.summary())
     for line in report.failures:
-        print(f"  failed: {line}")
+        print(f"  failed: {line}", file=sys.stderr)
     return 1 if report.failures else 0
 
 

@@ -31,7 +31,7 @@ from lane_seg.cli import (
 )
 from lane_seg.cli.common import OneLineParser
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import os_error_line
+from lane_seg.outputs import os_error_line, releasing_locks
 
 COMMANDS = (
     collect,
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with releasing_locks():  # the output folders it locked (lane_seg.outputs)
+            return int(args.func(args) or 0)
     except LaneSegError as exc:
         print(f"lane-seg {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from lane_seg.cli.common import add_command
-from lane_seg.outputs import output_file
+from lane_seg.outputs import lock_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lane_seg.training.eval.card import CardInputs, write_card
 
-    output_file(args.out)
+    lock_file(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     inputs = CardInputs(
         fp32=args.fp32,
         int8=args.int8,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_folder
 
 OBSERVERS = ("minmax", "moving-average", "histogram")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         lowbit = list(DEFAULT_SPECS)
     for s in lowbit:
         parse_spec(s)  # fail before any work
-    output_dir(args.out)
+    lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     cfg = QuantizeConfig(
         models=[Path(m) for m in args.model],
         data=args.data,

@@ -15,7 +15,7 @@ from lane_seg import resources
 from lane_seg.cli.carla_options import add_server_arguments, servers_from_args
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_folder
 from lane_seg.sim.carla.options import DriveConfig
 
 PERCEPTIONS = ("groundtruth", "fp32", "int8", "w4a8")
@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         if args.actuation_delay_ms < 0:
             raise LaneSegError("--actuation-delay-ms must be >= 0")
         ctrl = dataclasses.replace(ctrl, actuation_delay_s=args.actuation_delay_ms / 1000.0)
-    out = output_dir(args.out or f"runs/sim/{args.perception}")
+    out = Path(args.out or f"runs/sim/{args.perception}")
+    lock_folder(out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     scenarios = [] if args.backend == "carla" else _scenarios(args.scenario, args.distance)
     camera_fps = max((sc.fps for sc in scenarios), default=0.0)
     budget = latency_budget(args.latency_budget_ms, camera_fps)

@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from lane_seg.errors import LaneSegError
-from lane_seg.images import decode_image
-from lane_seg.outputs import remove_stale_temps, temp_path
+from lane_seg.images import decode_image, encoded_size
+from lane_seg.outputs import lock_folder, remove_stale_temps, temp_path
+from lane_seg.sizes import MAX_IMAGE_SIDE
 
 FORMAT = "lane_seg/1"
 CLASSES = ["background", "lane_marking"]
@@ -81,8 +82,15 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 RGB; a clear error if it is missing or corrupt."""
+    """Read an image file as HxWx3 uint8 RGB; a clear error if it is missing or corrupt, or if
+    its header declares a side above MAX_IMAGE_SIDE (refused before any pixel is decoded)."""
     data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+    size = encoded_size(data.tobytes()) if data is not None else None
+    if size is not None and max(size) > MAX_IMAGE_SIDE:
+        raise LaneSegError(
+            f"cannot read image {path}: it is {size[1]}x{size[0]} px, above the limit of "
+            f"{MAX_IMAGE_SIDE} px a side"
+        )
     image = decode_image(data) if data is not None else None
     if image is None:
         raise LaneSegError(f"cannot read image {path}: missing or not a valid image file")
@@ -253,6 +261,14 @@ class DatasetWriter:
         self.root = Path(root)
         self.created_by = created_by
         self.params = params or {}
+        self._lock = lock_folder(self.root)  # one writer at a time, until close()
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> None:
         for folder in (self.root / "images", self.root / "masks"):
             folder.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(folder)  # half-written files of a killed run
@@ -336,8 +352,13 @@ class DatasetWriter:
         atomic_write(self.root / "dataset.json", info_bytes, durable=False)
 
     def close(self) -> None:
-        self._meta.close()
-        self._write_info()
+        if self._meta.closed:
+            return
+        try:
+            self._meta.close()
+            self._write_info()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> DatasetWriter:
         return self

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from lane_seg.camera import Camera
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.geometry import camera_from_camera_info
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_file
 from lane_seg.ros.image_codec import (
     BadImage,
     bgr8_fields,
@@ -88,15 +88,21 @@ def _open_reader(path: Path):
         raise LaneSegError(f"bag not found: {path}")
     if not path.is_dir():
         raise LaneSegError(f"{path} is not a rosbag2 folder (it holds metadata.yaml and the data)")
+    if (path / "metadata.yaml").is_file():  # its YAML errors in one line, not rosbags' eight
+        try:
+            read_yaml(path / "metadata.yaml", "its metadata")
+        except LaneSegError as exc:
+            raise LaneSegError(f"cannot read bag {path}: {exc}") from None
     try:
         reader = Reader(path)
         reader.open()
     except FileNotFoundError:
         raise LaneSegError(f"{path} is not a rosbag2 folder: it has no metadata.yaml") from None
     except ReaderError as exc:
-        raise LaneSegError(f"cannot read bag {path}: {exc}") from exc
+        raise LaneSegError(f"cannot read bag {path}: {' '.join(str(exc).split())}") from exc
     except Exception as exc:  # yaml, sqlite, mcap errors in malformed bags
-        raise LaneSegError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from exc
+        text = " ".join(str(exc).split())  # one line
+        raise LaneSegError(f"cannot read bag {path}: {type(exc).__name__}: {text}") from exc
     return reader
 
 
@@ -220,7 +226,7 @@ def check_paths(src: Path, dst: Path, storage: str | None = None, topic: str = "
             _image_connections(reader, src, topic)
     finally:
         reader.close()
-    output_dir(Path(dst).parent)
+    lock_file(dst)  # its folder checked; this process's alone until the command returns
 
 
 def _image_connections(reader, src: Path, topic: str) -> list:

@@ -11,12 +11,11 @@ count those and keep going.
 from __future__ import annotations
 
 import contextlib
-import struct
 
 import cv2
 import numpy as np
 
-from lane_seg.images import PNG_SIGNATURE, decode_image
+from lane_seg.images import decode_image, encoded_size
 
 # encoding -> (channels, cv2 conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
@@ -71,41 +70,6 @@ def image_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
-def _png_size(buf: bytes) -> tuple[int, int] | None:
-    if buf[:8] == PNG_SIGNATURE and len(buf) >= 24 and buf[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", buf[16:24])
-        return height, width
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def _jpeg_size(buf: bytes) -> tuple[int, int] | None:
-    """Height and width from a JPEG's start-of-frame marker, without decoding."""
-    if buf[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 4 <= len(buf):
-        if buf[i] != 0xFF:
-            return None
-        marker = buf[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", buf[i + 2 : i + 4])
-        if marker in _SOF:
-            if i + 9 > len(buf):
-                return None
-            height, width = struct.unpack(">HH", buf[i + 5 : i + 9])
-            return height, width
-        i += 2 + length
-    return None
-
-
 def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg or png) -> RGB uint8 HxWx3.
 
@@ -119,7 +83,7 @@ def compressed_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     buf = _as_bytes_view(msg.data).tobytes()
     if not buf:
         raise BadImage("empty compressed data")
-    size = _png_size(buf) or _jpeg_size(buf)
+    size = encoded_size(buf)
     if size is None and buf.startswith(b"\xff\xd8"):
         raise BadImage("undecodable JPEG: no frame header (truncated or corrupt)")
     if size is None:

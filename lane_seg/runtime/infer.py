@@ -30,6 +30,7 @@ from lane_seg.data.dataset import atomic_write, encode_image, encode_mask, read_
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.formats import culane_lines, tusimple_record, tusimple_rows
+from lane_seg.outputs import lock_folder
 from lane_seg.runtime.prelabels import PreLabels
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.visualize import draw_lanes, overlay
@@ -133,11 +134,33 @@ def _json_lines(records: list[dict]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
+def _tusimple_records(path: Path) -> list[dict]:
+    """The records an earlier run wrote to `path` (none if it is not there); a line that is
+    not one is refused, so a merge never drops what it cannot read."""
+    if not path.is_file():
+        return []
+    records = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # not JSON, not UTF-8
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("raw_file"), str):
+            raise LaneSegError(
+                f"{path} line {n} is not a TuSimple record (JSON with raw_file); fix or move "
+                "the file: this run adds its images' records to it"
+            )
+        records.append(record)
+    return records
+
+
 def _image(seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport) -> None:
     try:
         rgb = read_image(job.path)
-    except LaneSegError:
-        report.failures.append(f"{job.path}: unreadable image")
+    except LaneSegError as exc:
+        report.failures.append(str(exc))
         return
     mask, lanes = _segment(seg, rgb, report, opts.lanes)
     report.images += 1
@@ -178,6 +201,7 @@ def _video(
         report.failures.append(f"{job.path}: unreadable video")
         return
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
     tmp_over = out / f".{job.name}_overlay.partial.mp4"
     tmp_mask = out / f".{job.name}_mask.partial.mp4"
     over_w = mask_w = None
@@ -212,6 +236,11 @@ def _video(
     if frames == 0:
         report.failures.append(f"{job.path}: no frames could be decoded")
         return
+    if frames < declared:  # the outputs below hold the frames that were decoded
+        report.failures.append(
+            f"{job.path}: decoded {frames} of the {declared} frames its header declares "
+            "(a truncated or damaged file)"
+        )
     report.videos += 1
     for tmp, suffix in ((tmp_over, "overlay"), (tmp_mask, "mask")):
         if tmp.exists():
@@ -231,7 +260,13 @@ def infer_all(
 ) -> InferReport:
     opts = opts or InferOptions()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with lock_folder(out):  # one writer at a time (docs/architecture.md, contract 4)
+        return _infer_all(seg, jobs, out, opts)
+
+
+def _infer_all(seg: Segmenter, jobs: list[Job], out: Path, opts: InferOptions) -> InferReport:
+    tusimple = out / "masks" / "tusimple.json"
+    earlier = _tusimple_records(tusimple) if opts.lanes else []  # a damaged file: before work
     report = InferReport(prelabels=PreLabels(out, opts.export) if opts.export else None)
     total = sum(_video_frames(j.path) if j.video else 1 for j in jobs)
     t0 = time.perf_counter()
@@ -243,10 +278,11 @@ def infer_all(
                 _image(seg, job, out, opts, report)
                 bar.update(1)
     if report.tusimple:
-        dst = out / "masks" / "tusimple.json"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dst, _json_lines(report.tusimple))
-        report.outputs.append(dst)
+        # Earlier runs' records stay; an image inferred again gets its new record in place.
+        merged = {r["raw_file"]: r for r in earlier} | {r["raw_file"]: r for r in report.tusimple}
+        tusimple.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(tusimple, _json_lines(list(merged.values())))
+        report.outputs.append(tusimple)
     if report.prelabels is not None:
         report.outputs += report.prelabels.finish()
     report.seconds = time.perf_counter() - t0
