@@ -12,6 +12,7 @@ output "logits" float32 [N, 1, H, W]; probability = sigmoid(logits), lane where 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,4 +93,25 @@ class ModelInfo:
             raise LaneSegError(f"{source} has malformed lane_seg metadata: {exc}") from exc
         pre = info.preprocess
         check_input_bounds({"input_height": pre.height, "input_width": pre.width}, source)
+        check_numbers(info, source)
         return info
+
+
+def check_numbers(info: ModelInfo, source: str) -> None:
+    """The metadata numbers every engine and mask trusts, or a LaneSegError naming `source` and
+    the field: a threshold of 7 or nan, or a std of 0, would give empty masks with exit code 0.
+    """
+    t = info.threshold
+    if not (math.isfinite(t) and 0.0 < t < 1.0):
+        raise LaneSegError(
+            f"{source}: metadata field threshold = {t:g} is not a probability between 0 and 1 "
+            "(exclusive); re-export the model"
+        )
+    pre = info.preprocess
+    for key, values in (("mean", pre.mean), ("std", pre.std)):
+        if not all(math.isfinite(v) for v in values) or (key == "std" and min(values) <= 0):
+            must = "positive finite numbers" if key == "std" else "finite numbers"
+            raise LaneSegError(
+                f"{source}: metadata field {key} = {','.join(f'{v:g}' for v in values)}: "
+                f"must be three {must}; re-export the model"
+            )

@@ -182,6 +182,40 @@ def test_input_size_in_metadata_is_checked_at_load(tmp_path, key, value, message
         load_engine(path, engine)
 
 
+BAD_NUMBERS = [  # metadata numbers that gave empty masks with exit 0, or masks of noise
+    ("threshold", "7", "field threshold = 7 is not a probability between 0 and 1"),
+    ("threshold", "nan", "field threshold = nan is not a probability between 0 and 1"),
+    ("threshold", "0", "field threshold = 0 is not a probability between 0 and 1"),
+    ("std", "0,0,0", "field std = 0,0,0: must be three positive finite numbers"),
+    ("std", "0.2,-1,0.2", "field std = 0.2,-1,0.2: must be three positive finite numbers"),
+    ("mean", "0.5,inf,0.5", "field mean = 0.5,inf,0.5: must be three finite numbers"),
+]
+
+
+@pytest.mark.parametrize("key, value, message", BAD_NUMBERS)
+def test_metadata_numbers_are_checked_where_the_model_is_read(tmp_path, key, value, message):
+    """Refused in one line naming the model file and the field, for ONNX and checkpoints."""
+    import torch
+
+    from lane_seg.models import build_model
+    from lane_seg.models.testing import export_onnx_bytes
+
+    info = tiny_info(64, 128)
+    meta = info.to_metadata() | {key: value}
+    data = export_onnx_bytes(tiny_torch_model("random", info), info)
+    onnx_path = write_onnx_with_metadata(data, meta, tmp_path / "m.onnx")
+    with pytest.raises(LaneSegError) as err:
+        load_engine(onnx_path, "onnxruntime-cpu")
+    assert str(err.value).startswith(f"{onnx_path}: metadata {message}")
+    info.arch, info.model_config = "unet", {"base": 4, "depth": 2}
+    state = build_model("unet", base=4, depth=2).state_dict()
+    ckpt = {"format": "lane_seg.ckpt/1", "info": info.to_metadata() | {key: value}}
+    torch.save(ckpt | {"state_dict": state}, tmp_path / "m.pt")
+    with pytest.raises(LaneSegError) as err:
+        load_engine(tmp_path / "m.pt")
+    assert str(err.value).startswith(f"{tmp_path / 'm.pt'}: metadata {message}")
+
+
 def test_checkpoint_input_size_must_fit_the_models_stride(tmp_path):
     import torch
 

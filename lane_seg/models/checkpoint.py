@@ -88,12 +88,13 @@ def _load_error(path: Path, exc: Exception) -> str:
 
 
 def model_from_checkpoint(
-    ckpt: dict[str, Any], state_key: str = "state_dict"
+    ckpt: dict[str, Any], state_key: str = "state_dict", source: str = "checkpoint"
 ) -> tuple[nn.Module, ModelInfo]:
-    """Rebuild the model from its ModelInfo and load the weights; returned in eval mode."""
+    """Rebuild the model from its ModelInfo and load the weights; returned in eval mode.
+    `source` (the file) names it in errors."""
     if state_key == "ema_state_dict" and state_key not in ckpt:
         state_key = "state_dict"  # EMA weights are stored as state_dict (module docstring)
-    info = ModelInfo.from_metadata(ckpt["info"], source="checkpoint")
+    info = ModelInfo.from_metadata(ckpt["info"], source=source)
     model = build_model(info.arch, **info.model_config)
     check_input_size(model, info.preprocess.height, info.preprocess.width)
     model.load_state_dict(ckpt[state_key])
@@ -106,4 +107,4 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
     `state_dict` always holds the weights to deploy: the EMA weights when training kept an EMA
     (those are the ones validated and selected for best.pt), else the trained weights.
     """
-    return model_from_checkpoint(load_checkpoint(path))
+    return model_from_checkpoint(load_checkpoint(path), source=str(path))

@@ -272,7 +272,7 @@ class TorchEngine(Engine):
         _check_file(path)
         ckpt = load_checkpoint(path)  # weights_only=True; LaneSegError for foreign files
         try:
-            model, info = model_from_checkpoint(ckpt)
+            model, info = model_from_checkpoint(ckpt, source=str(path))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise LaneSegError(
                 f"{path}: cannot rebuild the model from its weights ({_first_line(exc)})"
