@@ -89,8 +89,9 @@ def test_split_is_fixed_per_clip_and_import_records_the_real_keys(tmp_path):
     assert splits == {f.key: real_sources.split_of(f) for f in source.frames(tmp_path)}
     out = tmp_path / "ds"
     size = PreprocessConfig(height=64, width=128)
-    assert import_real("comma10k_sample", tmp_path, out, size) == len(frames)
-    assert import_real("comma10k_sample", tmp_path, out, size) == 0  # resumes
+    assert import_real("comma10k_sample", tmp_path, out, size).written == len(frames)
+    again = import_real("comma10k_sample", tmp_path, out, size)  # resumes
+    assert (again.written, again.skipped_existing) == (0, len(frames))
     ds = load_dataset(out)
     assert {s.meta["real_key"]: s.split for s in ds.samples} == splits
     mask = ds.samples[0].load()[1]
@@ -143,3 +144,88 @@ def test_eval_real_rewrites_the_readme_section_with_its_command(tmp_path):
     text = readme.read_text()
     assert "old" not in text and f"`lane-seg eval --model {ckpt} --real {tmp_path}" in text
     assert "| comma10k_sample | paint | MIT (comma10k) | all | 6 |" in text
+
+
+MALFORMED = {  # CULane .lines.txt -> why it is refused
+    "00002": ("nan 590 100 400 200 300", "'nan' is not a finite number"),
+    "00003": ("1e12 590 100 400 200 300", "point (1e+12, 590) lies outside the 1640x590"),
+    "00004": ("x 590 100 400", "'x' is not a number"),
+    "00005": ("100 590 200", "odd number of values (3)"),
+}
+
+
+def fake_culane_night(root: Path) -> Path:
+    """A culane_night-like folder: one good frame and one per malformed label."""
+    src = root / "real" / "culane_night"
+    src.mkdir(parents=True)
+    frame = np.full((590, 1640, 3), 90, np.uint8)
+    labels = {"00001": "800 580 820 400 840 300"} | {k: v[0] for k, v in MALFORMED.items()}
+    for stem, text in labels.items():
+        cv2.imwrite(str(src / f"{stem}.jpg"), frame)
+        (src / f"{stem}.lines.txt").write_text(text + "\n")
+    return src
+
+
+def test_malformed_real_labels_are_skipped_and_reported_never_drawn(tmp_path, capfd):
+    """NaN, 1e12, a word, an odd count in a .lines.txt, a label of another size than its
+    image, and a missing label file: each frame is skipped and named, as the culane and masks
+    importers do, never a crash and never a stray stroke; OpenCV prints nothing of its own."""
+    fake_culane_night(tmp_path)
+    comma = fake_comma(tmp_path, n=3)
+    first = sorted((comma / "masks").iterdir())[0]
+    cv2.imwrite(str(first), np.zeros((48, 64, 3), np.uint8))  # another size than its image
+    sorted((comma / "masks").iterdir())[1].unlink()  # and a label that is not there
+    out = tmp_path / "ds"
+    args = ["import", "--format", "real", "--size", "128x64", str(tmp_path), "--out", str(out)]
+    capfd.readouterr()
+    assert main([*args, "--source", "culane_night"]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == len(MALFORMED) and "WARN" not in "".join(err), err
+    for line, (stem, (_, why)) in zip(err, sorted(MALFORMED.items()), strict=True):
+        assert line.startswith(f"skipped {stem}.jpg: {stem}.lines.txt: ") and why in line
+    mask = load_dataset(out).samples[0].load()[1]
+    assert mask[:, :50].max() == 0  # the good frame's line only, no stroke to a far corner
+    report = import_real("culane_night", tmp_path, out, PreprocessConfig(64, 128))
+    assert (report.written, report.skipped_existing, len(report.problems)) == (0, 1, 4)
+    assert main([*args, "--source", "comma10k_sample", "--out", str(tmp_path / "c")]) == 0
+    err = capfd.readouterr().err
+    assert "its label is 64x48, its image 128x96" in err and "cannot read label" in err
+    assert "WARN" not in err and len(load_dataset(tmp_path / "c").samples) == 1
+
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(height=64, width=128))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    sb = ["eval", "--model", str(ckpt), "--real", str(tmp_path), "--out", str(tmp_path / "sb")]
+    assert main(sb) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 2 and "Traceback" not in "".join(err), err  # one line per source
+    assert "on culane_night: skipped 4 frame(s) with a malformed label (00002.jpg:" in err[0]
+    assert "on comma10k_sample: skipped 2 frame(s) with a malformed label" in err[1]
+    result = json.loads((tmp_path / "sb" / "scoreboard.json").read_text())
+    rows = {r["source"]: r for r in result["models"][str(ckpt)]["sources"]}
+    assert rows["culane_night"]["all"]["frames"] == 1
+    assert len(rows["culane_night"]["skipped_malformed"]) == 4
+    assert rows["comma10k_sample"]["all"]["frames"] == 1
+    assert "culane_night (-4 malformed labels)" in (tmp_path / "sb" / "scoreboard.md").read_text()
+
+
+def test_eval_skips_a_mask_of_another_size_and_still_draws_its_gallery(tmp_path, capfd):
+    for folder in ("image", "gt_binary_image"):
+        (tmp_path / "d" / folder).mkdir(parents=True)
+    for i, mask_size in enumerate([(96, 128), (96, 128), (48, 64)]):
+        cv2.imwrite(str(tmp_path / "d" / "image" / f"{i}.png"), np.full((96, 128, 3), 80, np.uint8))
+        cv2.imwrite(str(tmp_path / "d" / "gt_binary_image" / f"{i}.png"), np.zeros(mask_size))
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(height=64, width=128))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    out = tmp_path / "ev"
+    capfd.readouterr()
+    args = ["eval", "--model", str(ckpt), "--data", str(tmp_path / "d"), "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert err == [
+        f"skipped 1 frame(s) with a malformed label (2: its mask is 64x48, its image 128x96; "
+        f"all in {out / 'summary.json'})"
+    ]
+    assert json.loads((out / "summary.json").read_text())["images"] == 2
+    assert (out / "gallery.png").is_file()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir, output_file
+from lane_seg.outputs import lock_folder, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or len(args.model) > 1:
         raise LaneSegError("give one --model and --data, or --real DATA_ROOT")
     model, data = Path(args.model[0]), Path(args.data)
-    out = output_dir(args.out or Path("runs/eval") / f"{model.stem}-{data.name}")
+    out = Path(args.out or Path("runs/eval") / f"{model.stem}-{data.name}")
+    lock_folder(out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     summary = run_eval(
         model,
         data,
@@ -67,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
         gallery_size=args.gallery,
         progress=not args.no_progress,
     )
+    if skipped := summary["skipped_malformed"]:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        print(
+            f"skipped {len(skipped)} frame(s) with a malformed label ({skipped[0]}{more}; all "
+            f"in {out / 'summary.json'})",
+            file=sys.stderr,
+        )
     keys = ("images", "lane_iou", "dice", "precision", "recall", "miou")
     print(json.dumps({k: summary[k] for k in keys} | {"out": str(out)}))
     return 0
@@ -78,8 +87,20 @@ def _scoreboard(args: argparse.Namespace) -> int:
 
     if args.readme:
         check_section(output_file(args.readme), "scoreboard")  # before scoring, not after
-    out = output_dir(args.out or "runs/scoreboard")
-    run_scoreboard([Path(m) for m in args.model], Path(args.real), out, sheets=args.gallery > 0)
+    out = Path(args.out or "runs/scoreboard")
+    lock_folder(out)  # checked, and this command's alone until it returns (lane_seg.outputs)
+    result = run_scoreboard(
+        [Path(m) for m in args.model], Path(args.real), out, sheets=args.gallery > 0
+    )
+    for model, entry in result["models"].items():
+        for row in entry["sources"]:
+            if skipped := row["skipped_malformed"]:
+                more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+                print(
+                    f"{model} on {row['source']}: skipped {len(skipped)} frame(s) with a malformed "
+                    f"label ({skipped[0]}{more}; all in scoreboard.json)",
+                    file=sys.stderr,
+                )
     table = (out / "scoreboard.md").read_text()
     if args.readme:
         replace_section(args.readme, "scoreboard", command_line("eval", args, register), table)

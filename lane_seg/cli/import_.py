@@ -191,15 +191,7 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         limit=args.limit,
     )
-    for problem in report.problems[: args.max_problems]:
-        print(f"skipped {problem}", file=sys.stderr)
-    if len(report.problems) > args.max_problems:
-        print(f"... and {len(report.problems) - args.max_problems} more", file=sys.stderr)
-    if report.written == 0 and report.skipped_existing == 0:
-        raise LaneSegError(
-            f"no usable {args.format} frames in {args.src} ({len(report.problems)} skipped); "
-            "check the path and --format"
-        )
+    _check_report(report, args)
     splits = ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())) or "none new"
     print(
         f"{args.out}: wrote {report.written} samples ({splits}) from {report.clips} clips in "
@@ -212,6 +204,21 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"preview: {write_preview(args.out)}")
     return 0
+
+
+def _check_report(report, args: argparse.Namespace) -> None:  # noqa: ANN001 (ImportReport)
+    """The frames skipped as malformed, each on its own line of stderr (--max-problems of
+    them); an error when no frame is usable."""
+    for problem in report.problems[: args.max_problems]:
+        print(f"skipped {problem}", file=sys.stderr)
+    if len(report.problems) > args.max_problems:
+        print(f"... and {len(report.problems) - args.max_problems} more", file=sys.stderr)
+    if report.written == 0 and report.skipped_existing == 0:
+        what = args.source if args.format == "real" else args.format
+        raise LaneSegError(
+            f"no usable {what} frames in {args.src} ({len(report.problems)} skipped); "
+            "check the path and --format"
+        )
 
 
 def _check_real_source(name: str | None) -> None:
@@ -229,6 +236,10 @@ def _import_real(args: argparse.Namespace, size) -> int:
     from lane_seg.data.importers.real import import_real
     from lane_seg.preprocess import PreprocessConfig
 
-    written = import_real(args.source, Path(args.src), Path(args.out), size or PreprocessConfig())
-    print(f"{args.out}: wrote {written} frames of {args.source} (train and test by clip)")
+    report = import_real(args.source, Path(args.src), Path(args.out), size or PreprocessConfig())
+    _check_report(report, args)
+    print(
+        f"{args.out}: wrote {report.written} frames of {args.source} (train and test by clip); "
+        f"{report.skipped_existing} already there; {len(report.problems)} skipped as malformed"
+    )
     return 0

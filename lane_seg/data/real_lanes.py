@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 
 from lane_seg.data.importers.culane import REF_SIZE as CULANE_SIZE
-from lane_seg.data.importers.culane import parse_lines
 from lane_seg.data.importers.tusimple import lanes_from_mask
-from lane_seg.data.real_sources import RealFrame
+from lane_seg.data.real_sources import RealFrame, culane_label_lanes
 from lane_seg.lanes.extract import LaneInstance, nearest_lines
 from lane_seg.lanes.formats import tusimple_lanes, tusimple_rows
 from lane_seg.lanes.metrics import culane_dataset, culane_frame, tusimple_dataset, tusimple_frame
@@ -41,8 +40,9 @@ PER_SIDE = 2  # lines kept on each side of the ego lane
 
 
 def _culane_label(frame: RealFrame, shape: tuple[int, int]) -> list[np.ndarray]:
-    """The frame's .lines.txt (CULane's 1640x590 pixels) in the label's pixels."""
-    lanes = parse_lines(frame.image.with_suffix(".lines.txt").read_text())
+    """The frame's .lines.txt (CULane's 1640x590 pixels) in the label's pixels; LabelError if
+    it is malformed (`real_sources.culane_label_lanes`)."""
+    lanes = culane_label_lanes(frame.image.with_suffix(".lines.txt"))
     scale = np.array([shape[1] / CULANE_SIZE[0], shape[0] / CULANE_SIZE[1]])
     return [np.asarray(lane, np.float64).reshape(-1, 2) * scale for lane in lanes]
 

@@ -25,12 +25,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lane_seg.errors import LaneSegError
+from lane_seg.data.importers.common import LabelError, check_points
+from lane_seg.data.importers.culane import parse_lines
+from lane_seg.images import decode_image
 
 CULANE_SIZE = (1640, 590)
 CULANE_WIDTH = 16  # px at CULANE_SIZE, CULane's own label width
 NIGHT_LUMA = 40  # mean luma (0..255) of the top 40 % of the frame below which it is night
 TRAIN_SHARE = 0.7  # of a source's clips, when a model trains on it
+LABEL_MARGIN = 0.1  # label points may lie this share of the frame outside it (import --margin)
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,50 @@ class RealSource:
         return sorted(self.find(data_root / self.folder), key=lambda f: f.key)
 
 
+def _decoded(path: Path, flags: int, what: str) -> np.ndarray:
+    """A file decoded by `lane_seg.images` (so OpenCV prints nothing of its own for a missing
+    or damaged one); LabelError, which skips the frame, if it cannot be."""
+    data = np.fromfile(path, np.uint8) if path.is_file() else None
+    image = decode_image(data, flags) if data is not None else None
+    if image is None:
+        raise LabelError(f"cannot read {what} {path}: missing or not an image")
+    return image
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise LaneSegError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(_decoded(path, cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
 
 
 def _gray(path: Path) -> np.ndarray:
-    g = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if g is None:
-        raise LaneSegError(f"cannot read label {path}")
-    return g
+    return _decoded(path, cv2.IMREAD_GRAYSCALE, "label")
+
+
+def load_frame(frame: RealFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB image, 0/255 label) of `frame`, the label checked against the image: LabelError
+    when either cannot be read, the label is malformed or it is of another size, and every
+    reader (import, the scoreboard) skips the frame and reports it, as the culane and masks
+    importers do."""
+    rgb, label = read_rgb(frame.image), frame.label()
+    if label.shape != rgb.shape[:2]:
+        raise LabelError(
+            f"its label is {label.shape[1]}x{label.shape[0]}, its image "
+            f"{rgb.shape[1]}x{rgb.shape[0]}"
+        )
+    return rgb, label
+
+
+def culane_label_lanes(path: Path) -> list[np.ndarray]:
+    """The lanes of a CULane .lines.txt, in CULane's 1640x590 pixels; LabelError if the file
+    cannot be read, a value is not a finite number, a line holds an odd count of them, or a
+    point lies far outside the frame (LABEL_MARGIN; 1e12 would draw a stray stroke)."""
+    try:
+        lanes = parse_lines(path.read_text())
+        check_points(lanes, *CULANE_SIZE, LABEL_MARGIN)
+    except (OSError, UnicodeDecodeError):
+        raise LabelError(f"cannot read label {path}") from None
+    except LabelError as exc:
+        raise LabelError(f"{path.name}: {exc}") from None
+    return lanes
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
@@ -78,11 +113,9 @@ def culane_lines(path: Path, shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     width = max(1, round(CULANE_WIDTH * w / CULANE_SIZE[0]))
     mask = np.zeros(shape, np.uint8)
-    for line in path.read_text().splitlines():
-        values = [float(t) for t in line.split()]
-        if len(values) >= 4:
-            pts = np.round(np.asarray(values).reshape(-1, 2)).astype(np.int32)
-            cv2.polylines(mask, [pts], False, 255, width)
+    for lane in culane_label_lanes(path):
+        if len(lane) >= 2:
+            cv2.polylines(mask, [np.round(lane).astype(np.int32)], False, 255, width)
     return mask
 
 
@@ -140,9 +173,7 @@ def _comma10k(root: Path) -> Iterator[RealFrame]:
 
 
 def _comma_lane(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise LaneSegError(f"cannot read label {path}")
+    bgr = _decoded(path, cv2.IMREAD_COLOR, "label")
     return _binary((bgr[..., 2] > 200) & (bgr[..., 1] < 60) & (bgr[..., 0] < 60))  # (255, 0, 0)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lane_seg.data.dataset import atomic_write, encode_image, load_dataset, read_image, read_mask
+from lane_seg.data.importers.common import LabelError
 from lane_seg.errors import LaneSegError
 from lane_seg.metrics import MetricAccumulator
 from lane_seg.preprocess import PreprocessConfig, to_input
@@ -48,7 +49,15 @@ class Frame:
     mask_path: Path
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        return read_image(self.image_path), read_mask(self.mask_path)
+        """(RGB image, 0/255 mask); LabelError (the frame is skipped and reported) for a mask
+        of another size than its image."""
+        rgb, label = read_image(self.image_path), read_mask(self.mask_path)
+        if label.shape != rgb.shape[:2]:
+            raise LabelError(
+                f"its mask is {label.shape[1]}x{label.shape[0]}, its image "
+                f"{rgb.shape[1]}x{rgb.shape[0]}"
+            )
+        return rgb, label
 
 
 def dataset_frames(root: Path, split: str) -> list[Frame]:
@@ -98,9 +107,15 @@ class FrameResult:
     counts: dict[str, int]
 
 
-def _inputs(frames: list[Frame], cfg: PreprocessConfig) -> Iterator[tuple[str, Any, Any]]:
+def _inputs(
+    frames: list[Frame], cfg: PreprocessConfig, skipped: list[str]
+) -> Iterator[tuple[str, Any, Any]]:
     for frame in frames:
-        rgb, label = frame.load()
+        try:
+            rgb, label = frame.load()
+        except LabelError as exc:
+            skipped.append(f"{frame.id}: {exc}")
+            continue
         yield frame.id, to_input(rgb, cfg), label
 
 
@@ -111,8 +126,12 @@ def evaluate(
     results: list[FrameResult] = []
     bar = tqdm(total=len(frames), desc="eval", unit="frame", disable=not progress)
     t0 = time.perf_counter()
-    scored = frame_counts(engine, _inputs(frames, engine.info.preprocess))
-    for frame, (_, _, counts) in zip(frames, scored, strict=True):
+    skipped: list[str] = []
+    by_id = {frame.id: frame for frame in frames}
+    for frame_id, _, counts in frame_counts(
+        engine, _inputs(frames, engine.info.preprocess, skipped)
+    ):
+        frame = by_id[frame_id]
         scores = acc.add(counts, frame.id)
         results.append(FrameResult(frame, scores, counts.to_dict()))
         bar.update(1)
@@ -126,7 +145,10 @@ def evaluate(
         "engine": engine.name,
         "provider": engine.device,
         "input": [cfg.height, cfg.width],
+        "skipped_malformed": skipped,
     }
+    if not results:
+        raise LaneSegError(f"no frame could be scored: {len(skipped)} skipped ({skipped[0]})")
     return results, summary
 
 

@@ -14,8 +14,9 @@ brightness: `real_sources.condition`), and, for sources labelled with lane lines
 benchmarks' own figures (`lane_seg.data.real_lanes`: CULane F1 for CULane frames, TuSimple
 accuracy/FP/FN for TuSimple frames; exact or approximated, as each row says) under `lanes`.
 Frames a model was trained on (its metadata's `real_frames`) are never scored: they are left
-out and counted. Writes scoreboard.json, scoreboard.md and one contact sheet per source and
-model (prediction over the frame: green right, red false, blue missed).
+out and counted; frames with a malformed label (`real_sources.load_frame`) are skipped and
+listed (`skipped_malformed`). Writes scoreboard.json, scoreboard.md and one contact sheet per
+source and model (prediction over the frame: green right, red false, blue missed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from lane_seg.data import real_lanes, real_sources
+from lane_seg.data.importers.common import LabelError
 from lane_seg.errors import LaneSegError
 from lane_seg.metrics import Counts, TolerantCounts, confusion, tolerant_counts_by_band
 from lane_seg.preprocess import to_input
@@ -86,12 +88,17 @@ def score_source(
     frames = source.frames(data_root)
     scored = [f for f in frames if f.key not in trained]
     step = max(1, len(scored) // SHEET_FRAMES)
-    tiles = []
+    tiles, skipped = [], []
     for i, frame in enumerate(scored):
-        rgb, label = real_sources.read_rgb(frame.image), frame.label()
-        pred, logits = predict(engine, to_input(rgb, pre), label.shape)
-        if lanes.spec is not None:
-            lanes.add(frame, lanes_from_logits(logits, label.shape, pre, threshold), label.shape)
+        try:  # a malformed label skips its frame, before anything of it is counted
+            rgb, label = real_sources.load_frame(frame)
+            pred, logits = predict(engine, to_input(rgb, pre), label.shape)
+            if lanes.spec is not None:
+                found = lanes_from_logits(logits, label.shape, pre, threshold)
+                lanes.add(frame, found, label.shape)
+        except LabelError as exc:
+            skipped.append(f"{frame.key}: {exc}")
+            continue
         c, bands = confusion(pred, label), tolerant_counts_by_band(pred, label, BANDS)
         tallies["all"].add(c, bands)
         tallies[real_sources.condition(rgb)].add(c, bands)
@@ -104,6 +111,7 @@ def score_source(
         "convention": source.convention,
         "licence": source.licence,
         "left_out_trained": len(frames) - len(scored),
+        "skipped_malformed": skipped,
         **{c: t.scores() for c, t in tallies.items() if t.frames},
         "lanes": lanes.scores(),
     }
@@ -153,6 +161,8 @@ def markdown(result: dict[str, Any]) -> str:
                     if row["left_out_trained"] and cond == "all"
                     else ""
                 )
+                if row["skipped_malformed"] and cond == "all":
+                    name += f" (-{len(row['skipped_malformed'])} malformed labels)"
                 lines.append(
                     f"| {name} | {row['convention']} | {row['licence']} | {cond} | {s['frames']} "
                     f"| {100 * s['lane_iou']:.1f} | {100 * s['tol_f1']:.1f} "
@@ -175,6 +185,8 @@ def bands_markdown(entry: dict[str, Any]) -> list[str]:
         "|---|" + "---|" * BANDS,
     ]
     for row in entry["sources"]:
+        if "all" not in row:  # no frame scored: all trained on, or their labels malformed
+            continue
         cells = [
             f"{100 * b['tol_recall']:.0f} ({100 * b['label_share']:.0f})"
             if b["label_share"] >= MIN_BAND_SHARE

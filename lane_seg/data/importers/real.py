@@ -13,12 +13,15 @@ from pathlib import Path
 
 from lane_seg.data import real_sources
 from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask
+from lane_seg.data.importers.common import LabelError, Problem
+from lane_seg.data.importers.runner import ImportReport
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, resize_image, resize_mask
 
 
-def import_real(name: str, data_root: Path, out: Path, size: PreprocessConfig) -> int:
-    """Write the frames of real source `name` not yet in `out`; returns how many."""
+def import_real(name: str, data_root: Path, out: Path, size: PreprocessConfig) -> ImportReport:
+    """Write the frames of real source `name` not yet in `out`: how many, how many were there
+    already, and the frames skipped for a malformed label (`real_sources.load_frame`)."""
     source = real_sources.SOURCES.get(name)
     if source is None:
         raise LaneSegError(
@@ -33,17 +36,22 @@ def import_real(name: str, data_root: Path, out: Path, size: PreprocessConfig) -
         "resize": size.resize,
         "train_share": real_sources.TRAIN_SHARE,
     }
-    written = 0
+    report = ImportReport()
     with DatasetWriter(out, created_by=f"lane-seg import --real {name}", params=params) as w:
         for frame in source.frames(data_root):
             sample_id = f"{name}_{hashlib.sha256(frame.key.encode()).hexdigest()[:16]}"
             if sample_id in w:
+                report.skipped_existing += 1
                 continue
-            rgb = real_sources.read_rgb(frame.image)
-            mask = frame.label()
+            try:
+                rgb, mask = real_sources.load_frame(frame)
+            except LabelError as exc:
+                report.problems.append(Problem(frame.key, str(exc)))
+                continue
+            split = real_sources.split_of(frame)
             w.add(
                 sample_id,
-                real_sources.split_of(frame),
+                split,
                 f"real:{name}",
                 encode_image(resize_image(rgb, size), ".jpg"),
                 encode_mask(resize_mask(mask, size)),
@@ -53,8 +61,9 @@ def import_real(name: str, data_root: Path, out: Path, size: PreprocessConfig) -
                 clip=frame.clip,
                 condition=real_sources.condition(rgb),
             )
-            written += 1
-    return written
+            report.written += 1
+            report.splits[split] += 1
+    return report
 
 
 def real_frames_of(samples) -> dict[str, list[str]]:
