@@ -19,7 +19,7 @@ from lane_seg.sim.loop.closed_loop import (
     odometry,
     run_scenario,
 )
-from lane_seg.sim.loop.metrics import count_departures
+from lane_seg.sim.loop.metrics import FrameLog, aggregate, count_departures, drive_metrics
 from lane_seg.sim.loop.scenarios import Scenario, standard_scenarios
 from lane_seg.sim.world.vehicle import VehicleState
 
@@ -89,6 +89,30 @@ def test_blind_driver_leaves_the_lane(tmp_path):
 def test_departures_are_counted_once_per_excursion():
     e = np.array([0.0, 0.3, 0.7, 0.8, 0.65, 0.2, -0.7, -0.6, 0.0, 0.61])
     assert count_departures(e, 0.6) == 3
+
+
+def test_latency_is_over_the_frames_that_have_one_and_counts_the_others():
+    """Over ROS 2 a frame whose lane centre never came back has no latency (nan): the
+    percentiles skip it and say how many there were (a 2-core run had 2 of 404, and its
+    summary read p50 nan ms)."""
+    from lane_seg.cli.demo import _loop_summary
+
+    def frame(i: int, ms: float) -> FrameLog:
+        return FrameLog(t=i / 20, s=i, distance=i, x=0.0, y=0.0, yaw=0.0, speed=10.0,
+                        steer_cmd=0.0, steer_applied=0.0, lateral_error=0.0, est_offset=0.0,
+                        confidence=1.0, lines_found=2, perception_ms=ms, geometry_ms=0.0,
+                        mask_iou=math.nan)  # fmt: skip
+
+    log = [frame(i, math.nan if i in (100, 300) else 40.0 + i % 5) for i in range(404)]
+    m = drive_metrics(log, 3.5, 20.0)
+    assert m["perception_latency_ms"] == {"p50": 42.0, "p95": 44.0, "missing": 2}
+    total = aggregate([m | {"completed": True}, m | {"completed": True}])
+    assert total["perception_latency_ms"] == {"p50": 42.0, "p95": 44.0, "missing": 4}
+    m |= {"target_distance_m": 403.0, "completed": True, "end_reason": "distance"}
+    m |= {"seg_node": {"inference_ms_p50": 30.0}, "command_timeouts": 0}
+    line = _loop_summary(m)[2]
+    assert line.startswith("seg node: camera -> lane centre over ROS 2 p50 42.0 ms / p95 44.0 ms")
+    assert "(over the 402 frames with one; 2 of 404 had none)" in line and "nan" not in line
 
 
 def test_odometry_in_previous_frame():

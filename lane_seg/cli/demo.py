@@ -10,9 +10,10 @@ loop), and writes an overlay video and a metrics summary.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lane_seg.cli.common import add_command
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_folder
 from lane_seg.runtime.shipped_model import model_or_default
 
 
@@ -36,6 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _without_centre(lat: dict, frames: int) -> str:
+    """Which frames the latency is over, when some had no lane centre (sim.loop.metrics)."""
+    missing = lat.get("missing", 0)
+    if not missing:
+        return ""
+    return f" (over the {frames - missing} frames with one; {missing} of {frames} had none)"
+
+
 def _loop_summary(m: dict) -> list[str]:
     node = m["seg_node"]
     lat = m["perception_latency_ms"]
@@ -47,8 +56,8 @@ def _loop_summary(m: dict) -> list[str]:
         f"max {m['max_abs_lateral_error_m']:.3f} m, {m['lane_departures']} lane departures, "
         f"lane estimate off by {m['estimate_abs_error_m']:.3f} m on average",
         f"seg node: camera -> lane centre over ROS 2 p50 {lat['p50']:.1f} ms / p95 "
-        f"{lat['p95']:.1f} ms; inference p50 {node['inference_ms_p50']:.1f} ms; "
-        f"{m['command_timeouts']} command time-outs",
+        f"{lat['p95']:.1f} ms{_without_centre(lat, m['frames'])}; inference p50 "
+        f"{node['inference_ms_p50']:.1f} ms; {m['command_timeouts']} command time-outs",
         "(the loop runs in lockstep with rendering, so its frames/s is the simulator's; the "
         "node's own throughput is measured by `lane-seg bench`)",
     ]
@@ -68,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.runtime.engines import baseline_engine, load_engine
 
     model = model_or_default(args.model)
-    out = output_dir(args.out)
+    out = Path(args.out)
+    lock_folder(out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     load_engine(model, baseline_engine(model), threads=1)  # a bad model: one line, now
     print(f"[demo] model {model}", flush=True)
     if args.input:

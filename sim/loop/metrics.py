@@ -51,7 +51,16 @@ def count_departures(errors: np.ndarray, limit: float, rearm: float = 0.1) -> in
 
 
 def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else math.nan
+    """Percentile `q` of the finite `values` (a frame with no measurement is nan), nan if none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.percentile(finite, q)) if finite else math.nan
+
+
+def _latency(values: list[float]) -> dict[str, float | int]:
+    """p50 and p95 over the frames that have a latency, and how many had none (over ROS 2: no
+    lane centre came back for the frame)."""
+    missing = sum(not math.isfinite(v) for v in values)
+    return {"p50": _pct(values, 50), "p95": _pct(values, 95), "missing": missing}
 
 
 def world_metrics(
@@ -105,7 +114,7 @@ def drive_metrics(log: list[FrameLog], lane_width: float, fps: float) -> dict[st
         "lane_departures_per_km": departures / max(dist / 1000.0, 1e-9),
         "steer_rate_mean_abs_dps": float(np.degrees(np.mean(rate))),
         "steer_rate_applied_mean_abs_dps": float(np.degrees(np.mean(rate_applied))),
-        "perception_latency_ms": {"p50": _pct(perception, 50), "p95": _pct(perception, 95)},
+        "perception_latency_ms": _latency(perception),
         "segmentation_ms": {"p50": _pct(seg, 50), "p95": _pct(seg, 95)},
         "lane_geometry_ms": {"p50": _pct(geo, 50), "p95": _pct(geo, 95)},
         "estimate_abs_error_m": float(np.mean(est_err)) if est_err else math.nan,
@@ -136,8 +145,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "lane_departures_per_km": deps / max(dist / 1000.0, 1e-9),
         "steer_rate_mean_abs_dps": wmean("steer_rate_mean_abs_dps"),
         "perception_latency_ms": {
-            "p50": float(np.median([r["perception_latency_ms"]["p50"] for r in runs])),
-            "p95": max(r["perception_latency_ms"]["p95"] for r in runs),
+            "p50": _pct([r["perception_latency_ms"]["p50"] for r in runs], 50),
+            "p95": _pct([r["perception_latency_ms"]["p95"] for r in runs], 100),
+            "missing": sum(r["perception_latency_ms"].get("missing", 0) for r in runs),
         },
         "confidence_mean": wmean("confidence_mean"),
         "lost_fraction": wmean("lost_fraction"),
