@@ -174,6 +174,17 @@ CASES = [
     ("import", "--format masks WS/img --masks WS/img --out WS/new --split 1,x", "three numbers"),
     ("import", "--format cvat WS/bad.xml --out WS/new", "bad.xml is not valid XML"),
     ("import", "--format labelme WS/img --out WS/new", "no usable labelme frames in WS/img"),
+    # adapt
+    ("adapt", "--model WS/run/best.pt --frames WS/img --out WS/new", "4 readable frames, adapt"),
+    ("adapt", "--model WS/good.onnx --frames WS/img --out WS/new", "is an ONNX file"),
+    ("adapt", "--model WS/run/best.pt --frames WS/trunc.png --out WS/new", "give a video"),
+    ("adapt", "--model WS/evil.pt --frames WS/img --out WS/new", "refusing checkpoint"),
+    # finetune
+    ("finetune", "--model WS/evil.pt --labels WS/ds --out WS/new", "refusing checkpoint"),
+    ("finetune", "--model WS/run/best.pt --labels WS/nothing --out WS/new", "WS/nothing"),
+    ("finetune", "--model WS/run/best.pt --labels WS/ds_badline --out WS/new", "line 3 is not"),
+    ("finetune", "--model WS/run/best.pt --labels WS/ds --out WS/new --steps 0", "--steps"),
+    ("finetune", "--model WS/run/best.pt --labels WS/ds --out WS/afile", "cannot write to"),
     # infer
     ("infer", "WS/nothing.png --out WS/new", "input not found: WS/nothing.png"),
     ("infer", "WS/img --model WS/good.onnx --out WS/afile", "cannot write to WS/afile"),

@@ -16,9 +16,11 @@ the dataset's params hold the model file's sha256, so resuming with another mode
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from lane_seg.data.dataset import DatasetWriter, encode_image, encode_mask, sha256_file
 from lane_seg.data.unlabelled import matched_files, unlabelled_frames
@@ -58,6 +60,43 @@ def label_lines(lanes: list[LaneInstance], cfg: PseudoConfig) -> list[LaneInstan
     return nearest_lines(sure, cfg.lines_per_side)
 
 
+def write_pseudo_labels(
+    seg: Segmenter,
+    frames: Iterable[tuple[str, str, np.ndarray]],
+    w: DatasetWriter,
+    cfg: PseudoConfig = PseudoConfig(),  # noqa: B008 (frozen)
+) -> PseudoReport:
+    """Add to `w` each of `frames` ((key, clip, RGB)) that the model of `seg` is sure of, at
+    the model's scale with its lines drawn as the mask; frames already there are skipped."""
+    pre = uncropped(seg.info.preprocess)  # whole frames: training cuts `crop_top` itself
+    report = PseudoReport()
+    for key, clip, rgb in frames:
+        report.frames += 1
+        sample_id = f"pseudo_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        if sample_id in w:
+            report.already += 1
+            continue
+        frame = resize_image(rgb, pre)  # the model's scale, the shared preprocessing
+        _, lanes = seg.segment_lanes(frame)
+        lines = label_lines(lanes, cfg)
+        if not lines:
+            continue
+        mask = draw_lines(frame.shape[:2], [lane.points for lane in lines], cfg.line_width_px)
+        w.add(
+            sample_id,
+            "train",
+            f"{BACKEND}:{Path(clip).name}",
+            encode_image(frame, ".jpg"),
+            encode_mask(mask),
+            image_ext=".jpg",
+            clip=clip,
+            frame_key=key,
+            confidence=round(min(lane.confidence for lane in lines), 3),
+        )
+        report.kept += 1
+    return report
+
+
 def pseudo_label(
     model: str | Path,
     patterns: Sequence[str],
@@ -83,32 +122,9 @@ def pseudo_label(
         "size": [pre.width, pre.height],
         **asdict(cfg),
     }
-    report = PseudoReport()
     with DatasetWriter(out, created_by="lane-seg pseudo-label", params=params) as w:
-        for key, clip, rgb in unlabelled_frames(patterns, cfg.video_stride):
-            report.frames += 1
-            sample_id = f"pseudo_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-            if sample_id in w:
-                report.already += 1
-                continue
-            frame = resize_image(rgb, pre)  # the model's scale, the shared preprocessing
-            _, lanes = seg.segment_lanes(frame)
-            lines = label_lines(lanes, cfg)
-            if not lines:
-                continue
-            mask = draw_lines(frame.shape[:2], [lane.points for lane in lines], cfg.line_width_px)
-            w.add(
-                sample_id,
-                "train",
-                f"{BACKEND}:{Path(clip).name}",
-                encode_image(frame, ".jpg"),
-                encode_mask(mask),
-                image_ext=".jpg",
-                clip=clip,
-                frame_key=key,
-                confidence=round(min(lane.confidence for lane in lines), 3),
-            )
-            report.kept += 1
+        frames = unlabelled_frames(patterns, cfg.video_stride)
+        report = write_pseudo_labels(seg, frames, w, cfg)
     if report.frames == 0:
         raise LaneSegError(f"{list(patterns)} matched no readable image or video")
     return report

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from lane_seg.cli import (
+    adapt,
     bag,
     baselines,
     bench,
@@ -18,6 +19,7 @@ from lane_seg.cli import (
     demo,
     eval,
     export,
+    finetune,
     import_,
     infer,
     model_card,
@@ -40,11 +42,13 @@ COMMANDS = (
     import_,
     pseudo_label,
     infer,
+    adapt,
     node,
     bag,
     models,
     export,
     train,
+    finetune,
     eval,
     baselines,
     sim,

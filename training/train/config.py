@@ -35,6 +35,9 @@ class ModelSection:
 class Source:
     root: str
     weight: float = setting(1.0, "share of this source in the train draws", range=(1e-6, 1e6))
+    limit: int = setting(
+        0, "train on this many of its train samples (a seeded choice); 0 = all", range=(0, 10**9)
+    )
 
 
 LOSSES = ("bce", "dice", "bce_dice")  # losses.build_loss

@@ -109,6 +109,8 @@ BACKEND_LABELS = {
     "import:culane": "lines",
     "carla": "paint",
     "pseudo": "lines",  # training.pseudo_labels
+    "import:labelme": "lines",  # data.importers.labelme, drawn with lanes.drawing
+    "import:cvat": "lines",
 }
 
 
@@ -144,9 +146,19 @@ def gather_samples(
             raise LaneSegError(
                 f"{root} has no '{split}' samples; check the dataset (lane-seg verify {root})"
             )
+        if src.limit and split == "train":
+            picked = limited(picked, src.limit)
         samples += picked
         weights += [src.weight / len(picked)] * len(picked) if picked else []
     return samples, weights
+
+
+def limited(samples: Sequence[Sample], limit: int, seed: int = 0) -> list[Sample]:
+    """`limit` of `samples`: the first of a seeded permutation of them sorted by id, so a
+    smaller limit picks a subset of a larger one's samples (a learning curve's runs nest)."""
+    ordered = sorted(samples, key=lambda s: s.id)
+    order = np.random.default_rng(seed).permutation(len(ordered))[:limit]
+    return [ordered[i] for i in sorted(order)]
 
 
 class WeightedDistributedSampler(Sampler[int]):

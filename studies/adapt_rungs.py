@@ -1,0 +1,167 @@
+"""The rung table of `lane-seg adapt`: each label-free rung on its own and in combination, per
+labelled real source (README.md, "Your camera"; `make adapt-rungs`).
+
+For every labelled real source present under --data (`lane_seg.data.real_sources`), the model is
+adapted on the images of the source's train clips (`real_sources.split_of`; their labels are
+never read) and scored on its test clips by the source's own labels, with the real-frame
+scoreboard's code (`lane_seg.training.eval.scoreboard.score_source`: F1 within 8 px, lane IoU,
+and CULane F1 or TuSimple accuracy where the source has lane labels). The adaptation frames are
+the model's `real_frames` for that source, so the scoreboard leaves them out as it leaves out
+frames a model trained on. Rungs:
+
+  none                        the starting checkpoint, int8 calibrated on --sim's train split
+  calibration                 int8 calibrated on the camera's frames
+  adabn                       BatchNorm statistics re-estimated (alpha --alpha), int8 on --sim
+  adabn+calibration           both (the `lane-seg adapt` default)
+  adabn+selftrain+calibration per-camera self-training on top (mixed with --sim)
+
+    python studies/adapt_rungs.py --model runs/roads_full/best.pt --data ../shared/data \
+        --sim data/roads --out runs/adapt_rungs [--sources culane_driver23,...] [--rungs ...]
+
+Writes OUT/rungs.json and OUT/rungs.md (one table per source, fp32 and int8 of each rung, and
+the adaptation's wall time on this machine). Re-running resumes: each rung's adaptation is a
+resumable `adapt` run under OUT/<source>/<rung>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from lane_seg.data import real_sources
+from lane_seg.runtime.hwinfo import CpuInfo
+from lane_seg.training.adapt.run import FP32, INT8, AdaptConfig, adapt
+from lane_seg.training.eval.evaluate import load_model_engine
+from lane_seg.training.eval.scoreboard import score_source
+from lane_seg.training.quant.calibration import select_calibration
+from lane_seg.training.quant.exporter import export_model
+
+RUNGS = {
+    "none": (),
+    "calibration": ("calibration",),
+    "adabn": ("adabn",),
+    "adabn+calibration": ("adabn", "calibration"),
+    "adabn+selftrain+calibration": ("adabn", "selftrain", "calibration"),
+}
+
+
+def train_frames(source: real_sources.RealSource, data: Path) -> list[real_sources.RealFrame]:
+    return [f for f in source.frames(data) if real_sources.split_of(f) == "train"]
+
+
+def rung_models(
+    rung: str, model: Path, source: real_sources.RealSource, frames: list, args: argparse.Namespace
+) -> tuple[Path, Path, float]:
+    """(fp32, int8, seconds) of one rung on one source's train-clip frames."""
+    out = args.out / source.name / rung
+    t0 = time.perf_counter()
+    if rung == "none":
+        if not (out / INT8).is_file():
+            calib = select_calibration(args.sim)
+            export_model(model, out / FP32, out / INT8, calib)
+        return out / FP32, out / INT8, time.perf_counter() - t0
+    cfg = AdaptConfig(
+        methods=RUNGS[rung],
+        alpha=args.alpha,
+        min_frames=min(50, len(frames)),
+        max_frames=args.max_frames,
+        calib_dataset=str(args.sim),
+        sim=str(args.sim),
+        selftrain_steps=args.selftrain_steps,
+        threads=args.threads,
+    )
+    read = ((f.key, f.clip, real_sources.read_rgb(f.image)) for f in frames)
+    adapt(model, read, f"{source.name} train clips", out, cfg)
+    return out / FP32, out / INT8, time.perf_counter() - t0
+
+
+def score(path: Path, source: real_sources.RealSource, seen: list[str], data: Path) -> dict:
+    """The scoreboard's figures of the model at `path` on `source`, leaving out the frames it
+    trained on and the frames in `seen` (those it adapted or was tuned on)."""
+    engine = load_model_engine(path)
+    known = engine.info.real_frames
+    left_out = sorted({*known.get(source.name, []), *seen})
+    engine.info = replace(engine.info, real_frames={**known, source.name: left_out})
+    return score_source(engine, source, data, None)
+
+
+def row(name: str, precision: str, s: dict[str, Any]) -> str:
+    a, lanes = s.get("all", {}), s.get("lanes", {})
+    bench = lanes.get("benchmark")
+    lane = (
+        f"{lanes['f1']:.3f} (CULane F1)"
+        if bench == "culane"
+        else f"{lanes['accuracy']:.3f} (TuSimple acc.)"
+        if bench == "tusimple"
+        else "-"
+    )
+    return (
+        f"| {name} | {precision} | {a.get('frames', 0)} | {a.get('tol_f1', float('nan')):.3f} | "
+        f"{a.get('lane_iou', float('nan')):.3f} | {lane} |"
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"Rungs of `lane-seg adapt` from `{result['model']}` on {result['cpu']}.", ""]
+    for name, entry in result["sources"].items():
+        lines += [
+            f"### {name} ({entry['adapt_frames']} adaptation frames of its train clips)",
+            "",
+            "| rung | model | test frames | F1 within 8 px | lane IoU | lanes | adapt s |",
+            "|---|---|---:|---:|---:|---|---:|",
+        ]
+        for rung, r in entry["rungs"].items():
+            for precision in ("fp32", "int8"):
+                text = row(rung, precision, r[precision])
+                lines.append(f"{text} {r['seconds']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", type=Path, required=True, help="starting checkpoint (.pt)")
+    p.add_argument("--data", type=Path, required=True, help="data root of the real sources")
+    p.add_argument("--sim", type=Path, required=True, help="simulator dataset (calib, selftrain)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--sources", help="comma-separated source names (default: every present)")
+    p.add_argument("--rungs", default=",".join(RUNGS), help="comma-separated rungs")
+    p.add_argument("--alpha", type=float, default=0.5)
+    p.add_argument("--max-frames", type=int, default=500)
+    p.add_argument("--selftrain-steps", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    wanted = args.sources.split(",") if args.sources else None
+    sources = [s for s in real_sources.available(args.data) if not wanted or s.name in wanted]
+    result: dict[str, Any] = {"model": str(args.model), "cpu": CpuInfo.detect().line()}
+    result["sources"] = {}
+    for source in sources:
+        frames = train_frames(source, args.data)[: args.max_frames]
+        if not frames:
+            print(f"{source.name}: no train clip, nothing to adapt on", file=sys.stderr)
+            continue
+        seen = [f.key for f in frames]
+        entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
+        for rung in args.rungs.split(","):
+            fp32, int8, seconds = rung_models(rung, args.model, source, frames, args)
+            entry["rungs"][rung] = {
+                "seconds": round(seconds, 1),
+                "fp32": score(fp32, source, seen, args.data),
+                "int8": score(int8, source, seen, args.data),
+            }
+            print(f"{source.name} {rung}: {seconds:.0f} s", file=sys.stderr)
+        result["sources"][source.name] = entry
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rungs.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "rungs.md").write_text(markdown(result))
+    print(args.out / "rungs.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
