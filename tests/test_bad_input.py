@@ -35,6 +35,7 @@ from lane_seg.models.testing import (
 )
 
 BIN = Path(sys.executable).parent
+HOLDERS: list[subprocess.Popen] = []  # processes holding outputs (lane_seg.outputs locks)
 
 
 class _Payload:
@@ -90,6 +91,12 @@ def ws(tmp_path_factory) -> Path:
         meta = tiny_info().to_metadata() | {"input_height": value}
         write_onnx_with_metadata(data, meta, ws / f"{name}.onnx")
     (ws / "corrupt.onnx").write_bytes(b"\x08\x07garbage" * 50)
+    for name, key, value in (("thr7", "threshold", "7"), ("thrnan", "threshold", "nan"),
+                             ("std0", "std", "0,0,0")):  # fmt: skip
+        meta = tiny_info().to_metadata() | {key: value}  # numbers no mask can come from
+        write_onnx_with_metadata(data, meta, ws / f"{name}.onnx")
+    (ws / "badtus" / "masks").mkdir(parents=True)  # an earlier infer --lanes' json, damaged
+    (ws / "badtus" / "masks" / "tusimple.json").write_text('{"raw_file": "a.png"}\n{not json\n')
     import torch
 
     torch.save({"format": "lane_seg.ckpt/1", "x": _Payload()}, ws / "evil.pt")
@@ -97,6 +104,8 @@ def ws(tmp_path_factory) -> Path:
 
     write_image_bag(ws / "bag", [stripes_rgb(16, 16)] * 2, "/cam", "mcap", "rgb8")
     (ws / "notabag").mkdir()
+    (ws / "badbag").mkdir()
+    (ws / "badbag" / "metadata.yaml").write_text("rosbag2_bagfile_information: [8\n  x: 1\n")
     (ws / "notabag" / "x.txt").write_text("hi")
     (ws / "exists").mkdir()
     (ws / "exists" / "keep.txt").write_text("keep")
@@ -122,6 +131,13 @@ def ws(tmp_path_factory) -> Path:
     for name, (key, value) in BAD_SIM.items():
         (ws / f"{name}.yaml").write_text(yaml.safe_dump({key: value}))
     (ws / "README.md").write_text("no generated sections here\n")
+    # Another writer of WS/busy and WS/busy.onnx, alive while the cases run (until pytest exits
+    # and its stdin closes).
+    hold = "lock_folder(sys.argv[1]); lock_file(sys.argv[2]); print(1, flush=True); input()"
+    hold = f"import sys; from lane_seg.outputs import lock_file, lock_folder; {hold}"
+    argv = [sys.executable, "-c", hold, str(ws / "busy"), str(ws / "busy.onnx")]
+    HOLDERS.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+    assert HOLDERS[-1].stdout.readline() == b"1\n"
     return ws
 
 
@@ -192,6 +208,10 @@ CASES = [
     ("infer", "WS/img --model WS/huge.onnx --out WS/new", "input_height 100000 is outside"),
     ("infer", "WS/img --model WS/evil.pt --out WS/new", "refusing checkpoint WS/evil.pt"),
     ("infer", "WS/img --model WS/good.onnx --threshold 2 --out WS/new", "--threshold"),
+    ("infer", "WS/img --model WS/thr7.onnx --out WS/new", "thr7.onnx: metadata field threshold"),
+    ("infer", "WS/img --model WS/std0.onnx --out WS/new", "std0.onnx: metadata field std = 0,0"),
+    ("infer", "WS/img --lanes --model WS/good.onnx --out WS/badtus",
+     "WS/badtus/masks/tusimple.json line 2 is not a TuSimple record"),
     # node (lane-seg node)
     ("node", "--model WS/good.onnx --engine onnxruntime-cpu --threads -1",
      "parameter threads = -1: must be an integer from 0 to 256"),
@@ -204,6 +224,8 @@ CASES = [
     ("bag", "WS/bag WS/new --topic /nope --model WS/nothing.onnx", "topic /nope is not in"),
     ("bag", "WS/bag WS/exists --topic /cam", "output WS/exists already exists"),
     ("bag", "WS/bag WS/afile/out --topic /cam", "cannot write to WS/afile"),
+    ("bag", "WS/badbag WS/new --topic /cam",
+     "cannot read bag WS/badbag: its metadata WS/badbag/metadata.yaml is not valid YAML: line 2"),
     # models
     ("models", "--size 99999999x99999999", "width and height must each be 1..2048 px"),
     ("models", "--size 512x250", "not a multiple of 16"),
@@ -236,6 +258,7 @@ CASES = [
     ("eval", "--model WS/good.onnx --data WS/ds --out /proc/lane_seg_out", "cannot write to"),
     ("eval", "--model WS/huge.onnx --data WS/ds --out WS/new", "input_height 100000"),
     ("eval", "--model WS/good.onnx --data WS/ds --split nope --out WS/new", "no 'nope' frames"),
+    ("eval", "--model WS/thrnan.onnx --data WS/ds --out WS/new", "threshold = nan is not a"),
     # baselines
     ("baselines", "--config WS/bad.yaml --data WS/ds --out WS/new", "is not valid YAML"),
     ("baselines", "--config WS/train.yaml --data WS/ds --out WS/afile", "cannot write to"),
@@ -262,11 +285,27 @@ CASES = [
      "WS/nothing"),
     ("model-card", "--stages WS/train.yaml --run WS/run --out WS/afile/README.md",
      "cannot write to WS/afile"),
+    # an output folder or file another process is writing (one writer at a time)
+    ("collect", "--out WS/busy --frames 2 --workers 1", "WS/busy is being written by pid"),
+    ("import", "--format masks WS/img --masks WS/img --out WS/busy", "WS/busy is being written"),
+    ("infer", "WS/img --model WS/good.onnx --out WS/busy", "WS/busy is being written by pid"),
+    ("train", "--config WS/train.yaml --out WS/busy", "WS/busy is being written by pid"),
+    ("eval", "--model WS/good.onnx --data WS/ds --out WS/busy", "WS/busy is being written"),
+    ("export", "--model WS/run/best.pt --out WS/busy.onnx", "WS/busy.onnx is being written"),
+    ("bench", "--model WS/run/best.pt --data WS/ds --out WS/busy", "WS/busy is being written"),
+    ("quantize", "--model WS/run/best.pt --data WS/ds --calib WS/ds --out WS/busy",
+     "WS/busy is being written by pid"),
+    ("sim", "--out WS/busy", "WS/busy is being written by pid"),
+    ("demo", "--out WS/busy", "WS/busy is being written by pid"),
+    ("baselines", "--config WS/train.yaml --data WS/ds --out WS/busy", "WS/busy is being"),
+    ("model-card", "--stages WS/train.yaml --run WS/run --out WS/busy.onnx", "WS/busy.onnx is"),
+    ("bag", "WS/bag WS/busy.onnx --topic /cam", "WS/busy.onnx is being written by pid"),
     # the nodes' own executables
     ("seg_node", f"{' '.join(SEG)} -p threads:=-1", "parameter threads = -1: must be an integer"),
     ("seg_node", f"{' '.join(SEG)} -p max_pixels:=0", "parameter max_pixels = 0", PROCESS),
     ("seg_node", f"{' '.join(SEG)} -p {QOS_DEPTH}", "depth = 0: must be an integer from 1 to"),
     ("seg_node", "--ros-args -p model:=WS/neg.onnx", "input_height -5 is outside 1..2048"),
+    ("seg_node", "--ros-args -p model:=WS/thr7.onnx", "WS/thr7.onnx: metadata field threshold = 7"),
     ("seg_node", "--ros-args -p model:=WS/evil.pt -p engine:=torch", "refusing checkpoint"),
     ("seg_node", "--ros-args --params-file WS/bad.yaml", "bad ROS arguments"),
     ("lane_controller", "--ros-args -p lateral:=mpc", "lateral must be one of"),
