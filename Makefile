@@ -8,7 +8,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import os; print(os.getpid() % 100 + 1)")
 
-.PHONY: venv demo model remedies tradeoff candidates baselines test test-fast lint format clean
+.PHONY: venv demo model remedies tradeoff candidates baselines adapt-rungs finetune-curve test \
+  test-fast lint format clean
 
 # Editable, so `make test` and `make demo` use the checkout as it stands; tests/test_install.py
 # checks a plain install (README.md, "Two commands").
@@ -173,6 +174,18 @@ candidates: runs/roads_full/best.pt $(CANDIDATES:%=runs/candidates/%_full/best.p
 	  $(CANDIDATES:%=training/configs/candidates/%_full.yaml) --data data/roads \
 	  --real $(REAL_ROOT) --latency 2 --out runs/candidates --section candidates \
 	  --readme training/README.md
+
+# Your camera (README.md): `lane-seg adapt`'s rung table (each label-free rung on each labelled
+# real source: adapted on its train clips' images, scored on its test clips) and `lane-seg
+# finetune`'s learning curve (N labelled culane_driver23 frames; scored on its test clips and on
+# culane_night), from the shipped model's checkpoint: runs/adapt_rungs/rungs.md and
+# runs/finetune_curve/curve.md. Hours on 2 cores; the curve's weights are never shipped.
+adapt-rungs: $(SHIPPED) | data/roads/complete
+	nice -n 5 $(BIN)/python studies/adapt_rungs.py --model $(SHIPPED) --data $(REAL_ROOT) \
+	  --sim data/roads --out runs/adapt_rungs
+finetune-curve: $(SHIPPED) | data/roads/complete
+	nice -n 5 $(BIN)/python studies/finetune_curve.py --model $(SHIPPED) --data $(REAL_ROOT) \
+	  --sim data/roads --out runs/finetune_curve
 
 # The baseline table of training/README.md: every architecture (and the first U-Net's stages)
 # trained on the original simulator data (paint labels), evaluated on its validation split and
