@@ -289,6 +289,8 @@ CASES = [
     ("collect", "--out WS/busy --frames 2 --workers 1", "WS/busy is being written by pid"),
     ("import", "--format masks WS/img --masks WS/img --out WS/busy", "WS/busy is being written"),
     ("infer", "WS/img --model WS/good.onnx --out WS/busy", "WS/busy is being written by pid"),
+    ("adapt", "--model WS/run/best.pt --frames WS/img --out WS/busy", "WS/busy is being written"),
+    ("finetune", "--model WS/run/best.pt --labels WS/ds --out WS/busy", "WS/busy is being"),
     ("train", "--config WS/train.yaml --out WS/busy", "WS/busy is being written by pid"),
     ("eval", "--model WS/good.onnx --data WS/ds --out WS/busy", "WS/busy is being written"),
     ("export", "--model WS/run/best.pt --out WS/busy.onnx", "WS/busy.onnx is being written"),

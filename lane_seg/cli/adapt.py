@@ -12,7 +12,7 @@ from typing import Any
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_folder
 from lane_seg.runtime.shipped_model import model_or_default
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg.check()
     frames = frame_source(args.frames, args.topic, args.every)
-    output_dir(args.out)
+    lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     if not args.model:  # the default model ships as int8 ONNX only (models/README.md)
         raise LaneSegError(
             f"the shipped model is {model_or_default(None)}, an int8 ONNX file, and its "

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from lane_seg.cli.common import add_command
-from lane_seg.outputs import output_dir
+from lane_seg.outputs import lock_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     settings.check()
-    output_dir(args.out)
+    lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     result = finetune(args.model, args.labels, args.out, settings, progress=sys.stderr.isatty())
     int8 = result.exported.int8
     print(

@@ -309,6 +309,7 @@ def adapt(
     figures["adapted int8"] = run.figures("adapted int8", int8, target)
     seconds = time.perf_counter() - t0
     card = _card(model, target, state, applied, figures, out, seconds)
+    card["stages_s"] = {k: round(v, 1) for k, v in run.stages.items()}  # run now, not resumed
     atomic_write(out / CARD_JSON, (json.dumps(card, indent=2) + "\n").encode())
     atomic_write(out / CARD_MD, card_markdown(card).encode())
     return AdaptReport(out, len(target.frames), figures, run.stages, seconds, card)
