@@ -117,4 +117,5 @@ def test_only_the_exporter_writes_model_files():
         "lane_seg.cli.models",
         "lane_seg.bench.contenders",
         "lane_seg.training.quant.onnx_rows",
+        "lane_seg.training.adapt.run",
     } <= callers
