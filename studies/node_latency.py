@@ -24,10 +24,10 @@ def random_model(arch: str, path: Path) -> Path:
     """A randomly initialised model of a real architecture: right cost, meaningless masks."""
     from lane_seg.artifact import ModelInfo
     from lane_seg.models import build_model
-    from lane_seg.models.export import export_onnx
+    from lane_seg.training.quant.exporter import export_model
 
     info = ModelInfo(arch=arch, model_config={}, train_data="random init (benchmark only)")
-    return export_onnx(build_model(arch), info, path)
+    return export_model(build_model(arch), path, info=info, check=False).fp32
 
 
 def main() -> int:

@@ -109,6 +109,13 @@ def test_only_the_exporter_writes_model_files():
         if (owner := WRITERS.get(name)) and m.name != owner
         for line in lines
     ]
+    wrong += [  # the one-off studies too
+        f"{path.relative_to(REPO)}:{line}: {name}()"
+        for path in sorted((REPO / "studies").glob("*.py"))
+        for name, lines in _calls(path).items()
+        if WRITERS.get(name)
+        for line in lines
+    ]
     assert not wrong, "\n".join(wrong)
     callers = {m.name for m in modules().values() if "export_model" in _calls(m.path)}
     # every command that writes an int8 model goes through it
