@@ -13,7 +13,7 @@ import pytest
 from lane_seg.cli.main import main
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.control import ControllerConfig, LaneController, lateral_command
-from lane_seg.lanes.geometry import LaneEstimate
+from lane_seg.lanes.tracker import LaneEstimate
 from lane_seg.sim.loop.closed_loop import (
     GroundTruthPerception,
     odometry,

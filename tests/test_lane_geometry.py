@@ -1,5 +1,5 @@
-"""Lane geometry: IPM round trip, line fits on synthetic masks (noise, dashes, missing lines),
-ego-lane choice, tracking (hold, decay, jump gate) and the node hook."""
+"""The ego lane from the one lane step: IPM round trip, lane lines on the ground from synthetic
+masks (noise, dashes, missing lines), ego-lane choice, tracking (hold, decay, jump gate)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 
 from lane_seg.camera import Camera
-from lane_seg.lanes.geometry import (
-    GeometryConfig,
-    LaneTracker,
-    camera_for_shape,
-    camera_from_camera_info,
-    center_points,
-    fit_line,
-    ground_points,
-    move_coeffs,
-    poly,
-)
+from lane_seg.lanes.extract import extract_lanes
+from lane_seg.lanes.geometry import camera_for_shape, camera_from_camera_info, center_points, poly
+from lane_seg.lanes.tracker import LaneEstimate, LaneTracker, TrackerConfig, move_coeffs
 
 CAM = Camera.from_fov(512, 256, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
+
+
+def track(tracker: LaneTracker, mask: np.ndarray, cam: Camera = CAM) -> LaneEstimate | None:
+    """One frame as the node and the closed loop run it: the lane step, then the tracker."""
+    return tracker.update(extract_lanes(mask, camera=cam))
 
 
 def _ground_of_pixels(cam: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -84,13 +81,15 @@ def test_ipm_round_trip(mount):
     np.testing.assert_allclose((h[:2] / h[2]).T, uv, atol=1e-6)
 
 
-def test_ipm_of_mask_pixels_lands_on_the_painted_line():
+def test_a_lines_ground_fit_lies_on_the_painted_line():
     mask = synthetic_mask(CAM, lines=("right",), width=3.5)
-    pts = ground_points(mask, CAM)
-    assert len(pts) > 200
-    # every point lies on y = -1.75 within half the line width plus a pixel's footprint
-    assert np.abs(pts[:, 1] + 1.75).max() < 0.075 + 0.35
-    assert np.abs(np.median(pts[:, 1]) + 1.75) < 0.03
+    (lane,) = extract_lanes(mask, camera=CAM)
+    fit = lane.fit
+    assert fit is not None and fit.inliers > 60
+    # its points lie on y = -1.75 within half the line width plus a pixel's footprint
+    assert np.abs(fit.pts[:, 1] + 1.75).max() < 0.075 + 0.35
+    assert abs(float(fit.y(10.0)) + 1.75) < 0.03 and abs(fit.coeffs[1]) < 0.003
+    assert extract_lanes(mask)[0].fit is None  # without the camera the ground is not metric
 
 
 def test_camera_info_and_scaled_masks():
@@ -107,8 +106,8 @@ def test_camera_info_and_scaled_masks():
     # a half-resolution mask gives the same lane as the full one
     full = synthetic_mask(CAM, offset=0.3)
     small = synthetic_mask(half, offset=0.3)
-    a = LaneTracker(CAM).update(full)
-    b = LaneTracker(CAM).update(small)
+    a = track(LaneTracker(), full)
+    b = track(LaneTracker(), small, half)
     assert abs(a.lateral_offset_m - b.lateral_offset_m) < 0.05
 
 
@@ -123,7 +122,7 @@ def test_lane_estimate_on_noisy_synthetic_masks(offset, heading_deg, curvature):
     mask = synthetic_mask(
         CAM, offset, math.radians(heading_deg), curvature, dashed=("left",), noise=0.004
     )
-    est = LaneTracker(CAM).update(mask)
+    est = track(LaneTracker(), mask)
     assert est is not None and est.lines_found == 2
     assert est.lateral_offset_m == pytest.approx(-offset, abs=0.08)
     assert est.heading_error_rad == pytest.approx(-math.radians(heading_deg), abs=math.radians(0.6))
@@ -132,61 +131,49 @@ def test_lane_estimate_on_noisy_synthetic_masks(offset, heading_deg, curvature):
     assert est.confidence > 0.5
 
 
-def test_ransac_ignores_outliers():
-    rng = np.random.default_rng(1)
-    x = rng.uniform(5, 35, 300)
-    y = 1.8 + 0.01 * x + rng.normal(0, 0.03, 300)
-    junk = np.column_stack([rng.uniform(5, 35, 120), rng.uniform(-6, 6, 120)])
-    fit = fit_line(np.vstack([np.column_stack([x, y]), junk]), rng, GeometryConfig())
-    assert fit is not None
-    assert fit.coeffs[0] == pytest.approx(1.8, abs=0.05)
-    assert fit.coeffs[1] == pytest.approx(0.01, abs=0.004)
-    assert fit.inliers >= 280
-
-
 def test_one_line_missing_uses_the_lane_width_prior():
-    cfg = GeometryConfig(lane_width_m=3.5)
+    cfg = TrackerConfig(lane_width_m=3.5)
     for side in ("left", "right"):
         mask = synthetic_mask(CAM, offset=0.3, lines=(side,), noise=0.002)
-        est = LaneTracker(CAM, cfg).update(mask)
+        est = track(LaneTracker(cfg), mask)
         assert est is not None and est.lines_found == 1
         assert est.lateral_offset_m == pytest.approx(-0.3, abs=0.1)
         assert (est.left is None) == (side == "right")
 
 
 def test_lane_width_learned_then_used_when_a_line_disappears():
-    tracker = LaneTracker(CAM, GeometryConfig(lane_width_m=3.5))
+    tracker = LaneTracker(TrackerConfig(lane_width_m=3.5))
     for _ in range(15):
-        tracker.update(synthetic_mask(CAM, offset=0.0, width=3.0))
+        track(tracker, synthetic_mask(CAM, offset=0.0, width=3.0))
     assert tracker.width == pytest.approx(3.0, abs=0.1)
-    est = tracker.update(synthetic_mask(CAM, offset=0.0, width=3.0, lines=("left",)))
+    est = track(tracker, synthetic_mask(CAM, offset=0.0, width=3.0, lines=("left",)))
     assert est.lines_found == 1
     assert est.lateral_offset_m == pytest.approx(0.0, abs=0.08)
 
 
 def test_both_lines_missing_holds_with_decaying_confidence_then_lost():
-    tracker = LaneTracker(CAM)
-    first = tracker.update(synthetic_mask(CAM, offset=0.4))
+    tracker = LaneTracker()
+    first = track(tracker, synthetic_mask(CAM, offset=0.4))
     empty = np.zeros((CAM.height, CAM.width), np.uint8)
     confs = []
     for _ in range(6):
-        est = tracker.update(empty)
+        est = track(tracker, empty)
         assert est.held and est.lines_found == 0
         assert est.lateral_offset_m == pytest.approx(first.lateral_offset_m, abs=1e-9)
         confs.append(est.confidence)
     assert all(b < a for a, b in zip(confs, confs[1:], strict=False))
     for _ in range(40):
-        tracker.update(empty)
-    assert tracker(empty) is None  # the node publishes nothing while the lane is lost
-    assert LaneTracker(CAM).update(empty) is None  # nothing ever seen: no estimate
+        track(tracker, empty)
+    assert tracker([]) is None  # the node publishes nothing while the lane is lost
+    assert track(LaneTracker(), empty) is None  # nothing ever seen: no estimate
 
 
 def test_a_single_jumping_frame_is_refused():
-    tracker = LaneTracker(CAM)
+    tracker = LaneTracker()
     for _ in range(5):
-        tracker.update(synthetic_mask(CAM, offset=0.0, width=3.5))
+        track(tracker, synthetic_mask(CAM, offset=0.0, width=3.5))
     # the ego lane's left line only, 1.75 m further left: looks like a 1.5+ m jump
-    est = tracker.update(synthetic_mask(CAM, offset=1.6, width=3.5, lines=("left",)))
+    est = track(tracker, synthetic_mask(CAM, offset=1.6, width=3.5, lines=("left",)))
     assert abs(est.lateral_offset_m) < 0.3
 
 
@@ -205,11 +192,17 @@ def test_center_points_for_a_path():
     pts = center_points(np.array([0.2, 0.0, 0.01]), length_m=10, step_m=2.0)
     assert pts[0] == (0.0, pytest.approx(0.2)) and len(pts) == 6
     assert pts[-1][1] == pytest.approx(0.2 + 0.01 * 100)
-    tracker = LaneTracker(CAM)
-    path = tracker(synthetic_mask(CAM, offset=-0.3))
+    tracker = LaneTracker()
+    path = tracker(extract_lanes(synthetic_mask(CAM, offset=-0.3), camera=CAM))
     assert path is not None and path[0][1] == pytest.approx(-0.3, abs=0.08)
+
+
+def test_lines_without_a_camera_are_not_tracked():
+    """Lines found with the nominal camera (no camera given) are not metric: no lane centre."""
+    lanes = extract_lanes(synthetic_mask(CAM, offset=0.2))
+    assert len(lanes) == 2 and LaneTracker().update(lanes) is None
 
 
 def test_bad_mask_shape():
     with pytest.raises(ValueError, match="HxW"):
-        ground_points(np.zeros((4, 4, 3), np.uint8), CAM)
+        extract_lanes(np.zeros((4, 4, 3), np.uint8), camera=CAM)

@@ -20,10 +20,8 @@ from lane_seg.lanes.extract import (
     LaneInstance,
     ego_lines,
     extract_lanes,
-    instances_from_fits,
     nearest_lines,
 )
-from lane_seg.lanes.geometry import LaneTracker
 from lane_seg.lanes.mask import band_labels
 
 CAM = Camera.from_fov(512, 256, 60.0, height_m=1.5, pitch_deg=3.0)
@@ -320,15 +318,17 @@ def test_nearest_lines_keeps_the_ego_lane_and_its_neighbours():
     assert nearest_lines([], 2) == []
 
 
-def test_a_lane_trackers_own_lines_become_instances():
-    """The node's LaneTracker already fits lines (lane_geometry.find_lines): no second pass."""
-    lines = [straight(1.75), straight(-1.75)]
-    tracker = LaneTracker(CAM)
-    tracker.update(ground_mask(CAM, lines))
-    lanes = instances_from_fits(tracker.lines, CAM)
+def test_instances_carry_their_ground_fit_with_a_known_camera():
+    """The tracker reads each instance's fit (vehicle frame, metres): the same line as the
+    polyline, one extraction for both; without a camera there is none (nothing metric)."""
+    lines = [straight(1.75), curved(-1.75, 1 / 200)]
+    mask = ground_mask(CAM, lines)
+    lanes = extract_lanes(mask, camera=CAM)
     assert [lane.ego for lane in lanes] == [EGO_LEFT, EGO_RIGHT]
     for lane, line in zip(lanes, lines, strict=True):
-        assert_follows(lane, CAM, line, 2.0, lane.points[0, 1])
+        xs = np.linspace(8.0, 30.0, 12)
+        np.testing.assert_allclose(lane.fit.y(xs), line(xs), atol=0.08)
+    assert all(lane.fit is None for lane in extract_lanes(mask))
 
 
 def test_extension_to_the_bottom_of_the_view_is_a_setting():

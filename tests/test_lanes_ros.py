@@ -73,6 +73,11 @@ def test_one_path_per_line_with_the_camera_header_and_markers(bright):
             np.testing.assert_allclose(vehicle[:, 1], offset, atol=0.15)
             q = path.poses[0].pose.orientation
             assert abs(q.x**2 + q.y**2 + q.z**2 + q.w**2 - 1.0) < 1e-6
+        # The lane centre comes from the same lines (one lane step per frame), in the vehicle
+        # frame: halfway between the two painted lines.
+        h.wait_for(lambda: len(h.paths) >= 1, 10.0, "the lane centre")
+        centre = np.array([[p.pose.position.x, p.pose.position.y] for p in h.paths[0].poses])
+        assert len(centre) > 10 and np.abs(centre[centre[:, 0] <= 20.0, 1]).max() < 0.15
         markers = h.markers[0].markers
         assert markers[0].action == Marker.DELETEALL
         assert [m.ns for m in markers[1:]] == ["ego_left", "ego_right"]

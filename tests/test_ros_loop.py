@@ -81,13 +81,15 @@ def test_lane_center_hook_waits_for_a_camera():
     from test_lane_geometry import synthetic_mask
 
     from lane_seg.camera import Camera
+    from lane_seg.lanes.extract import extract_lanes
     from lane_seg.ros.lane_center import LaneCenterHook
 
     cam = Camera.from_fov(256, 128, 60.0, height_m=1.45, pitch_deg=2.5, x_m=1.6)
     mask = synthetic_mask(cam, offset=0.2)
     hook = LaneCenterHook()
-    assert hook(mask) is None  # no camera model yet: nothing to publish
+    lanes = extract_lanes(mask, camera=cam)
+    assert hook(lanes) is None  # no camera model yet: nothing to publish
     hook.set_camera(cam)
-    pts = hook(mask)
+    pts = hook(lanes)
     assert pts is not None and pts[0][0] == 0.0
     assert np.interp(1.6, [p[0] for p in pts], [p[1] for p in pts]) == pytest.approx(0.2, abs=0.08)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lane_seg.lanes.geometry import LaneEstimate, poly
+from lane_seg.lanes.geometry import poly
+from lane_seg.lanes.tracker import LaneEstimate
 from lane_seg.settings import from_mapping, load_yaml, setting
 
 LATERAL = ("pure_pursuit", "stanley")

@@ -2,25 +2,26 @@
 
 `extract_lanes(mask, prob=None, camera=None)` is the whole step, for the node, `lane-seg infer`
 and the evaluation alike: a model's 512x256 mask or any other (the simulator's exact labels,
-CULane's or TuSimple's label masks). Lines are found on the ground plane, as lane_geometry
-does it: there lane lines are parallel and keep their spacing up to the horizon, so lines that
-run together near the vanishing point in the image stay apart, and the dashes of one line lie
-on one curve.
+CULane's or TuSimple's label masks). It is the only way from a mask to lane lines: the lane
+centre (`lane_seg.lanes.tracker`, a filter over time on these lines), the `~/lanes` topic, the
+lane metrics and pseudo-labels all start from it. Lines are found on the ground plane: there
+lane lines are parallel and keep their spacing up to the horizon, so lines that run together
+near the vanishing point in the image stay apart, and the dashes of one line lie on one curve.
 
 1. Reading the mask (`lane_seg.lanes.mask`): row runs of lane pixels, one point at each run's
    centre; components that are specks, round blobs or lie across the road (stop lines) are
    dropped, as are runs wider on the ground than a marking (`max_run_m`) and runs above the
    horizon.
-2. Grouping (`lane_seg.lanes.grouping`): lane_geometry's histogram seeds and quadratic fits with
-   its curvature prior and gap bridging, for all lines at once; the result is lane_geometry's
-   `LineFit`s, so a LaneTracker's own `lines` can be turned into instances as well.
+2. Grouping (`lane_seg.lanes.grouping`): histogram seeds and quadratic fits with a curvature
+   prior and gap bridging, for all lines at once; the result is `LineFit`s on the ground.
 3. Instances (`instances_from_fits`): each line drawn from where its points start (or from the
    bottom of the view when that is less than a dash gap away: the benchmarks label lines down
    to the bottom too; below its own points a line runs parallel to the best line seen nearer)
    to its farthest point, vertices evenly spaced in rows, clipped to the image. Confidence
    is the fit's support (0..1), times the mean probability at its points when a probability
    map is given. Lines are ordered by where they cross the bottom row; the nearest one on each
-   side of the image's centre column is ego-left / ego-right.
+   side of the image's centre column is ego-left / ego-right. With a known camera each
+   instance keeps its `LineFit` (`fit`), which the tracker reads.
 
 The camera:
 
@@ -33,9 +34,9 @@ The camera:
   5 m ahead of a camera 1.5 m up, which gives lanes a plausible width in metres, so the metric
   thresholds of the grouping still fit. Without a usable vanishing point (fewer than two lines
   with distinct directions) the default is the image's centre column at 40% of its height.
-  These ground points are not metric, so such instances carry none. An image-space grouping
-  was the alternative; lines converging on the vanishing point are what it handles worst, and
-  it could not share lane_geometry's model and thresholds.
+  These ground points are not metric, so such instances carry none (no `ground`, no `fit`).
+  An image-space grouping was the alternative; lines converging on the vanishing point are
+  what it handles worst.
 
 For a model's output, in the node or offline, `lane_seg.runtime.segmenter` does it
 (`Segmenter.segment_lanes`, `lanes_from_probability`):
@@ -87,6 +88,7 @@ class LaneInstance:
     confidence: float  # 0..1
     ego: str | None = None  # EGO_LEFT / EGO_RIGHT for the lines bounding the ego lane
     ground: np.ndarray | None = field(default=None, repr=False)  # (N, 2) metres, vehicle frame
+    fit: LineFit | None = field(default=None, repr=False)  # on the ground, with a known camera
 
     def x_at(self, y: np.ndarray | float) -> np.ndarray:
         """x on the polyline at image rows `y` (linear between points; NaN outside it)."""
@@ -201,16 +203,16 @@ def instances_from_fits(
     prob: np.ndarray | None = None,
     metric: bool = True,
 ) -> list[LaneInstance]:
-    """Lane instances, left to right with the ego lines marked, from ground-plane line fits
-    (`group_lines`' or lane_geometry's `find_lines`', e.g. a LaneTracker's `lines`).
+    """Lane instances, left to right with the ego lines marked, from `group_lines`' fits.
 
     Each fit is drawn from its nearest point (or from the bottom of the view, when that is
     less than `extend_gap_m` away) to its farthest, sampled evenly in image rows and clipped to
     the image of `cam`. Confidence: the fit's quality, times the mean probability at its points
-    when `prob` (HxW at the camera's size) is given. `metric`: keep the ground points.
+    when `prob` (HxW at the camera's size) is given. `metric`: keep the ground points and
+    the fit (the camera is the real one).
     """
     cfg = cfg or LaneConfig()
-    g = cfg.grouping.geometry
+    g = cfg.grouping
     fits = [f for f in fits if f.quality >= cfg.min_quality and f.pts is not None]
     if not fits:
         return []
@@ -241,11 +243,11 @@ def instances_from_fits(
         poly = _clip(line_uv[np.argsort(line_uv[:, 1], kind="stable")], w, h)
         if len(poly) < 2:
             continue
-        gpts = None
+        gpts, fit = None, None
         if metric:
             back, valid = plane.points(poly)
-            gpts = np.where(valid[:, None], back, np.nan)
-        found.append((float(uv[k, 2, 0]), LaneInstance(poly, float(conf[k]), None, gpts)))
+            gpts, fit = np.where(valid[:, None], back, np.nan), fits[k]
+        found.append((float(uv[k, 2, 0]), LaneInstance(poly, float(conf[k]), None, gpts, fit)))
     found.sort(key=lambda t: t[0])
     lanes = [lane for _, lane in found]
     _mark_ego(lanes, [u for u, _ in found], (w - 1) / 2)
@@ -278,7 +280,7 @@ def extract_lanes(
     kept = line_components(measure(runs, comp, n), plane, vp[1], cfg.mask)[comp]
     kept &= runs.row > vp[1]
     pts, valid = plane.points(np.column_stack([runs.centre[kept], runs.row[kept]]))
-    g = cfg.grouping.geometry
+    g = cfg.grouping
     with np.errstate(invalid="ignore"):
         foot = pts[:, 0] / cam.fx  # lateral metres per pixel
         valid &= (pts[:, 0] >= g.x_range_m[0]) & (pts[:, 0] <= g.x_range_m[1])

@@ -1,22 +1,19 @@
-"""Lane lines from ground points: lane_geometry's grouping, fitted for all lines at once.
+"""Lane lines from ground points, fitted for all lines at once.
 
 The points are the centres of a mask's row runs cast onto the ground plane (`lane_seg.lanes`).
-Seeds are lane_geometry's histogram peaks of lateral offset (`histogram_peaks`: its bins,
-separation and support), taken in the near band and, for outer lines that enter the view only
-further out, in the band beyond. Then, in a few rounds, every point joins its nearest line if
-within a window (lane_geometry's `window_m` plus a few pixels' footprint, wider beyond a line's
-points as an extrapolated fit drifts on a bend), each line keeps its longest stretch without a gap
-over `max_gap_m` (it carries over dash gaps, not over to a stray blob far beyond), and all lines
-are refitted at once as quadratics y(x) by least squares with lane_geometry's pull of the curvature
-towards zero (`curvature_prior_points`). Lines that converge onto one marking are merged, weak ones
-dropped. The result is lane_geometry's `LineFit`s.
+Seeds are histogram peaks of lateral offset (`histogram_peaks`: bins, separation, support),
+taken in the near band and, for outer lines that enter the view only further out, in the band
+beyond. Then, in a few rounds, every point joins its nearest line if within a window
+(`window_m` plus a few pixels' footprint, wider beyond a line's points as an extrapolated fit
+drifts on a bend), each line keeps its longest stretch without a gap over `max_gap_m` (it
+carries over dash gaps, not over to a stray blob far beyond), and all lines are refitted at once
+as quadratics y(x) by least squares with a pull of the curvature towards zero
+(`curvature_prior_points`). Lines that converge onto one marking are merged, weak ones dropped.
+The result is `LineFit`s (`lane_seg.lanes.geometry`), which the tracker filters over time.
 
-Why not `find_lines` itself: its per-line RANSAC and sliding windows suit the tracker's two ego
-lines, but on the shipped model's masks of real frames, with five or more candidate lines, it
-took 11 ms p50 per frame (5 ms with fewer points and RANSAC iterations), several times the lane
-step's 2 ms budget; the same model fitted for all lines in one batch of array operations takes
-about 1 ms on the same machine. Its parameters are the ones lane_geometry's `GeometryConfig`
-holds, so the two groupings are tuned in the same terms.
+Every line is fitted in one batch of array operations, whatever their number: per-line RANSAC
+and sliding windows, the way this repository once fitted the ego lines, took several times the
+lane step's budget on real frames with five or more candidate lines.
 """
 
 from __future__ import annotations
@@ -25,27 +22,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lane_seg.lanes.geometry import GeometryConfig, LineFit, histogram_peaks
+from lane_seg.lanes.geometry import LineFit
 
-_X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning; lane_geometry's c2 * 400)
+_X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning: c2 * 400 is metres at 20 m)
 
 
 @dataclass(frozen=True)
 class GroupingConfig:
     """Tuning of the grouping: metres on the ground, pixels of the working size."""
 
-    # lane_geometry's thresholds; the ground band reaches further than the tracker's, points
-    # are one per row (not per pixel), so fewer make a line and the curvature pull is weaker.
-    geometry: GeometryConfig = GeometryConfig(
-        x_range_m=(1.0, 120.0),
-        y_max_m=12.0,
-        min_peak_points=6,
-        min_points=12,
-        curvature_prior_points=0.05,
-    )
-    window_px: float = 3.0  # join window: geometry.window_m plus this many pixels' footprint
-    inlier_px: float = 1.5  # inliers: geometry.inlier_m plus this many pixels' footprint
-    bend_slack: float = 1 / 200  # window widening per square metre beyond a line's points
+    x_range_m: tuple[float, float] = (1.0, 120.0)  # the ground band used, ahead of the origin
+    y_max_m: float = 12.0  # |lateral| beyond this is ignored
+    seed_band_m: float = 16.0  # length of the near band the seeds come from
+    bin_m: float = 0.15  # histogram bin of the seeds
+    min_peak_points: int = 6  # points are one per row, not per pixel: a few make a seed
+    peak_separation_m: float = 1.2  # peaks closer than this are one marking (double lines)
+    window_m: float = 0.4  # half width of the join window on the ground ...
+    window_px: float = 3.0  # ... plus this many pixels' footprint
+    max_gap_m: float = 16.0  # a line carries on over gaps up to this long (dashes, occluders)
+    min_points: int = 12  # inliers a line needs
+    curvature_prior_points: float = 0.05  # pull of the curvature towards 0, as this many points
+    inlier_m: float = 0.15  # inliers: this close to their line ...
+    inlier_px: float = 1.5  # ... plus this many pixels' footprint
+    bend_slack: float = 1 / 100  # window widening per square metre beyond a line's points
     rounds: int = 4
     full_support: int = 40  # rows of support for full quality
     full_span_m: float = 12.0  # ... and extent on the ground
@@ -64,7 +63,7 @@ def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float) -> np.ndarray:
     """Least-squares quadratics for every line at once (`terms` from `_design`); points with
     owner -1 are nobody's. The curvature term is pulled to 0 with the weight of `prior`
-    points, as lane_geometry's `_refine` does; lines with fewer than 3 points keep theirs."""
+    points; lines with fewer than 3 points keep theirs."""
     k = len(coeffs)
     sums = (owner[None, :] == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
     a = sums[:, [0, 1, 2, 1, 2, 3, 2, 3, 4]].reshape(k, 3, 3)
@@ -102,9 +101,57 @@ def _merge_duplicates(
     return np.sort(np.array(kept, np.int64))
 
 
-def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GeometryConfig) -> np.ndarray:
-    """(K, 2) lateral offset and starting distance of each line to look for: lane_geometry's
-    histogram peaks in the near band, then in the band beyond it (outer lines often enter the
+def _join_continuations(
+    owned: np.ndarray,
+    coeffs: np.ndarray,
+    reach: np.ndarray,
+    counts: np.ndarray,
+    cfg: GroupingConfig,
+) -> np.ndarray:
+    """`owned` with the points of each line that continues a stronger one handed to it: a line
+    that starts at most `max_gap_m` beyond where the other ends (or overlaps it by under a
+    metre) and meets its fit there within half `peak_separation_m`. On a bend, the far stretch
+    of a line seeds a line of its own in the band beyond; joined, the two are fitted as one."""
+    k = len(coeffs)
+    if k < 2:
+        return owned
+    near_end, far_start = reach[:, None, 1], reach[None, :, 0]  # line i ends, line j starts
+    with np.errstate(invalid="ignore"):  # lines without points have no reach
+        xm = (near_end + far_start) / 2 / _X_SCALE
+        diff = coeffs[:, None, :] - coeffs[None, :, :]
+        gap = np.abs(diff[..., 0] + diff[..., 1] * xm + diff[..., 2] * xm * xm)
+        joins = (far_start - near_end <= cfg.max_gap_m) & (far_start - near_end >= -1.0)
+        joins &= gap < cfg.peak_separation_m / 2
+    np.fill_diagonal(joins, False)
+    into = np.arange(k)
+    for i, j in zip(*np.nonzero(joins), strict=True):  # the weaker joins the stronger
+        weak, strong = (j, i) if counts[i] >= counts[j] else (i, j)
+        into[into == weak] = into[strong]
+    return np.where(owned >= 0, into[np.maximum(owned, 0)], -1)
+
+
+def histogram_peaks(r: np.ndarray, cfg: GroupingConfig) -> list[float]:
+    """Lateral positions of histogram peaks, strongest first, at least `peak_separation_m`
+    apart, at most eight."""
+    edges = np.arange(-cfg.y_max_m, cfg.y_max_m + cfg.bin_m, cfg.bin_m)
+    hist, _ = np.histogram(r, bins=edges)
+    hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same") / 3.0
+    centres = (edges[:-1] + edges[1:]) / 2
+    order = np.argsort(hist)[::-1]
+    peaks: list[float] = []
+    for i in order:
+        if hist[i] < cfg.min_peak_points:
+            break
+        if all(abs(centres[i] - p) >= cfg.peak_separation_m for p in peaks):
+            peaks.append(float(centres[i]))
+        if len(peaks) >= 8:
+            break
+    return peaks
+
+
+def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GroupingConfig) -> np.ndarray:
+    """(K, 2) lateral offset and starting distance of each line to look for: histogram
+    peaks in the near band, then in the band beyond it (outer lines often enter the
     view only there), unless close to a seed already taken."""
     seeds: list[tuple[float, float]] = []
     lo = x0
@@ -161,13 +208,13 @@ def _extent(x: np.ndarray, owned: np.ndarray, k: int) -> np.ndarray:
 def group_lines(
     pts: np.ndarray, footprint: np.ndarray, cfg: GroupingConfig | None = None
 ) -> list[LineFit]:
-    """Ground points (N, 2) -> lane lines, each a `LineFit` like lane_geometry's, right to left.
+    """Ground points (N, 2) -> lane lines, each a `LineFit`, right to left.
 
     footprint: lateral metres one pixel covers at each point (its distance / focal length),
     which widens the windows where the image is coarse.
     """
     cfg = cfg or GroupingConfig()
-    g = cfg.geometry
+    g = cfg
     if len(pts) < g.min_points:
         return []
     x, y = pts[:, 0], pts[:, 1]
@@ -197,6 +244,12 @@ def group_lines(
         counts = np.bincount(owner[ok], minlength=len(coeffs))
         coeffs = _fit_all(terms, owned, coeffs, prior)
         span = _extent(x, owned, len(coeffs))
+        joined = _join_continuations(owned, coeffs, span, counts, cfg)
+        if (joined != owned).any():
+            owned = joined
+            counts = np.bincount(owned[owned >= 0], minlength=len(coeffs))
+            coeffs = _fit_all(terms, owned, coeffs, prior)
+            span = _extent(x, owned, len(coeffs))
         # A line may start from one short dash in its band: judge it once it could grow.
         alive = counts >= (3 if first else g.min_points)
         keep = _merge_duplicates(coeffs, span, np.where(alive, counts, -1), g.peak_separation_m)
@@ -241,7 +294,7 @@ def _line_fits(
     quality = np.minimum(1.0, n_in / cfg.full_support) * share
     quality *= np.minimum(1.0, span / cfg.full_span_m)
     heading = np.abs(c[:, 1] + 2 * c[:, 2] * lo_hi[:, 0])
-    good = (n_in >= cfg.geometry.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
+    good = (n_in >= cfg.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
     order = np.argsort(o, kind="stable")
     pts = np.split(np.column_stack([xs, ys])[order], np.cumsum(n_in)[:-1])
     fits = [

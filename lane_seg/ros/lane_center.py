@@ -1,4 +1,5 @@
-"""The segmentation node's lane geometry: `~/lane_center` (nav_msgs/Path) from every mask.
+"""The segmentation node's lane centre: `~/lane_center` (nav_msgs/Path) from every frame's lane
+lines (`Segmenter.lanes`, the one lane step), filtered over time by `lane_seg.lanes.tracker`.
 
 The camera model comes from `~/camera_info` (sensor_msgs/CameraInfo, intrinsics K) plus fixed
 mounting parameters (`camera.height_m`, `camera.pitch_deg`, ...), or entirely from parameters
@@ -11,12 +12,13 @@ when `camera.fx` > 0. Until a camera model is known the node publishes masks and
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
-import numpy as np
 from rclpy.node import Node
 
 from lane_seg.camera import Camera
-from lane_seg.lanes.geometry import GeometryConfig, LaneTracker
+from lane_seg.lanes.extract import LaneInstance
+from lane_seg.lanes.tracker import LaneTracker, TrackerConfig
 from lane_seg.ros.params import descriptor
 
 MOUNT = {
@@ -31,22 +33,25 @@ INTRINSICS = ("fx", "fy", "cx", "cy", "width", "height")
 
 
 class LaneCenterHook:
-    """The `lane_center_fn` of SegNode: mask -> centre-line points, once a camera is known."""
+    """The `lane_center_fn` of SegNode: a frame's lane lines -> centre-line points, once a
+    camera is known (lines found without one carry no ground fits: nothing to track)."""
 
-    def __init__(self, cfg: GeometryConfig | None = None) -> None:
-        self.cfg = cfg or GeometryConfig()
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig()
         self.tracker: LaneTracker | None = None
+        self.camera: Camera | None = None
         self._lock = threading.Lock()
 
     def set_camera(self, camera: Camera) -> None:
+        """A new camera starts a new track: the lines so far were seen through another."""
         with self._lock:
-            if self.tracker is None or self.tracker.camera != camera:
-                self.tracker = LaneTracker(camera, self.cfg)
+            if self.tracker is None or self.camera != camera:
+                self.tracker, self.camera = LaneTracker(self.cfg), camera
 
-    def __call__(self, mask: np.ndarray) -> list[tuple[float, float]] | None:
+    def __call__(self, lanes: Sequence[LaneInstance]) -> list[tuple[float, float]] | None:
         with self._lock:
             tracker = self.tracker
-        return tracker(mask) if tracker is not None else None
+        return tracker(lanes) if tracker is not None else None
 
 
 def declare_camera(node: Node) -> tuple[dict[str, float], Camera | None]:

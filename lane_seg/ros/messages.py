@@ -21,7 +21,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lane_seg.camera import Camera
-from lane_seg.lanes.geometry import LaneEstimate
+from lane_seg.lanes.tracker import LaneEstimate
 from lane_seg.ros.image_codec import compressed_fields, rgb_fields
 from lane_seg.ros.lane_lines import MARKER_WIDTH_M, LineGeometry
 

@@ -15,16 +15,18 @@ Design:
   frame_id), so it pairs exactly with the camera's camera_info and depth (RTAB-Map,
   depth_image_proc).
 - The overlay is computed only while someone subscribes to it.
-- `~/lane_center` (nav_msgs/Path) comes from lane geometry on every mask (lane_seg.ros.
-  lane_center); `SegNode(lane_center_fn=...)` plugs in another function (tests do).
+- `~/lane_center` (nav_msgs/Path): the ego lane's centre, tracked over the lane lines of every
+  frame (lane_seg.ros.lane_center); `SegNode(lane_center_fn=...)` plugs in another function
+  of the lines (tests do).
 - Lane lines (`lanes`, on by default): `lane_seg.lanes` on the model's output of every frame,
   with the node's camera (camera info + mounting) once known. Per frame, `~/lanes` gets one
   nav_msgs/Path per line, left to right, and `~/lanes/markers` one MarkerArray (DELETEALL, then
   a LINE_STRIP per line) for RViz, all with the input header: points on the road in the
   camera's optical frame (lane_seg.ros.lane_lines). Until the camera is known, and on a frame
   without lines, no path goes out and the markers only clear the last frame's. The overlay
-  draws the lines in any case. The step runs after the mask and the lane centre are out, so
-  it delays neither; /diagnostics reports its time (`lanes_ms_p50`).
+  draws the lines in any case. The lane step runs once per frame, after the mask is out and
+  before the lane centre, which is made from its lines; /diagnostics reports its time
+  (`lanes_ms_p50`).
 - Parameters are declared with descriptions and ranges; `threshold` and `overlay_alpha` change
   at run time (applied in the post-set callback; rclpy checks the ranges), the rest are
   read-only. QoS of every topic through rclpy's QoS overrides (lane_seg.ros.params).
@@ -49,6 +51,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from lane_seg.errors import LaneSegError
+from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.geometry import camera_from_camera_info
 from lane_seg.ros.camera_input import CameraInput
 from lane_seg.ros.image_codec import (
@@ -83,9 +86,9 @@ def qos(defaults: dict[str, Any]) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, **defaults)
 
 
-# mask (HxW uint8, 0/255) -> lane centre points (x forward, y left, metres) in the vehicle
-# frame, or None when no lane is found.
-LaneCenterFn = Callable[[np.ndarray], "Sequence[tuple[float, float]] | None"]
+# a frame's lane lines (`Segmenter.lanes`) -> lane centre points (x forward, y left, metres) in
+# the vehicle frame, or None when no lane is found.
+LaneCenterFn = Callable[[list[LaneInstance]], "Sequence[tuple[float, float]] | None"]
 
 
 @dataclass
@@ -340,19 +343,21 @@ class SegNode(CheckedNode):
                 )
 
     def _process(self, frame: Frame) -> None:
-        """Mask and lane centre first (what a controller waits for), then the lane lines and
-        the overlay that draws them; the latency counted is to the lane centre."""
+        """Mask, then the lane step (once) and the lane centre tracked over its lines (what a
+        controller waits for), then the lane lines and the overlay that draws them; the
+        latency counted is to the lane centre."""
         mask = self.segmenter.segment(frame.rgb, self._threshold)
         self.mask_pub.publish(image_from_fields(mono8_fields(mask), frame.header))
-        points = self._lane_center_fn(mask) or []
+        camera = self._camera
+        lanes = []
+        if camera is not None or self._lanes:
+            lanes = self.segmenter.lanes(camera)
+            self.stats.lanes_done(self.segmenter.last.lanes_ms)
+        points = self._lane_center_fn(lanes) or []
         self.lane_center_pub.publish(path_msg(frame.header.stamp, self._vehicle_frame, points))
         latency = (time.monotonic() - frame.received) * 1e3
         self.stats.frame_done(latency, self.segmenter.last.inference_ms)
-        lanes = []
         if self._lanes:
-            camera = self._camera
-            lanes = self.segmenter.lanes(camera)
-            self.stats.lanes_done(self.segmenter.last.lanes_ms)
             lines = lines_in_camera(lanes, camera) if camera is not None else []
             for line in lines:
                 self.lanes_pub.publish(lane_path_msg(line, frame.header))

@@ -1,8 +1,9 @@
-"""Closed-loop lane keeping in the built-in simulator: camera -> mask -> lane geometry -> control.
+"""Closed-loop lane keeping in the built-in simulator: camera -> mask -> lane lines -> control.
 
 `LaneKeepingDriver` is a `drive()` steering callable: on every rendered frame it runs
 perception (the simulator's exact mask for "groundtruth", or a model through the shared
-`Segmenter` engine path), the lane-geometry tracker and the controller, and logs what happened.
+`Segmenter` engine path), the lane step (`lane_seg.lanes.extract`, as the node runs it), the
+tracker over those lines and the controller, and logs what happened.
 `run_scenario` drives a scenario's worlds and writes metrics JSON, an overlay video and a
 top-down plot.
 """
@@ -22,7 +23,9 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lanes.control import ControllerConfig, LaneController
-from lane_seg.lanes.geometry import GeometryConfig, LaneEstimate, LaneTracker, poly
+from lane_seg.lanes.extract import LaneInstance, extract_lanes
+from lane_seg.lanes.geometry import poly
+from lane_seg.lanes.tracker import LaneEstimate, LaneTracker, TrackerConfig
 from lane_seg.sim.loop.metrics import (
     FrameLog,
     aggregate,
@@ -44,7 +47,7 @@ STOPPED_S = 3.0  # ... or when the vehicle has stood still this long
 
 
 class GroundTruthPerception:
-    """The simulator's exact mask: what perfect segmentation would hand to lane geometry."""
+    """The simulator's exact mask: what perfect segmentation would hand to the lane step."""
 
     name = "groundtruth"
     precision = "exact"
@@ -80,6 +83,14 @@ class ModelPerception:
 Perception = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+def frame_lanes(perception: Perception, mask: np.ndarray, camera: Camera) -> list[LaneInstance]:
+    """The lane lines of the frame `perception` just saw: a model's from its probabilities at
+    its own scale (`Segmenter.lanes`, as the node does), any other perception's from its mask."""
+    if isinstance(perception, ModelPerception):
+        return perception.segmenter.lanes(camera)
+    return extract_lanes(mask, None, camera)
+
+
 # --------------------------------------------------------------------------- the driver
 
 
@@ -92,7 +103,7 @@ def odometry(prev: VehicleState, cur: VehicleState) -> tuple[float, float, float
 
 
 class LaneKeepingDriver:
-    """Perception + lane geometry + controller, as a `drive()` steering callable."""
+    """Perception + lane lines + tracker + controller, as a `drive()` steering callable."""
 
     def __init__(
         self,
@@ -100,13 +111,13 @@ class LaneKeepingDriver:
         camera: Camera,
         fps: float,
         ctrl: ControllerConfig | None = None,
-        geometry: GeometryConfig | None = None,
+        tracking: TrackerConfig | None = None,
         on_frame: Callable[[DriveFrame, np.ndarray, LaneEstimate | None], None] | None = None,
     ) -> None:
         self.perception = perception
         self.camera = camera
         self.dt = 1.0 / fps
-        self.tracker = LaneTracker(camera, geometry)
+        self.tracker = LaneTracker(tracking)
         self.controller = LaneController(
             ctrl or ControllerConfig(), self.tracker.cfg.min_confidence
         )
@@ -122,7 +133,7 @@ class LaneKeepingDriver:
         mask = self.perception(frame.image, frame.mask)
         t0 = time.perf_counter()
         motion = odometry(self._prev, state) if self._prev is not None else None
-        est = self.tracker.update(mask, motion)
+        est = self.tracker.update(frame_lanes(self.perception, mask, self.camera), motion)
         geometry_ms = (time.perf_counter() - t0) * 1e3
         self._prev = state
         steer, v_target = self.controller.update(est, state.speed, self.dt)
@@ -174,7 +185,7 @@ def run_world(
     perception: Perception,
     ctrl: ControllerConfig,
     out: Path | None,
-    geometry: GeometryConfig | None = None,
+    tracking: TrackerConfig | None = None,
     video: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> DriveResult:
@@ -207,7 +218,7 @@ def run_world(
         ]
         writer.write(overlay_frame(frame.image, mask, est, cam, text))
 
-    driver = LaneKeepingDriver(perception, cam, scenario.fps, ctrl, geometry, on_frame)
+    driver = LaneKeepingDriver(perception, cam, scenario.fps, ctrl, tracking, on_frame)
     end_reason = "distance"
     still = 0.0
     limit_off = scene.lane_width / 2 + OFF_ROAD_MARGIN_M
@@ -257,14 +268,14 @@ def run_scenario(
     perception: Perception,
     ctrl: ControllerConfig,
     out: Path | None,
-    geometry: GeometryConfig | None = None,
+    tracking: TrackerConfig | None = None,
     video: bool = True,
     progress: Callable[[int], None] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Drive every world of a scenario; returns (and writes to out/metrics.json) the metrics."""
     results = [
-        run_world(scenario, seed, perception, ctrl, out, geometry, video, progress)
+        run_world(scenario, seed, perception, ctrl, out, tracking, video, progress)
         for seed in scenario.seeds
     ]
     report = {

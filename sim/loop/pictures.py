@@ -9,7 +9,8 @@ import numpy as np
 
 from lane_seg.camera import Camera
 from lane_seg.lanes.extract import LaneInstance
-from lane_seg.lanes.geometry import LaneEstimate, poly
+from lane_seg.lanes.geometry import poly
+from lane_seg.lanes.tracker import LaneEstimate
 from lane_seg.sim.loop.metrics import FrameLog
 from lane_seg.sim.world.scene import Scene
 from lane_seg.visualize import draw_lanes, overlay, put_text

@@ -37,7 +37,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from lane_seg.camera import Camera
 from lane_seg.lanes.control import ControllerConfig
-from lane_seg.lanes.geometry import LaneEstimate, poly
+from lane_seg.lanes.geometry import poly
+from lane_seg.lanes.tracker import LaneEstimate
 from lane_seg.ros.image_codec import mask_array
 from lane_seg.ros.lane_controller import LaneControllerNode
 from lane_seg.ros.messages import camera_info_msg, header, image_msg, path_to_estimate, stamp_ns
