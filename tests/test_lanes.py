@@ -318,6 +318,20 @@ def test_nearest_lines_keeps_the_ego_lane_and_its_neighbours():
     assert nearest_lines([], 2) == []
 
 
+@pytest.mark.parametrize("curvature", [1 / 80, -1 / 80, 1 / 70, -1 / 70])
+def test_a_tight_bend_gives_two_whole_lines(curvature):
+    """On a 70-80 m radius the far stretch of each line seeds a line of its own in the band
+    beyond; it is joined to its near stretch, so each line is one fit along its whole curve
+    (what the tracker's lane centre needs on tight_curves)."""
+    lines = [curved(1.75, curvature), curved(-1.75, curvature)]
+    lanes = extract_lanes(ground_mask(CAM, lines), camera=CAM)
+    assert len(lanes) == 2
+    xs = np.linspace(6.0, 25.0, 8)
+    for lane, line in zip(lanes, lines, strict=True):
+        assert lane.fit.pts[:, 0].max() > 35.0
+        np.testing.assert_allclose(lane.fit.y(xs), line(xs), atol=0.05)
+
+
 def test_instances_carry_their_ground_fit_with_a_known_camera():
     """The tracker reads each instance's fit (vehicle frame, metres): the same line as the
     polyline, one extraction for both; without a camera there is none (nothing metric)."""

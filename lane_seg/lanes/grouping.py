@@ -44,7 +44,7 @@ class GroupingConfig:
     curvature_prior_points: float = 0.05  # pull of the curvature towards 0, as this many points
     inlier_m: float = 0.15  # inliers: this close to their line ...
     inlier_px: float = 1.5  # ... plus this many pixels' footprint
-    bend_slack: float = 1 / 100  # window widening per square metre beyond a line's points
+    bend_slack: float = 1 / 200  # window widening per square metre beyond a line's points
     rounds: int = 4
     full_support: int = 40  # rows of support for full quality
     full_span_m: float = 12.0  # ... and extent on the ground

@@ -52,7 +52,7 @@ class GroundTruthPerception:
     name = "groundtruth"
     precision = "exact"
     engine = "simulator mask"
-    labels = "paint"  # what lane geometry was built on: the visible paint
+    labels = "paint"  # what the lane step was built on: the visible paint
 
     def __init__(self) -> None:
         self.last_ms = 0.0

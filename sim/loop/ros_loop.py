@@ -8,7 +8,7 @@
   arrived (or a time-out passed, which is counted), so a slow machine slows the drive down
   instead of changing it.
 - `SegNode` (lane_seg.ros.seg_node) is the real segmentation node: it segments the frames and
-  publishes `~/lane_center` (nav_msgs/Path, vehicle frame) through lane geometry.
+  publishes `~/lane_center` (nav_msgs/Path, vehicle frame) from the lane lines, tracked.
 - `LaneControllerNode` (lane_seg.ros.lane_controller) turns each lane-centre path into a command
   with the same `LaneController` the in-process loop uses, stamped with the path's stamp.
 The nodes are wired by remapping their private topics, as the launch file does.
