@@ -49,11 +49,12 @@ def binary_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """0/1 uint8 lane mask at `size` from any HxW mask where lane is > 0."""
     if mask.ndim != 2 or mask.size == 0:
         raise ValueError(f"mask must be a non-empty HxW array, got shape {mask.shape}")
-    m = (mask > 0).astype(np.uint8) * 255
-    if (m.shape[1], m.shape[0]) != size:
-        # Area averaging keeps thin lines that a nearest-neighbour downscale would drop.
-        m = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
-    return (m > 51).astype(np.uint8)
+    lane = np.ascontiguousarray(mask if mask.dtype == np.bool_ else mask > 0)
+    if (mask.shape[1], mask.shape[0]) == size:
+        return lane.view(np.uint8)
+    # Area averaging keeps thin lines that a nearest-neighbour downscale would drop.
+    m = cv2.resize(lane.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA)
+    return (m > 51).view(np.uint8)
 
 
 @dataclass
@@ -85,16 +86,19 @@ def row_runs(binary: np.ndarray) -> Runs:
 def band_labels(binary: np.ndarray, band_px: int) -> np.ndarray:
     """8-connected pieces of each horizontal band, labelled 1.. (0 = background).
 
-    One labelling call: the bands are laid side by side with an empty column between them.
+    One labelling call: the bands are stacked with an empty row between them, which needs
+    array views only, not transposed copies.
     """
     h, w = binary.shape
     nb = -(-h // band_px)
-    padded = np.zeros((nb * band_px, w + 1), np.uint8)
-    padded[:h, :w] = binary
-    side = padded.reshape(nb, band_px, w + 1).transpose(1, 0, 2).reshape(band_px, -1)
-    _, lab = cv2.connectedComponents(np.ascontiguousarray(side), connectivity=8)
-    back = lab.reshape(band_px, nb, w + 1).transpose(1, 0, 2).reshape(nb * band_px, w + 1)
-    return back[:h, :w]
+    padded = np.zeros((nb, band_px + 1, w), np.uint8)
+    if h == nb * band_px:
+        padded[:, :band_px] = binary.reshape(nb, band_px, w)
+    else:
+        padded[:-1, :band_px] = binary[: (nb - 1) * band_px].reshape(nb - 1, band_px, w)
+        padded[-1, : h - (nb - 1) * band_px] = binary[(nb - 1) * band_px :]
+    _, lab = cv2.connectedComponents(padded.reshape(-1, w), connectivity=8)
+    return lab.reshape(nb, band_px + 1, w)[:, :band_px].reshape(nb * band_px, w)[:h]
 
 
 @dataclass
