@@ -10,13 +10,18 @@ the model's `real_frames` for that source, so the scoreboard leaves them out as 
 frames a model trained on. Rungs:
 
   none                        the starting checkpoint, int8 calibrated on --sim's train split
+                              (without --model: the shipped int8 file itself)
   calibration                 int8 calibrated on the camera's frames
   adabn                       BatchNorm statistics re-estimated (alpha --alpha), int8 on --sim
   adabn+calibration           both (the `lane-seg adapt` default)
   adabn+selftrain+calibration per-camera self-training on top (mixed with --sim)
 
-    python studies/adapt_rungs.py --model runs/roads_full/best.pt --data ../shared/data \
+    python studies/adapt_rungs.py [--model runs/roads_full/best.pt] --data ../shared/data \
         --sim data/roads --out runs/adapt_rungs [--sources culane_driver23,...] [--rungs ...]
+
+Without --model it starts where `lane-seg adapt` does without one: the shipped model, its
+trainable weights recovered from models/lane_unet_int8.onnx into OUT/start.pt
+(lane_seg.cli.shipped_start).
 
 Writes OUT/rungs.json and OUT/rungs.md (one table per source, fp32 and int8 of each rung, and
 the adaptation's wall time on this machine). Re-running resumes: each rung's adaptation is a
@@ -33,8 +38,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
+from lane_seg.data.dataset import sha256_file
+from lane_seg.models.checkpoint import load_checkpoint
 from lane_seg.runtime.hwinfo import CpuInfo
+from lane_seg.runtime.shipped_model import default_model
 from lane_seg.training.adapt.run import FP32, INT8, AdaptConfig, adapt
 from lane_seg.training.eval.evaluate import load_model_engine
 from lane_seg.training.eval.scoreboard import score_source
@@ -61,10 +70,11 @@ def rung_models(
     out = args.out / source.name / rung
     t0 = time.perf_counter()
     if rung == "none":
-        if not (out / INT8).is_file():
-            calib = select_calibration(args.sim)
-            export_model(model, out / FP32, out / INT8, calib)
-        return out / FP32, out / INT8, time.perf_counter() - t0
+        shipped = None if args.model else default_model("int8")
+        if not (out / FP32).is_file():
+            calib = None if shipped else select_calibration(args.sim)
+            export_model(model, out / FP32, None if shipped else out / INT8, calib)
+        return out / FP32, shipped or out / INT8, time.perf_counter() - t0
     cfg = AdaptConfig(
         methods=RUNGS[rung],
         alpha=args.alpha,
@@ -88,6 +98,23 @@ def score(path: Path, source: real_sources.RealSource, seen: list[str], data: Pa
     left_out = sorted({*known.get(source.name, []), *seen})
     engine.info = replace(engine.info, real_frames={**known, source.name: left_out})
     return score_source(engine, source, data, None)
+
+
+def scores(
+    folder: Path, files: tuple[Path, Path], source: real_sources.RealSource, seen: list, data: Path
+) -> dict:
+    """The fp32 and int8 scores of a rung, kept in its folder for a re-run with the same files
+    (a resumed study scores only what is new)."""
+    path = folder / "scores.json"
+    key = [sha256_file(f) for f in files]
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    if kept.get("files_sha256") != key:
+        kept = {"files_sha256": key}
+        fp32, int8 = files
+        kept |= {"fp32": score(fp32, source, seen, data), "int8": score(int8, source, seen, data)}
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(kept, indent=2) + "\n")
+    return {"fp32": kept["fp32"], "int8": kept["int8"]}
 
 
 def row(name: str, precision: str, s: dict[str, Any]) -> str:
@@ -128,7 +155,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", type=Path, required=True, help="starting checkpoint (.pt)")
+    p.add_argument("--model", type=Path, help="starting checkpoint (.pt); default: the shipped")
     p.add_argument("--data", type=Path, required=True, help="data root of the real sources")
     p.add_argument("--sim", type=Path, required=True, help="simulator dataset (calib, selftrain)")
     p.add_argument("--out", type=Path, required=True)
@@ -141,7 +168,11 @@ def main() -> int:
     args = p.parse_args()
     wanted = args.sources.split(",") if args.sources else None
     sources = [s for s in real_sources.available(args.data) if not wanted or s.name in wanted]
-    result: dict[str, Any] = {"model": str(args.model), "cpu": CpuInfo.detect().line()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = args.model or shipped_checkpoint(args.out)
+    result: dict[str, Any] = {"model": str(model), "cpu": CpuInfo.detect().line()}
+    if not args.model:
+        result["recovered_from"] = load_checkpoint(model)["recovered_from"]
     result["sources"] = {}
     for source in sources:
         frames = train_frames(source, args.data)[: args.max_frames]
@@ -151,11 +182,10 @@ def main() -> int:
         seen = [f.key for f in frames]
         entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
         for rung in args.rungs.split(","):
-            fp32, int8, seconds = rung_models(rung, args.model, source, frames, args)
+            fp32, int8, seconds = rung_models(rung, model, source, frames, args)
             entry["rungs"][rung] = {
                 "seconds": round(seconds, 1),
-                "fp32": score(fp32, source, seen, args.data),
-                "int8": score(int8, source, seen, args.data),
+                **scores(args.out / source.name / rung, (fp32, int8), source, seen, args.data),
             }
             print(f"{source.name} {rung}: {seconds:.0f} s", file=sys.stderr)
         result["sources"][source.name] = entry

@@ -146,7 +146,6 @@ def test_adapt_from_a_bag_without_adabn(ws, tmp_path):
         ("--model WS/bn.pt --frames WS/cam --every 3", "20 readable frames, adapt needs at"),
         ("--model WS/bn.pt --frames WS/cam --max-frames 20", "--min-frames <= --max-frames"),
         ("--model WS/nobn.pt --frames WS/cam", "has no BatchNorm layers"),
-        ("--frames WS/cam", "trainable weights are not in this checkout; give --model"),
         ("--model WS/tiny.onnx --frames WS/cam", "is an ONNX file"),
         ("--model WS/bn.pt --frames WS/nothing.mp4", "--frames WS/nothing.mp4: not found"),
         ("--model WS/bn.pt --frames WS/bn.pt", "give a video"),

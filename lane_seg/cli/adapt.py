@@ -13,7 +13,6 @@ from typing import Any
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import lock_folder
-from lane_seg.runtime.shipped_model import model_or_default
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
@@ -26,12 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "statistics re-estimated on them (AdaBN) and int8 calibration on them; writes "
         "OUT/adapted_fp32.onnx, OUT/adapted_int8.onnx and the card OUT/ADAPT.md. Re-run to "
         "resume.",
-        "lane-seg adapt --model runs/unet/best.pt --frames drive.mp4 --every 5 --out runs/mycam",
+        "lane-seg adapt --frames drive.mp4 --every 5 --out runs/mycam",
     )
     p.add_argument(
         "--model",
-        help="checkpoint (.pt) to start from (the shipped default is an int8 ONNX file, which "
-        "cannot be adapted)",
+        help="checkpoint (.pt) to start from (default: the shipped model, its trainable "
+        "weights recovered from its int8 file into OUT/start.pt)",
     )
     p.add_argument(
         "--frames",
@@ -118,12 +117,12 @@ def run(args: argparse.Namespace) -> int:
     cfg.check()
     frames = frame_source(args.frames, args.topic, args.every)
     lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
-    if not args.model:  # the default model ships as int8 ONNX only (models/README.md)
-        raise LaneSegError(
-            f"the shipped model is {model_or_default(None)}, an int8 ONNX file, and its "
-            "trainable weights are not in this checkout; give --model CHECKPOINT.pt"
-        )
-    model = args.model
+    if args.model:
+        model = args.model
+    else:  # the default model ships as int8 ONNX only (models/README.md): recovered from it
+        from lane_seg.cli.shipped_start import shipped_checkpoint
+
+        model = str(shipped_checkpoint(args.out))
     report = adapt(model, frames, args.frames, args.out, cfg, progress=sys.stderr.isatty())
     out = Path(args.out)
     figs = report.figures

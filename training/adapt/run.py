@@ -139,7 +139,7 @@ def load_source(model: str | Path, cfg: AdaptConfig) -> tuple[torch.nn.Module, M
             f"{path} is an ONNX file; adapt starts from the model's checkpoint (.pt): an ONNX "
             "file's BatchNorm is folded into its convolutions and it cannot be exported again"
         )
-    net, info = model_from_checkpoint(load_checkpoint(path))
+    net, info = model_from_checkpoint(load_checkpoint(path), source=str(path))
     if "adabn" in cfg.methods and not batchnorm_layers(net):
         raise LaneSegError(
             f"{path} ({info.arch}) has no BatchNorm layers, so there are no statistics to "
@@ -260,6 +260,7 @@ def adapt(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     net, info = load_source(model, cfg)
+    origin = load_checkpoint(model).get("recovered_from")  # lane_seg.training.adapt.recover
     target = collect_frames(frames, source, info, cfg.max_frames)
     if len(target.frames) < cfg.min_frames:
         raise LaneSegError(
@@ -309,6 +310,8 @@ def adapt(
     figures["adapted int8"] = run.figures("adapted int8", int8, target)
     seconds = time.perf_counter() - t0
     card = _card(model, target, state, applied, figures, out, seconds)
+    if origin:
+        card["model"]["recovered_from"] = origin
     card["stages_s"] = {k: round(v, 1) for k, v in run.stages.items()}  # run now, not resumed
     atomic_write(out / CARD_JSON, (json.dumps(card, indent=2) + "\n").encode())
     atomic_write(out / CARD_MD, card_markdown(card).encode())
@@ -342,13 +345,26 @@ def _card(
     }
 
 
+def _recovered(model: dict[str, Any]) -> str:
+    o = model.get("recovered_from")
+    if not o:
+        return ""
+    agree, src = o["vs_int8_file"], o["source_frames"]
+    return (
+        f", recovered from `{o['path']}` (sha256 `{o['sha256']}`): its int8 weights "
+        f"dequantized, the BatchNorm statistics of {o['batchnorm_layers']} layers measured on "
+        f"{src['count']} frames of the {src['source']}; on {agree['frames']} of them its masks "
+        f"agree with the int8 file's at {agree['mask_agreement_iou']:.1f} % IoU"
+    )
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The card section as markdown: what was adapted, how, and the figures before and after."""
     m, f = card["model"], card["frames"]
     lines = [
         "## Adapted to a camera (`lane-seg adapt`)",
         "",
-        f"- Starting model: `{m['path']}` (sha256 `{m['sha256']}`)",
+        f"- Starting model: `{m['path']}` (sha256 `{m['sha256']}`)" + _recovered(m),
         f"- Frames: {f['count']} of `{f['source']}` (sha256 over the frames `{f['sha256']}`; "
         f"each frame's in {CARD_JSON})",
     ]
