@@ -9,8 +9,8 @@ on real road frames. Then every file is timed on onnxruntime and OpenVINO in int
 Weights: `--weights shipped` (default) puts the shipped model's own weights into the U-Net of
 training/configs/roads_full.yaml: each convolution's int8 weight and int32 bias dequantized from
 models/lane_unet_int8.onnx (BatchNorm was folded into them at export, so BatchNorm is set to the
-identity). `--weights random` keeps the fresh initialisation (speed does not depend on weights;
-accuracy parity does).
+identity: lane_seg.training.adapt.recover.load_folded). `--weights random` keeps the fresh
+initialisation (speed does not depend on weights; accuracy parity does).
 
 With a shared machine's load, `--clock cpu --threads 1` times each inference by the process's
 CPU time (README.md, "onnxruntime int8 on x86 CPUs without VNNI"; `--reuse` times the files of
@@ -39,45 +39,6 @@ VARIANTS = {  # name -> Int8Layout keyword arguments; the first is the shipped d
 }
 SHIPPED = Path("models/lane_unet_int8.onnx")
 CONFIG = Path("training/configs/roads_full.yaml")
-
-
-def shipped_weights(model, path: Path) -> int:  # noqa: ANN001 (torch module)
-    """Copy every Conv's dequantized weight and bias from the int8 file into `model`'s Conv2d
-    layers, in graph order; BatchNorm becomes the identity. Returns the number of layers."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    g = onnx.load(str(path)).graph
-    const = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-
-    def dequantized(name: str) -> np.ndarray:
-        dq = producer[name]
-        x, scale = const[dq.input[0]].astype(np.float32), const[dq.input[1]]
-        zp = const[dq.input[2]] if len(dq.input) > 2 and dq.input[2] else 0
-        if np.ndim(scale) == 1:  # per output channel (axis 0)
-            shape = (-1,) + (1,) * (x.ndim - 1)
-            scale, zp = scale.reshape(shape), np.reshape(zp, shape) if np.ndim(zp) else zp
-        return ((x - zp) * scale).astype(np.float32)
-
-    convs = [n for n in g.node if n.op_type == "Conv"]
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    if len(convs) != len(layers):
-        raise SystemExit(f"{path} has {len(convs)} Conv nodes, the model {len(layers)} layers")
-    with torch.no_grad():
-        for node, conv in zip(convs, layers, strict=True):
-            w = torch.from_numpy(dequantized(node.input[1]))
-            if w.shape != conv.weight.shape:
-                raise SystemExit(f"weight {tuple(w.shape)} != {tuple(conv.weight.shape)}")
-            conv.weight.copy_(w)
-            conv.bias = torch.nn.Parameter(torch.from_numpy(dequantized(node.input[2])))
-        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.weight.fill_(1.0)
-            bn.bias.zero_()
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-    return len(layers)
 
 
 def cpu_rounds(runners: list, inputs: list[np.ndarray], rounds: int, iters: int) -> None:
@@ -134,6 +95,7 @@ def main() -> int:
     from lane_seg.runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_available
     from lane_seg.runtime.hwinfo import CpuInfo
     from lane_seg.runtime.timing import percentile
+    from lane_seg.training.adapt.recover import load_folded
     from lane_seg.training.quant.exporter import Int8Layout, export_model
     from lane_seg.training.quant.onnx_int8 import compare_outputs, int8_op_counts
     from lane_seg.training.train.config import load_config
@@ -143,8 +105,8 @@ def main() -> int:
     cfg = load_config(CONFIG)
     torch.manual_seed(0)
     model = build_model(cfg.model.name, **cfg.model.options).eval()
-    if args.weights == "shipped":
-        shipped_weights(model, SHIPPED)
+    if args.weights == "shipped":  # the file's own computation in fp32 (the BatchNorm folded)
+        model, _ = load_folded(SHIPPED)
     info = ModelInfo(
         cfg.model.name, cfg.model.options, PreprocessConfig(cfg.data.height, cfg.data.width)
     )
