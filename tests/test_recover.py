@@ -104,6 +104,11 @@ def test_adapt_without_model_starts_from_the_recovered_shipped_file(
     model_from_checkpoint(start)  # a checkpoint like any other
     assert main(argv) == 0  # resumed: the same start.pt, the same state
     assert load_checkpoint(out / "start.pt")["recovered_from"] == start["recovered_from"]
+    # Refused runs leave no folder behind, the start.pt they recovered included.
+    few = ["adapt", "--frames", str(tmp_path / "cam"), "--every", "2", "--out", str(tmp_path / "a")]
+    bad = ["finetune", "--labels", str(tmp_path / "cam"), "--out", str(tmp_path / "f")]
+    assert main(few) == 2 and main(bad) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "f").exists()
     # A start.pt of another file in the folder is refused, in one line, and left as it is.
     other = tmp_path / "other.onnx"
     other.write_bytes(path.read_bytes() + b"\0")

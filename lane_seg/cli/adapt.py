@@ -117,13 +117,10 @@ def run(args: argparse.Namespace) -> int:
     cfg.check()
     frames = frame_source(args.frames, args.topic, args.every)
     lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
-    if args.model:
-        model = args.model
-    else:  # the default model ships as int8 ONNX only (models/README.md): recovered from it
-        from lane_seg.cli.shipped_start import shipped_checkpoint
+    from lane_seg.cli.shipped_start import starting_model
 
-        model = str(shipped_checkpoint(args.out))
-    report = adapt(model, frames, args.frames, args.out, cfg, progress=sys.stderr.isatty())
+    with starting_model(args.model, args.out) as model:  # the shipped one, recovered
+        report = adapt(model, frames, args.frames, args.out, cfg, progress=sys.stderr.isatty())
     out = Path(args.out)
     figs = report.figures
     last = figs.get("adapted int8", {})

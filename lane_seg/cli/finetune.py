@@ -17,10 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Fine-tune a checkpoint on your labelled frames (a dataset `lane-seg import` wrote, "
         "e.g. --format labelme or cvat) mixed with simulator frames; writes the training run "
         "and OUT/finetuned_fp32.onnx, OUT/finetuned_int8.onnx. Re-run to resume.",
-        "lane-seg finetune --model runs/unet/best.pt --labels data/mycam --sim data/roads "
-        "--out runs/mycam_ft",
+        "lane-seg finetune --labels data/mycam --sim data/roads --out runs/mycam_ft",
     )
-    p.add_argument("--model", required=True, help="checkpoint (.pt) to start from")
+    p.add_argument(
+        "--model",
+        help="checkpoint (.pt) to start from (default: the shipped model, its trainable "
+        "weights recovered from its int8 file into OUT/start.pt)",
+    )
     p.add_argument("--labels", required=True, help="the labelled frames: an imported dataset")
     p.add_argument("--out", required=True, help="run folder (resumed if it holds last.pt)")
     p.add_argument(
@@ -56,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
     )
     settings.check()
     lock_folder(args.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
-    result = finetune(args.model, args.labels, args.out, settings, progress=sys.stderr.isatty())
+    from lane_seg.cli.shipped_start import starting_model
+
+    with starting_model(args.model, args.out) as model:  # the shipped one, recovered
+        result = finetune(model, args.labels, args.out, settings, progress=sys.stderr.isatty())
     int8 = result.exported.int8
     print(
-        f"{args.out}: {result.steps} steps from {args.model} in {result.seconds:.0f} s; "
+        f"{args.out}: {result.steps} steps from {model} in {result.seconds:.0f} s; "
         f"wrote {result.exported.fp32} and {int8}"
     )
     print(f"run it: ros2 launch lane_seg seg.launch.py model:={int8}")

@@ -7,6 +7,8 @@ could not drift from it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lane_seg import resources
@@ -45,3 +47,20 @@ def shipped_checkpoint(out: str | Path) -> Path:
     frames, what = source_frames()
     save_recovered(recover_int8(int8, frames, what), path)
     return path
+
+
+@contextmanager
+def starting_model(model: str | None, out: str | Path) -> Iterator[str]:
+    """`model`, or the recovered shipped one (`shipped_checkpoint`); a start.pt made now is
+    removed again when the command is refused, so a refused run leaves nothing behind."""
+    if model:
+        yield model
+        return
+    made = not (Path(out) / START).exists()
+    path = shipped_checkpoint(out)
+    try:
+        yield str(path)
+    except LaneSegError:
+        if made:
+            path.unlink(missing_ok=True)
+        raise
