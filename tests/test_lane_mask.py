@@ -9,7 +9,7 @@ import numpy as np
 from lane_seg.camera import Camera
 from lane_seg.lanes.mask import (
     GroundPlane,
-    band_labels,
+    band_pieces,
     binary_mask,
     camera_vanishing_point,
     estimate_vanishing_point,
@@ -38,10 +38,7 @@ def draw(lines: list, x_max: float = 80.0, cam: Camera = CAM) -> np.ndarray:
 def vanishing_point(mask: np.ndarray):
     binary = binary_mask(mask, SIZE)
     runs = row_runs(binary)
-    bands = band_labels(binary, 16)
-    return estimate_vanishing_point(
-        measure(runs, bands[runs.row, runs.start], bands.max() + 1), SIZE
-    )
+    return estimate_vanishing_point(measure(runs, *band_pieces(binary, runs, 16)), SIZE)
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from lane_seg.lanes.extract import (
     extract_lanes,
     nearest_lines,
 )
-from lane_seg.lanes.mask import band_labels
+from lane_seg.lanes.mask import band_pieces, row_runs
 
 CAM = Camera.from_fov(512, 256, 60.0, height_m=1.5, pitch_deg=3.0)
 Line = Callable[[np.ndarray], np.ndarray]  # lateral offset y(x) on the ground, metres
@@ -303,9 +303,10 @@ def test_bands_keep_merging_arms_apart():
     mask = np.zeros((32, 64), np.uint8)
     cv2.line(mask, (10, 31), (32, 2), 1, 1)
     cv2.line(mask, (54, 31), (32, 2), 1, 1)  # one V-shaped component, apex at the top
-    labels = band_labels(mask, 16)
-    lower = labels[16:]
-    assert len(np.unique(lower[lower > 0])) == 2  # two pieces in the lower band
+    runs = row_runs(mask)
+    labels, n = band_pieces(mask, runs, 16)
+    assert len(np.unique(labels[runs.row >= 16])) == 2  # two pieces in the lower band
+    assert len(np.unique(labels[runs.row < 16])) == 1 and n == 4  # one above (and background)
 
 
 def test_nearest_lines_keeps_the_ego_lane_and_its_neighbours():

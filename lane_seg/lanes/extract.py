@@ -66,7 +66,7 @@ from lane_seg.lanes.mask import (
     GroundPlane,
     MaskConfig,
     Runs,
-    band_labels,
+    band_pieces,
     binary_mask,
     camera_vanishing_point,
     default_vanishing_point,
@@ -314,8 +314,7 @@ def _camera(
     if camera is not None:
         cam = camera_for_shape(camera, size[1], size[0])
         return cam, camera_vanishing_point(cam)
-    bands = band_labels(binary, cfg.mask.band_px)
-    pieces = measure(runs, bands[runs.row, runs.start], int(bands.max()) + 1)
+    pieces = measure(runs, *band_pieces(binary, runs, cfg.mask.band_px))
     vp = estimate_vanishing_point(pieces, size, cfg.mask)
     vp = vp or default_vanishing_point(size, cfg.mask)
     return nominal_camera(size, vp, cfg.mask), vp

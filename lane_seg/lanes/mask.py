@@ -83,22 +83,22 @@ def row_runs(binary: np.ndarray) -> Runs:
     return Runs(rows, cols, (ends - starts).astype(np.float64))
 
 
-def band_labels(binary: np.ndarray, band_px: int) -> np.ndarray:
-    """8-connected pieces of each horizontal band, labelled 1.. (0 = background).
+def band_pieces(binary: np.ndarray, runs: Runs, band_px: int) -> tuple[np.ndarray, int]:
+    """For each run, its 8-connected piece of its horizontal band (labels 1..n-1), and n.
 
-    One labelling call: the bands are stacked with an empty row between them, which needs
-    array views only, not transposed copies.
+    One labelling call: the bands are stacked with an empty row between them, laid out by array
+    views; each run's label is read where its row landed (no label image is copied back).
     """
     h, w = binary.shape
     nb = -(-h // band_px)
-    padded = np.zeros((nb, band_px + 1, w), np.uint8)
-    if h == nb * band_px:
-        padded[:, :band_px] = binary.reshape(nb, band_px, w)
-    else:
-        padded[:-1, :band_px] = binary[: (nb - 1) * band_px].reshape(nb - 1, band_px, w)
-        padded[-1, : h - (nb - 1) * band_px] = binary[(nb - 1) * band_px :]
-    _, lab = cv2.connectedComponents(padded.reshape(-1, w), connectivity=8)
-    return lab.reshape(nb, band_px + 1, w)[:, :band_px].reshape(nb * band_px, w)[:h]
+    padded = np.zeros((nb * (band_px + 1), w), np.uint8)
+    stacked = padded.reshape(nb, band_px + 1, w)
+    full = nb - 1 if h % band_px else nb  # bands with all their rows
+    stacked[:full, :band_px] = binary[: full * band_px].reshape(full, band_px, w)
+    if full < nb:
+        stacked[full, : h - full * band_px] = binary[full * band_px :]
+    n, labels = cv2.connectedComponents(padded, connectivity=8)
+    return labels[runs.row + runs.row // band_px, runs.start], n
 
 
 @dataclass
