@@ -134,7 +134,10 @@ def histogram_peaks(r: np.ndarray, cfg: GroupingConfig) -> list[float]:
     """Lateral positions of histogram peaks, strongest first, at least `peak_separation_m`
     apart, at most eight."""
     edges = np.arange(-cfg.y_max_m, cfg.y_max_m + cfg.bin_m, cfg.bin_m)
-    hist, _ = np.histogram(r, bins=edges)
+    # np.histogram's binning (edges searched, the last bin closed), without its overhead.
+    idx = np.searchsorted(edges, r, side="right") - 1
+    idx[r == edges[-1]] = len(edges) - 2
+    hist = np.bincount(idx[(idx >= 0) & (idx < len(edges) - 1)], minlength=len(edges) - 1)
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same") / 3.0
     centres = (edges[:-1] + edges[1:]) / 2
     order = np.argsort(hist)[::-1]
@@ -198,10 +201,9 @@ def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: flo
 def _extent(x: np.ndarray, owned: np.ndarray, k: int) -> np.ndarray:
     """(k, 2) nearest and farthest x of each line's points (`owned`: each point's line, -1 for
     none); inf, -inf for a line without points."""
-    lo, hi = np.full(k, np.inf), np.full(k, -np.inf)
-    sel = owned >= 0
-    np.minimum.at(lo, owned[sel], x[sel])
-    np.maximum.at(hi, owned[sel], x[sel])
+    mine = owned[None, :] == np.arange(k)[:, None]  # (k, N): a few lines, a few hundred points
+    lo = np.where(mine, x, np.inf).min(axis=1, initial=np.inf)
+    hi = np.where(mine, x, -np.inf).max(axis=1, initial=-np.inf)
     return np.column_stack([lo, hi])
 
 
