@@ -178,14 +178,16 @@ candidates: runs/roads_full/best.pt $(CANDIDATES:%=runs/candidates/%_full/best.p
 # Your camera (README.md): `lane-seg adapt`'s rung table (each label-free rung on each labelled
 # real source: adapted on its train clips' images, scored on its test clips) and `lane-seg
 # finetune`'s learning curve (N labelled culane_driver23 frames; scored on its test clips and on
-# culane_night), from the shipped model's checkpoint: runs/adapt_rungs/rungs.md and
-# runs/finetune_curve/curve.md. Hours on 2 cores; the curve's weights are never shipped.
-adapt-rungs: $(SHIPPED) | data/roads/complete
-	nice -n 5 $(BIN)/python studies/adapt_rungs.py --model $(SHIPPED) --data $(REAL_ROOT) \
-	  --sim data/roads --out runs/adapt_rungs
-finetune-curve: $(SHIPPED) | data/roads/complete
-	nice -n 5 $(BIN)/python studies/finetune_curve.py --model $(SHIPPED) --data $(REAL_ROOT) \
-	  --sim data/roads --out runs/finetune_curve
+# culane_night), from the shipped model as the commands start from it without --model (its
+# weights recovered from models/lane_unet_int8.onnx): runs/adapt_rungs/rungs.md, written into
+# training/README.md and models/README.md, and runs/finetune_curve/curve.md. Hours on 2 cores;
+# the curve's weights are never shipped.
+adapt-rungs: | data/roads/complete
+	nice -n 5 $(BIN)/python studies/adapt_rungs.py --data $(REAL_ROOT) --sim data/roads \
+	  --max-frames 200 --out runs/adapt_rungs --readme training/README.md --readme models/README.md
+finetune-curve: | data/roads/complete
+	nice -n 5 $(BIN)/python studies/finetune_curve.py --data $(REAL_ROOT) --sim data/roads \
+	  --out runs/finetune_curve
 
 # The baseline table of training/README.md: every architecture (and the first U-Net's stages)
 # trained on the original simulator data (paint labels), evaluated on its validation split and

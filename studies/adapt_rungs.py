@@ -32,16 +32,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from lane_seg.cli.readme import check_section, replace_section
 from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
 from lane_seg.data.dataset import sha256_file
 from lane_seg.models.checkpoint import load_checkpoint
+from lane_seg.preprocess import to_input
+from lane_seg.runtime.engines import OnnxRuntimeEngine
 from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.shipped_model import default_model
 from lane_seg.training.adapt.run import FP32, INT8, AdaptConfig, adapt
@@ -49,7 +53,10 @@ from lane_seg.training.eval.evaluate import load_model_engine
 from lane_seg.training.eval.scoreboard import score_source
 from lane_seg.training.quant.calibration import select_calibration
 from lane_seg.training.quant.exporter import export_model
+from lane_seg.training.quant.onnx_int8 import compare_outputs
 
+SECTION = "adapt-rungs"  # in training/README.md and the model card (models/README.md)
+AGREEMENT_FRAMES = 16  # test frames on which the recovered fp32 start is compared with the int8
 RUNGS = {
     "none": (),
     "calibration": ("calibration",),
@@ -66,8 +73,24 @@ def train_frames(source: real_sources.RealSource, data: Path) -> list[real_sourc
 def rung_models(
     rung: str, model: Path, source: real_sources.RealSource, frames: list, args: argparse.Namespace
 ) -> tuple[Path, Path, float]:
-    """(fp32, int8, seconds) of one rung on one source's train-clip frames."""
+    """(fp32, int8, seconds) of one rung on one source's train-clip frames; the seconds are
+    the first run's (OUT/<source>/<rung>/seconds.json), not a resumed run's."""
     out = args.out / source.name / rung
+    fp32, int8, seconds = _rung_files(rung, model, source, frames, args, out)
+    kept = out / "seconds.json"
+    if not kept.is_file():
+        kept.write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
+    return fp32, int8, json.loads(kept.read_text())["seconds"]
+
+
+def _rung_files(
+    rung: str,
+    model: Path,
+    source: real_sources.RealSource,
+    frames: list,
+    args: argparse.Namespace,
+    out: Path,
+) -> tuple[Path, Path, float]:
     t0 = time.perf_counter()
     if rung == "none":
         shipped = None if args.model else default_model("int8")
@@ -133,8 +156,47 @@ def row(name: str, precision: str, s: dict[str, Any]) -> str:
     )
 
 
+def gain_line(rungs: dict[str, Any]) -> str:
+    """The best label-free rung's F1 within 8 px against none, int8 against the int8 file."""
+    f1 = {k: r["int8"].get("all", {}).get("tol_f1", float("nan")) for k, r in rungs.items()}
+    base = f1.pop("none", float("nan"))
+    if not f1 or base != base:
+        return ""
+    best = max(f1, key=lambda k: f1[k] if f1[k] == f1[k] else -1.0)
+    points = 100 * (f1[best] - base)
+    verdict = "reaches" if points >= 5 else "does not reach"
+    return (
+        f"Best rung: {best}, F1 within 8 px {points:+.1f} points over none (int8 files): "
+        f"{verdict} the +5 points asked for."
+    )
+
+
+def recovery_line(result: dict[str, Any]) -> str:
+    o = result.get("recovered_from")
+    if not o:
+        return ""
+    sim = o["vs_int8_file"]
+    real = "; ".join(
+        f"{name} {a['mask_agreement_iou']:.1f} % ({a['frames']} test frames)"
+        for name, a in result.get("recovery_agreement", {}).items()
+    )
+    return (
+        f"The start is the shipped model recovered from `{o['path']}` (sha256 `{o['sha256']}`): "
+        f"its fp32 masks agree with the int8 file's at {sim['mask_agreement_iou']:.1f} % IoU on "
+        f"{sim['frames']} simulator frames" + (f", on real frames: {real}." if real else ".")
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"Rungs of `lane-seg adapt` from `{result['model']}` on {result['cpu']}.", ""]
+    load = " -> ".join(f"{a:.1f}" for a in result.get("load_average", []))
+    lines = [
+        f"Rungs of `lane-seg adapt` from `{result['model']}` on {result['cpu']}; adapt s is "
+        f"wall time on a machine shared with other work (load average {load} at the start and "
+        "the end), so an idle machine takes less.",
+        "",
+        recovery_line(result),
+        "",
+    ]
     for name, entry in result["sources"].items():
         lines += [
             f"### {name} ({entry['adapt_frames']} adaptation frames of its train clips)",
@@ -148,9 +210,23 @@ def markdown(result: dict[str, Any]) -> str:
         for rung, r in entry["rungs"].items():
             for precision in ("fp32", "int8"):
                 text = row(rung, precision, r[precision])
-                lines.append(f"{text} {r['seconds']:.0f} |")
-        lines.append("")
+                lines.append(f"{text} {'-' if rung == 'none' else round(r['seconds'])} |")
+        lines += ["", gain_line(entry["rungs"]), ""]
     return "\n".join(lines)
+
+
+def agreement(folder: Path, fp32: Path, int8: Path, inputs: list) -> dict[str, float]:
+    """Masks of the recovered fp32 file against the shipped int8 file's on the test frames."""
+    path = folder / "agreement.json"
+    if not path.is_file():
+        engines = [OnnxRuntimeEngine(f, 2, "onnxruntime-cpu") for f in (fp32, int8)]
+        path.write_text(json.dumps(compare_outputs(*engines, inputs), indent=2) + "\n")
+    return json.loads(path.read_text())
+
+
+def test_inputs(source: real_sources.RealSource, data: Path, seen: list, pre) -> list:  # noqa: ANN001
+    frames = [f for f in source.frames(data) if f.key not in set(seen)][:AGREEMENT_FRAMES]
+    return [to_input(real_sources.read_rgb(f.image), pre) for f in frames]
 
 
 def main() -> int:
@@ -165,12 +241,22 @@ def main() -> int:
     p.add_argument("--max-frames", type=int, default=500)
     p.add_argument("--selftrain-steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--readme",
+        type=Path,
+        action="append",
+        default=[],
+        help="write the tables into this file's adapt-rungs section (repeatable)",
+    )
     args = p.parse_args()
+    for readme in args.readme:
+        check_section(readme, SECTION)  # before hours of work, not after
     wanted = args.sources.split(",") if args.sources else None
     sources = [s for s in real_sources.available(args.data) if not wanted or s.name in wanted]
     args.out.mkdir(parents=True, exist_ok=True)
     model = args.model or shipped_checkpoint(args.out)
     result: dict[str, Any] = {"model": str(model), "cpu": CpuInfo.detect().line()}
+    result["load_average"] = [os.getloadavg()[0]]
     if not args.model:
         result["recovered_from"] = load_checkpoint(model)["recovered_from"]
     result["sources"] = {}
@@ -188,10 +274,18 @@ def main() -> int:
                 **scores(args.out / source.name / rung, (fp32, int8), source, seen, args.data),
             }
             print(f"{source.name} {rung}: {seconds:.0f} s", file=sys.stderr)
+            if rung == "none" and not args.model:
+                pre = load_model_engine(fp32).info.preprocess
+                inputs = test_inputs(source, args.data, seen, pre)
+                if inputs:
+                    found = agreement(args.out / source.name / rung, fp32, int8, inputs)
+                    result.setdefault("recovery_agreement", {})[source.name] = found
         result["sources"][source.name] = entry
-    args.out.mkdir(parents=True, exist_ok=True)
+    result["load_average"].append(os.getloadavg()[0])
     (args.out / "rungs.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "rungs.md").write_text(markdown(result))
+    for readme in args.readme:
+        replace_section(readme, SECTION, "make adapt-rungs", markdown(result))
     print(args.out / "rungs.md")
     return 0
 

@@ -10,7 +10,7 @@ not only the N used) and on the other sources named in --also (default culane_ni
 conditions). N=0 is the starting checkpoint itself, exported the same way. The weights this
 makes are never shipped (CULane's terms); the recipe is what ships.
 
-    python studies/finetune_curve.py --model runs/roads_full/best.pt --data ../shared/data \
+    python studies/finetune_curve.py [--model runs/roads_full/best.pt] --data ../shared/data \
         --sim data/roads --out runs/finetune_curve [--source culane_driver23] [--n 0,5,10,20]
 
 Writes OUT/curve.json and OUT/curve.md, with each run's wall time on this machine.
@@ -28,6 +28,7 @@ from typing import Any
 from adapt_rungs import score, train_frames
 
 from lane_seg.artifact import ModelInfo
+from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
 from lane_seg.data.importers.real import import_real
 from lane_seg.models.checkpoint import load_checkpoint
@@ -84,7 +85,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", type=Path, required=True, help="starting checkpoint (.pt)")
+    p.add_argument("--model", type=Path, help="starting checkpoint (.pt); default: the shipped")
     p.add_argument("--data", type=Path, required=True, help="data root of the real sources")
     p.add_argument("--sim", type=Path, required=True, help="simulator dataset mixed in")
     p.add_argument("--out", type=Path, required=True)
@@ -94,6 +95,8 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.model = args.model or shipped_checkpoint(args.out)  # as `lane-seg finetune` starts
     source = real_sources.SOURCES[args.source]
     also = [real_sources.SOURCES[n] for n in args.also.split(",") if n]
     info = ModelInfo.from_metadata(load_checkpoint(args.model)["info"])

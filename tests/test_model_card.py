@@ -259,6 +259,15 @@ def test_the_whole_card_from_a_run(tmp_path):
     assert "| culane | lines | MIT | all | 10 | 44.0 / 44.0 |" in text
     assert "| road | int8 | 900 | yes | 0.100 | 0.200 | 0.00 | 70.0 |" in text
     assert "meets the 15 ms target on at least one engine here: s1.yaml." in text
+    # The adaptation rungs' table, written into the card by studies/adapt_rungs.py, stays when
+    # the card is written again; an empty section stays empty.
+    start, end = card.section_markers(card.ADAPT_RUNGS)
+    assert f"{start}\n{end}" in text
+    measured = text.replace(f"{start}\n{end}", f"{start}\n| rung | F1 |\n| none | 0.5 |\n{end}")
+    out.write_text(measured)
+    card.write_card(inputs, out)
+    assert out.read_text() == measured
+    out.write_text(text)
     # A file the run should have written is named, and the card already there stays as it was.
     (inputs.run / "bench" / "bench.md").unlink()
     with pytest.raises(LaneSegError, match=r"bench\.md is missing; run `make model`"):

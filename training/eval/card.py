@@ -182,6 +182,16 @@ def build_card(inputs: CardInputs) -> str:
         "",
         *closed_loop_table(inputs.run),
         "",
+        "## Your camera: adaptation without labels",
+        "",
+        "`lane-seg adapt` without `--model` starts from this model, its trainable weights "
+        "recovered from the int8 file (lane_seg.training.adapt.recover). Each label-free rung on "
+        "each labelled real source: adapted on the images of its train clips without their "
+        "labels, scored on its test clips by its own labels (`make adapt-rungs`, "
+        "studies/adapt_rungs.py, which writes this table; a new card keeps it):",
+        "",
+        *section_markers(ADAPT_RUNGS),
+        "",
         "## Limitations",
         "",
         *limitations(inputs.run, bench, int8_rows),
@@ -189,9 +199,32 @@ def build_card(inputs: CardInputs) -> str:
     return "\n".join(parts) + "\n"
 
 
+ADAPT_RUNGS = "adapt-rungs"  # the section studies/adapt_rungs.py writes (make adapt-rungs)
+
+
+def section_markers(name: str) -> tuple[str, str]:
+    """The two lines around a section another command writes (as lane_seg.cli.readme marks
+    them: training may not import the application layer)."""
+    return f"<!-- lane-seg {name}: start -->", f"<!-- lane-seg {name}: end -->"
+
+
+def carry_sections(card: str, old: str, names: Sequence[str] = (ADAPT_RUNGS,)) -> str:
+    """`card` with the body of each named section taken from the card it replaces: tables
+    another command measured stay until that command writes them again."""
+    for name in names:
+        start, end = section_markers(name)
+        if start + "\n" + end not in card or start not in old or end not in old:
+            continue
+        body = old.split(start, 1)[1].split(end, 1)[0]
+        card = card.replace(start + "\n" + end, start + body + end, 1)
+    return card
+
+
 def write_card(inputs: CardInputs, out: Path) -> None:
     """Build the card, then write it to `out` in one piece: a build that fails leaves `out` as
-    it was."""
+    it was. Sections other commands wrote into the old card are kept (`carry_sections`)."""
     card = build_card(inputs)
+    if out.is_file():
+        card = carry_sections(card, out.read_text())
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, card.encode())
