@@ -98,6 +98,7 @@ def test_adapt_without_model_starts_from_the_recovered_shipped_file(
     card = json.loads((out / "adapt_card.json").read_text())
     assert card["model"]["path"] == str(out / "start.pt")
     assert card["model"]["recovered_from"]["sha256"] == sha256_file(path)
+    assert card["model"]["recovered_from"]["seconds"] > 0
     text = (out / "ADAPT.md").read_text()
     assert f"recovered from `{path}` (sha256 `{sha256_file(path)}`)" in text
     start = load_checkpoint(out / "start.pt")

@@ -7,6 +7,7 @@ could not drift from it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,8 +45,11 @@ def shipped_checkpoint(out: str | Path) -> Path:
         if origin.get("sha256") == sha256_file(int8):
             return path
         raise LaneSegError(f"{path} was recovered from another model file; choose another --out")
+    t0 = time.perf_counter()
     frames, what = source_frames()
-    save_recovered(recover_int8(int8, frames, what), path)
+    recovered = recover_int8(int8, frames, what)
+    recovered.origin["seconds"] = round(time.perf_counter() - t0, 1)  # frames rendered included
+    save_recovered(recovered, path)
     return path
 
 

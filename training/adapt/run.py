@@ -355,6 +355,7 @@ def _recovered(model: dict[str, Any]) -> str:
         f"dequantized, the BatchNorm statistics of {o['batchnorm_layers']} layers measured on "
         f"{src['count']} frames of the {src['source']}; on {agree['frames']} of them its masks "
         f"agree with the int8 file's at {agree['mask_agreement_iou']:.1f} % IoU"
+        + (f"; recovered in {o['seconds']:.0f} s" if "seconds" in o else "")
     )
 
 
