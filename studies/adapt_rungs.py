@@ -189,10 +189,13 @@ def recovery_line(result: dict[str, Any]) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     load = " -> ".join(f"{a:.1f}" for a in result.get("load_average", []))
+    st = result["settings"]
     lines = [
         f"Rungs of `lane-seg adapt` from `{result['model']}` on {result['cpu']}; adapt s is "
         f"wall time on a machine shared with other work (load average {load} at the start and "
-        "the end), so an idle machine takes less.",
+        f"the end), so an idle machine takes less. AdaBN alpha {st['alpha']} (share of the "
+        f"camera's statistics), at most {st['max_frames']} adaptation frames, self-training "
+        f"{st['selftrain_steps']} steps.",
         "",
         recovery_line(result),
         "",
@@ -257,6 +260,7 @@ def main() -> int:
     model = args.model or shipped_checkpoint(args.out)
     result: dict[str, Any] = {"model": str(model), "cpu": CpuInfo.detect().line()}
     result["load_average"] = [os.getloadavg()[0]]
+    result["settings"] = {k: getattr(args, k) for k in ("alpha", "max_frames", "selftrain_steps")}
     if not args.model:
         result["recovered_from"] = load_checkpoint(model)["recovered_from"]
     result["sources"] = {}
