@@ -141,6 +141,15 @@ def resize_image(image_rgb: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return _fit(image_rgb, pl, cfg, cv2.INTER_AREA)
 
 
+def resize_probability(prob: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """A whole frame's float32 probability map of any size (another model's
+    `frame_probability`) -> the same map in this model's input geometry: cut by `crop_top`,
+    resized (area) and placed as `resize_image` places the frame, padding 0. Distillation maps a
+    teacher's output onto a student with another size or crop this way."""
+    pl = placement(prob.shape[0], prob.shape[1], cfg)
+    return _fit(np.asarray(prob, dtype=np.float32), pl, cfg, cv2.INTER_AREA)
+
+
 def resize_mask(mask: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """0/255 mask -> 0/255 mask at the model's input size.
 

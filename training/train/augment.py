@@ -164,9 +164,15 @@ def degrade(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> 
 def augment(
     image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 HxWx3 + 0/255 HxW mask at input size -> augmented pair, still aligned."""
+    """RGB uint8 HxWx3 + 0/255 HxW mask at input size -> augmented pair, still aligned.
+
+    Channels past the third (a teacher's probabilities, training/train/distill.py) move with
+    the geometry and are left out of the photometric ops; the draws are the same either way."""
     image, mask = geometric(image, mask, rng, cfg)
+    image, extra = image[..., :3], image[..., 3:]
     if cfg.style and cfg.style_frames and rng.random() < cfg.style:
         image = fourier_style(image, rng, cfg)
     image = degrade(photometric(image, rng, cfg), rng, cfg)
+    if extra.shape[2]:
+        image = np.concatenate([image, extra], axis=2)
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)

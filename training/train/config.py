@@ -6,6 +6,7 @@
     loss:    {name: bce_dice, bce_weight: 1.0, dice_weight: 1.0}
     optim:   {lr: 0.002, weight_decay: 0.0001, warmup_steps: 100, min_lr_ratio: 0.02, ...}
     train:   {epochs: 10, batch_size: 8, seed: 0, ema: 0.0, out: runs/unet, ...}
+    distill: {teacher: models/lane_unet_int8.onnx, weight: 1.0, frames: [GLOB, ...]}  # optional
 
 Unknown keys are errors (a typo must not silently fall back to a default). Relative data roots
 and `out` are resolved against the current directory.
@@ -20,7 +21,7 @@ from typing import Any
 from lane_seg.artifact import LABELS
 from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import MAX_CROP_TOP, RESIZE_MODES, PreprocessConfig
-from lane_seg.settings import from_mapping, read_yaml, setting
+from lane_seg.settings import REQUIRED, from_mapping, read_yaml, setting
 from lane_seg.sizes import MAX_INPUT_SIDE
 from lane_seg.training.train.augment import AugmentConfig
 
@@ -100,6 +101,21 @@ class TrainSection:
 
 
 @dataclass
+class DistillSection:
+    """Distillation from a trained model (training/train/distill.py): its sigmoid probabilities
+    are soft labels on the simulator frames and on unlabelled real frames."""
+
+    teacher: str = setting(REQUIRED, "teacher model, .onnx or .pt (its own preprocessing)")
+    weight: float = setting(
+        1.0, "weight of BCE against the teacher's probabilities", range=(0.0, 100.0)
+    )
+    frames: tuple[str, ...] = ()  # globs of unlabelled real frames (images or videos)
+    batch_size: int = setting(2, "unlabelled real frames per step", range=(0, 65536))
+    video_stride: int = setting(1, "every Nth frame of a video", range=(1, 10**6))
+    threads: int = setting(0, "teacher threads; 0 = the runtime's default", range=(0, 1024))
+
+
+@dataclass
 class TrainConfig:
     model: ModelSection
     data: DataSection
@@ -107,6 +123,7 @@ class TrainConfig:
     loss: LossSection = field(default_factory=LossSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
+    distill: DistillSection | None = None
 
     @property
     def crop(self) -> tuple[int, int] | None:
@@ -132,7 +149,7 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
     if not isinstance(raw, dict):
         raise LaneSegError(f"{where}: expected a YAML mapping at the top level")
-    unknown = sorted(set(raw) - {"model", "data", "augment", "loss", "optim", "train"})
+    unknown = sorted(set(raw) - {"model", "data", "augment", "loss", "optim", "train", "distill"})
     if unknown:
         raise LaneSegError(f"{where}: unknown sections {unknown}")
     model = raw.get("model") or {}
@@ -155,9 +172,16 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
         loss=_section(LossSection, raw.get("loss"), f"{where}: loss"),
         optim=_section(OptimSection, raw.get("optim"), f"{where}: optim"),
         train=_section(TrainSection, raw.get("train"), f"{where}: train"),
+        distill=_distill(raw.get("distill"), where),
     )
     _validate(cfg, where)
     return cfg
+
+
+def _distill(raw: Any, where: str) -> DistillSection | None:
+    if raw is None or raw is False:
+        return None
+    return _section(DistillSection, raw, f"{where}: distill")
 
 
 def _sources(sources: Any, where: str) -> list[Source]:
@@ -180,6 +204,12 @@ def _validate(cfg: TrainConfig, where: str) -> None:
         0 < d.crop_height <= d.height and 0 < d.crop_width <= d.width
     ):
         raise LaneSegError(f"{where}: data.crop_height/crop_width must fit inside height/width")
+    if cfg.distill and d.workers:
+        raise LaneSegError(
+            f"{where}: distill runs its teacher in the training process; set data.workers: 0"
+        )
+    if cfg.distill and cfg.crop:
+        raise LaneSegError(f"{where}: distill trains on whole frames; drop data.crop_height/width")
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -26,6 +26,7 @@ from lane_seg.errors import LaneSegError
 from lane_seg.preprocess import PreprocessConfig, normalize, resize_image, resize_mask
 from lane_seg.training.train.augment import AugmentConfig, augment
 from lane_seg.training.train.config import Source
+from lane_seg.training.train.distill import Teacher, augmented_pair
 
 
 class SegmentationSet(Dataset):
@@ -39,8 +40,11 @@ class SegmentationSet(Dataset):
         seed: int = 0,
         cache: bool = True,
         crop: tuple[int, int] | None = None,
+        teacher: Teacher | None = None,
     ) -> None:
         self.samples = list(samples)
+        self.teacher = teacher  # items get its probabilities too (training/train/distill.py)
+        self.soft: dict[int, np.ndarray] = {}
         self.crop = crop
         self.cfg = cfg
         self.augment_cfg = augment_cfg
@@ -62,6 +66,8 @@ class SegmentationSet(Dataset):
         pair = resize_image(rgb, self.cfg), resize_mask(mask, self.cfg)
         if self.cache is not None:
             self.cache[index] = pair
+        if self.teacher is not None and index not in self.soft:
+            self.soft[index] = self.teacher.soft_mask(rgb, self.cfg)
         return pair
 
     def preload(self, progress: bool = False) -> None:
@@ -76,9 +82,11 @@ class SegmentationSet(Dataset):
         for i in indices:
             self.frame(i)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image, mask = self.frame(index)
         rng = np.random.default_rng((self.seed, self.epoch, index))
+        if self.teacher is not None:
+            return augmented_pair(image, mask, self.soft[index], rng, self.augment_cfg, self.cfg)
         if self.augment_cfg is not None:
             image, mask = augment(image, mask, rng, self.augment_cfg)
         if self.crop:

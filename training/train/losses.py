@@ -25,6 +25,11 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
     return 1.0 - (2.0 * inter + smooth) / (p.sum() + t.sum() + smooth)
 
 
+def distill_loss(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """BCE of the student's logits against a teacher's probabilities (soft labels in [0, 1])."""
+    return F.binary_cross_entropy_with_logits(logits, soft.to(logits.dtype))
+
+
 class SegLoss(nn.Module):
     """`bce_weight * BCE + dice_weight * Dice` (either weight may be 0)."""
 

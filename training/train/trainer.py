@@ -41,8 +41,14 @@ from lane_seg.models.checkpoint import load_checkpoint, save_checkpoint
 from lane_seg.outputs import lock_folder, naming, remove_stale_temps, temp_path
 from lane_seg.training.train.augment import style_bank
 from lane_seg.training.train.config import TrainConfig
-from lane_seg.training.train.data import SegmentationSet, build_sampler, gather_samples
-from lane_seg.training.train.losses import build_loss
+from lane_seg.training.train.data import (
+    SegmentationSet,
+    WeightedDistributedSampler,
+    build_sampler,
+    gather_samples,
+)
+from lane_seg.training.train.distill import Teacher, TeacherFrames
+from lane_seg.training.train.losses import build_loss, distill_loss
 from lane_seg.training.train.schedule import ModelEMA, lr_factor, seed_everything
 
 EPOCH_FIELDS = [
@@ -112,7 +118,11 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 def _train_data_identity(cfg: TrainConfig, n_train: int) -> str:
     parts = [f"{s.root} (weight {s.weight:g})" for s in cfg.data.sources]
     text = f"{'; '.join(parts)}; split {cfg.data.train_split}, {n_train} samples"
-    return text + (f"; fine-tuned from {cfg.train.init_from}" if cfg.train.init_from else "")
+    text += f"; fine-tuned from {cfg.train.init_from}" if cfg.train.init_from else ""
+    if cfg.distill:  # training/train/distill.py
+        frames = f" and unlabelled frames {list(cfg.distill.frames)}" if cfg.distill.frames else ""
+        text += f"; distilled from {cfg.distill.teacher} (weight {cfg.distill.weight:g}){frames}"
+    return text
 
 
 class Run:
@@ -127,6 +137,8 @@ class Run:
         seed_everything(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         pre = cfg.preprocess
         labels = cfg.data.labels
+        dc = cfg.distill  # its teacher is checked before any data is read
+        self.teacher = Teacher(dc.teacher, dc.threads or t.threads) if dc else None
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split, labels)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
         self.real_frames = real_frames_of(train_samples)
@@ -135,7 +147,13 @@ class Run:
         if cfg.data.val_limit:
             val_samples = val_samples[: cfg.data.val_limit]
         self.train_set = SegmentationSet(
-            train_samples, pre, cfg.augment, seed=t.seed, cache=cfg.data.cache, crop=cfg.crop
+            train_samples,
+            pre,
+            cfg.augment,
+            seed=t.seed,
+            cache=cfg.data.cache,
+            crop=cfg.crop,
+            teacher=self.teacher,
         )
         self.val_set = SegmentationSet(val_samples, pre, None, cache=cfg.data.cache)
         per_epoch = t.steps_per_epoch * t.batch_size * ctx.world_size
@@ -155,6 +173,18 @@ class Run:
                 f"per process; lower train.batch_size or add data"
             )
         self.total_steps = self.steps_per_epoch * t.epochs
+        self.real_set, self.real_sampler = None, None
+        if dc and self.teacher and dc.frames and dc.batch_size:
+            self.real_set = TeacherFrames(
+                dc.frames, self.teacher, pre, cfg.augment, t.seed, dc.video_stride
+            )
+            self.real_sampler = WeightedDistributedSampler(
+                [1.0] * len(self.real_set),
+                self.steps_per_epoch * dc.batch_size * ctx.world_size,
+                ctx.rank,
+                ctx.world_size,
+                t.seed,
+            )
 
         self.model = build_model(cfg.model.name, **cfg.model.options)
         check_input_size(self.model, pre.height, pre.width)
@@ -280,11 +310,13 @@ class Run:
 
     # ---- one epoch ---------------------------------------------------------------------
 
-    def _loader(self, dataset: SegmentationSet, sampler: Any, shuffle_free: bool) -> DataLoader:
+    def _loader(
+        self, dataset: Any, sampler: Any, shuffle_free: bool, batch_size: int = 0
+    ) -> DataLoader:
         workers = self.cfg.data.workers
         return DataLoader(
             dataset,
-            batch_size=self.cfg.train.batch_size,
+            batch_size=batch_size or self.cfg.train.batch_size,
             sampler=sampler,
             shuffle=False,
             drop_last=not shuffle_free,
@@ -297,6 +329,12 @@ class Run:
         self.sampler.set_epoch(self.epoch)
         self.ddp.train()
         loader = self._loader(self.train_set, self.sampler, shuffle_free=False)
+        real = None
+        if self.real_set is not None and self.cfg.distill:
+            self.real_set.set_epoch(self.epoch)
+            self.real_sampler.set_epoch(self.epoch)
+            batch = self.cfg.distill.batch_size
+            real = iter(self._loader(self.real_set, self.real_sampler, False, batch))
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -309,12 +347,11 @@ class Run:
             )
         o = self.cfg.optim
         total, count = 0.0, 0
-        for x, y in loader:
+        for batch in loader:
             lr = o.lr * lr_factor(self.step, self.total_steps, o.warmup_steps, o.min_lr_ratio)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x, y = x.to(self.ctx.device, non_blocking=True), y.to(self.ctx.device)
-            loss = self.loss_fn(self.ddp(x), y)
+            loss = self.batch_loss(batch, real)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if o.grad_clip:
@@ -337,6 +374,23 @@ class Run:
         if self.ctx.distributed:
             dist.all_reduce(mean)
         return float(mean[0] / max(1.0, float(mean[1])))
+
+    def batch_loss(self, batch: list[torch.Tensor], real: Any = None) -> torch.Tensor:
+        """The configured loss on (input, label); with a teacher, plus `distill.weight` x BCE
+        against its probabilities on these frames and on a batch of unlabelled real frames
+        (one forward pass over both, so BatchNorm sees the real frames too)."""
+        dev = self.ctx.device
+        x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev)
+        if len(batch) == 2 or not self.cfg.distill:
+            return self.loss_fn(self.ddp(x), y)
+        inputs, soft = [x], [batch[2]]
+        if real is not None:
+            xr, tr = next(real)
+            inputs.append(xr)
+            soft.append(tr)
+        logits = self.ddp(torch.cat(inputs).to(dev))
+        kd = distill_loss(logits, torch.cat(soft).to(dev))
+        return self.loss_fn(logits[: len(x)], y) + self.cfg.distill.weight * kd
 
     @torch.inference_mode()
     def validate(self) -> dict[str, float]:
