@@ -10,6 +10,7 @@ from pathlib import Path
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import lock_folder, output_file
+from lane_seg.runtime.shipped_model import manifest_entry_check, record_real_f1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="with --real: also rewrite this README's 'lane-seg scoreboard' section",
     )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        help="with --real: write each model's mean F1 within 8 px into this shipped-models "
+        "manifest (models/shipped.json; the models must sit beside it)",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,10 +90,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _scoreboard(args: argparse.Namespace) -> int:
     from lane_seg.cli.readme import check_section, replace_section
-    from lane_seg.training.eval.scoreboard import run_scoreboard
+    from lane_seg.training.eval.scoreboard import mean_real_f1, run_scoreboard
 
     if args.readme:
         check_section(output_file(args.readme), "scoreboard")  # before scoring, not after
+    if args.manifest:
+        for model in args.model:  # before scoring, not after
+            manifest_entry_check(output_file(args.manifest), Path(model))
     out = Path(args.out or "runs/scoreboard")
     lock_folder(out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     result = run_scoreboard(
@@ -101,6 +111,10 @@ def _scoreboard(args: argparse.Namespace) -> int:
                     f"label ({skipped[0]}{more}; all in scoreboard.json)",
                     file=sys.stderr,
                 )
+    if args.manifest:
+        for model, entry in result["models"].items():
+            record_real_f1(args.manifest, Path(model), mean_real_f1(entry))
+            print(f"{args.manifest}: {Path(model).name} mean real F1 within 8 px written")
     table = (out / "scoreboard.md").read_text()
     if args.readme:
         replace_section(args.readme, "scoreboard", command_line("eval", args, register), table)

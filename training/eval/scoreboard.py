@@ -140,6 +140,13 @@ def run_scoreboard(
     return result
 
 
+def mean_real_f1(entry: dict[str, Any]) -> float:
+    """A model's mean F1 within 8 px over the sources' 'all' rows, % (what models/shipped.json
+    lists); NaN when no source scored a frame."""
+    scores = [row["all"]["tol_f1"] for row in entry["sources"] if "all" in row]
+    return 100.0 * sum(scores) / len(scores) if scores else float("nan")
+
+
 def markdown(result: dict[str, Any]) -> str:
     """One table per model: source, labels, frames, lane IoU and F1 within 8 px, per condition."""
     lines = []
