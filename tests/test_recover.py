@@ -100,7 +100,7 @@ def test_adapt_without_model_starts_from_the_recovered_shipped_file(
     assert card["model"]["recovered_from"]["sha256"] == sha256_file(path)
     assert card["model"]["recovered_from"]["seconds"] > 0
     text = (out / "ADAPT.md").read_text()
-    assert f"recovered from `{path}` (sha256 `{sha256_file(path)}`)" in text
+    assert f"recovered from `models/{path.name}` (sha256 `{sha256_file(path)}`)" in text
     start = load_checkpoint(out / "start.pt")
     model_from_checkpoint(start)  # a checkpoint like any other
     assert main(argv) == 0  # resumed: the same start.pt, the same state

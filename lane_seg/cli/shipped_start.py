@@ -49,6 +49,7 @@ def shipped_checkpoint(out: str | Path) -> Path:
     frames, what = source_frames()
     recovered = recover_int8(int8, frames, what)
     recovered.origin["seconds"] = round(time.perf_counter() - t0, 1)  # frames rendered included
+    recovered.origin["path"] = f"models/{int8.name}"  # the package's file, not this machine's path
     save_recovered(recovered, path)
     return path
 
