@@ -16,6 +16,7 @@ pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
+from lane_seg.lanes.extract import LaneInstance  # noqa: E402
 from lane_seg.models.testing import (  # noqa: E402
     bad_compressed_fields,
     bad_image_fields,
@@ -214,8 +215,8 @@ def test_overlay_only_while_subscribed_and_lane_center_hook(bright):
         assert h.node.stats.overlays == 0  # nobody listens: not computed
     calls = []
 
-    def centre(mask):
-        calls.append(mask.shape)
+    def centre(lanes):
+        calls.append(lanes)  # the frame's lane lines, from its one lane step
         return [(4.0, 0.0), (8.0, 0.5), (12.0, 1.5)]
 
     with NodeHarness(bright, FAST, lane_center_fn=centre, subscribe_overlay=True) as h:
@@ -225,7 +226,7 @@ def test_overlay_only_while_subscribed_and_lane_center_hook(bright):
         h.wait_for(lambda: h.overlays and h.paths, 10, "overlay and path")
         over, path = h.overlays[0], h.paths[0]
     assert over.header == hdr and over.encoding == "bgr8" and (over.height, over.width) == (48, 96)
-    assert calls == [(48, 96)]
+    assert len(calls) == 1 and all(isinstance(lane, LaneInstance) for lane in calls[0])
     assert path.header.stamp == hdr.stamp and path.header.frame_id == "base_link"
     assert [(p.pose.position.x, p.pose.position.y) for p in path.poses] == [
         (4.0, 0.0),
