@@ -370,3 +370,28 @@ def test_a_line_seen_only_far_away_follows_the_road_down_on_a_bend():
     lanes = extract_lanes(mask, camera=CAM)
     assert [lane.ego for lane in lanes] == [EGO_LEFT, EGO_RIGHT]
     assert_follows(lanes[0], CAM, left, 4.0, horizon(CAM) + 15)  # 20 px off along its own fit
+
+
+def test_points_at_one_distance_keep_their_line_instead_of_a_singular_fit():
+    """Points stacked at one or two distances ahead (a random model's mask can give them) fix
+    no quadratic: the fit keeps the line it had instead of raising LinAlgError."""
+    from lane_seg.lanes.grouping import _design, _fit_all
+
+    x = np.array([10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 5.0, 10.0, 15.0, 20.0])
+    y = np.array([1.0, 1.1, 0.9, 1.2, 1.3, 1.1, -2.0, -2.1, -2.2, -2.3])
+    owner = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    before = np.array([[1.0, 0.0, 0.0], [-2.0, 0.0, 0.0]])
+    after = _fit_all(_design(x, y), owner, before, prior=0.0)
+    assert np.array_equal(after[0], before[0])  # two distances: kept
+    assert np.isfinite(after[1]).all() and not np.array_equal(after[1], before[1])  # fitted
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_model_like_masks_never_raise(seed):
+    """A random-weight model's blotchy mask: lanes or none, never an exception."""
+    rng = np.random.default_rng(seed)
+    blobs = cv2.GaussianBlur(rng.random((256, 512)).astype(np.float32), (0, 0), 3 + seed)
+    mask = (blobs > np.quantile(blobs, 0.9)).astype(np.uint8) * 255
+    for camera in (None, CAM):
+        for lane in extract_lanes(mask, camera=camera):
+            assert np.isfinite(lane.points).all()

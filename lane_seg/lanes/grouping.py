@@ -63,12 +63,14 @@ def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float) -> np.ndarray:
     """Least-squares quadratics for every line at once (`terms` from `_design`); points with
     owner -1 are nobody's. The curvature term is pulled to 0 with the weight of `prior`
-    points; lines with fewer than 3 points keep theirs."""
+    points; lines with fewer than 3 points, or all at one or two distances, keep theirs."""
     k = len(coeffs)
     sums = (owner[None, :] == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
     a = sums[:, [0, 1, 2, 1, 2, 3, 2, 3, 4]].reshape(k, 3, 3)
     a[:, 2, 2] += prior
     ok = sums[:, 0] >= 3
+    if ok.any():  # points stacked at one or two distances ahead fix no quadratic
+        ok[ok] = np.linalg.cond(a[ok]) < 1e12
     out = coeffs.copy()
     if ok.any():
         out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
