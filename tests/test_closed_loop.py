@@ -235,3 +235,26 @@ def test_actuation_delay_shifts_commands_by_whole_frames():
     assert out[3].steer == pytest.approx(driver.log[0].steer_cmd) and out[3].steer > 0.01
     with pytest.raises(LaneSegError, match="actuation_delay_s"):
         ControllerConfig.from_dict({"actuation_delay_s": -1})
+
+
+def test_a_drive_that_stops_ends_whichever_loop_runs_it():
+    """The controller brakes to a stop once the lane is lost; a stopped car never covers its
+    distance, so both loops end the drive after STOPPED_S standing still (the loop over ROS 2
+    once ran forever on a model that never found the lane)."""
+    from types import SimpleNamespace
+
+    from lane_seg.sim.loop.metrics import STOPPED_S, DriveEnd
+
+    ending = DriveEnd(lane_width_m=3.6, fps=10.0)
+
+    def frame(speed: float, error: float = 0.0, command: object = "go") -> SimpleNamespace:
+        return SimpleNamespace(command=command, state=SimpleNamespace(speed=speed),
+                               lateral_error_m=error)  # fmt: skip
+
+    assert ending.reason(frame(12.0)) is None
+    reasons = [ending.reason(frame(0.0)) for _ in range(int(STOPPED_S * 10) + 1)]
+    assert reasons[0] is None and reasons[-1] == "stopped (lane lost)"
+    assert DriveEnd(3.6, 10.0).reason(frame(12.0, error=2.9)) == "left the lane"
+    assert DriveEnd(3.6, 10.0).reason(frame(12.0, command=None)) == "end of road"
+    rolling = DriveEnd(3.6, 10.0)
+    assert all(rolling.reason(frame(0.0 if i % 10 else 5.0)) is None for i in range(100))

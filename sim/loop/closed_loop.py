@@ -27,6 +27,7 @@ from lane_seg.lanes.extract import LaneInstance, extract_lanes
 from lane_seg.lanes.geometry import poly
 from lane_seg.lanes.tracker import LaneEstimate, LaneTracker, TrackerConfig
 from lane_seg.sim.loop.metrics import (
+    DriveEnd,
     FrameLog,
     aggregate,
     json_clean,
@@ -38,10 +39,6 @@ from lane_seg.sim.loop.scenarios import Scenario
 from lane_seg.sim.world.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.world.scene import Scene
 from lane_seg.sim.world.vehicle import VehicleParams, VehicleState
-
-OFF_ROAD_MARGIN_M = 1.0  # the drive ends when the camera point is this far beyond the line
-STOPPED_S = 3.0  # ... or when the vehicle has stood still this long
-
 
 # --------------------------------------------------------------------------- perception
 
@@ -220,8 +217,7 @@ def run_world(
 
     driver = LaneKeepingDriver(perception, cam, scenario.fps, ctrl, tracking, on_frame)
     end_reason = "distance"
-    still = 0.0
-    limit_off = scene.lane_width / 2 + OFF_ROAD_MARGIN_M
+    ending = DriveEnd(scene.lane_width, scenario.fps)
     try:
         for frame in drive(
             scene,
@@ -235,15 +231,9 @@ def run_world(
             start_offset_m=scenario.start_offset_m,
             label=getattr(perception, "labels", "paint"),
         ):
-            if frame.command is None:
-                end_reason = "end of road"
-                break
-            still = still + 1.0 / scenario.fps if frame.state.speed < 0.5 else 0.0
-            if abs(frame.lateral_error_m) > limit_off:
-                end_reason = "left the lane"
-                break
-            if still >= STOPPED_S:
-                end_reason = "stopped (lane lost)"
+            reason = ending.reason(frame)
+            if reason is not None:
+                end_reason = reason
                 break
     finally:
         if writer is not None:

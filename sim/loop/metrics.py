@@ -10,6 +10,32 @@ from typing import Any
 
 import numpy as np
 
+OFF_ROAD_MARGIN_M = 1.0  # a drive ends when the camera point is this far beyond the line
+STOPPED_S = 3.0  # ... or when the vehicle has stood still this long (the lane was lost)
+
+
+@dataclass
+class DriveEnd:
+    """Why a closed-loop drive ends before its distance, one rule for the in-process loop and
+    the loop over ROS 2: the road ran out, the vehicle left its lane, or it stood still (the
+    controller brakes to a stop once the lane is lost, and a stopped car never arrives)."""
+
+    lane_width_m: float
+    fps: float
+    still_s: float = 0.0
+
+    def reason(self, frame: Any) -> str | None:
+        """The end reason after `frame` (a sim.world.drive.DriveFrame), or None to go on."""
+        if frame.command is None:
+            return "end of road"
+        self.still_s = self.still_s + 1.0 / self.fps if frame.state.speed < 0.5 else 0.0
+        if abs(frame.lateral_error_m) > self.lane_width_m / 2 + OFF_ROAD_MARGIN_M:
+            return "left the lane"
+        if self.still_s >= STOPPED_S:
+            return "stopped (lane lost)"
+        return None
+
+
 CAR_HALF_WIDTH_M = 0.9  # a departure is a wheel on the line: |error| > lane/2 - this
 
 

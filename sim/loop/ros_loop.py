@@ -44,7 +44,7 @@ from lane_seg.ros.lane_controller import LaneControllerNode
 from lane_seg.ros.messages import camera_info_msg, header, image_msg, path_to_estimate, stamp_ns
 from lane_seg.ros.params import qos_override
 from lane_seg.ros.seg_node import NODE_NAME, SegNode
-from lane_seg.sim.loop.metrics import FrameLog, world_metrics
+from lane_seg.sim.loop.metrics import DriveEnd, FrameLog, world_metrics
 from lane_seg.sim.loop.scenarios import Scenario
 from lane_seg.sim.world.drive import Command, DriveFrame, build_world, drive, nominal_camera
 from lane_seg.sim.world.scene import Scene
@@ -216,17 +216,15 @@ def run_ros_loop(
         _wait(lambda: bridge.count_publishers(CMD_TOPIC) > 0, 10.0, "the controller node")
         _wait(lambda: seg.lane_center_pub.get_subscription_count() >= 2, 10.0, "lane subscribers")
         end_reason = "distance"
-        limit_off = scene.lane_width / 2 + 1.0
+        ending = DriveEnd(scene.lane_width, scenario.fps)
         for frame in drive(
             scene, cam, None, scenario.fps, scenario.speed_mps, seed,
             steering=bridge.steering, distance_m=scenario.distance_m,
             start_offset_m=scenario.start_offset_m,
         ):  # fmt: skip
-            if frame.command is None:
-                end_reason = "end of road"
-                break
-            if abs(frame.lateral_error_m) > limit_off:
-                end_reason = "left the lane"
+            reason = ending.reason(frame)
+            if reason is not None:
+                end_reason = reason
                 break
         return world_metrics(
             bridge.log,
