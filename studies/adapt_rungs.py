@@ -181,7 +181,8 @@ def recovery_line(result: dict[str, Any]) -> str:
         for name, a in result.get("recovery_agreement", {}).items()
     )
     return (
-        f"The start is the shipped model recovered from `{o['path']}` (sha256 `{o['sha256']}`): "
+        f"The start is the shipped model recovered from `models/{Path(o['path']).name}` "
+        f"(sha256 `{o['sha256']}`): "
         f"its fp32 masks agree with the int8 file's at {sim['mask_agreement_iou']:.1f} % IoU on "
         f"{sim['frames']} simulator frames" + (f", on real frames: {real}." if real else ".")
     )
