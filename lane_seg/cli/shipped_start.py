@@ -1,9 +1,9 @@
 """The shipped default model as a starting checkpoint for `adapt` and `finetune` without
 `--model`: its trainable weights recovered from the int8 file (`models/lane_unet_int8.onnx`,
 `lane_seg.training.adapt.recover`), its BatchNorm statistics measured on frames of the simulator
-settings it was trained on (config/sim_roads.yaml). Recomputed into the run's folder (under a
-minute on 2 cores) rather than shipped: the int8 file already holds the weights, and a copy
-could not drift from it."""
+settings it was trained on (config/sim_roads.yaml). Recomputed into the run's folder (about a
+minute on 2 busy cores, the card says how long) rather than shipped: the int8 file already
+holds the weights, and a copy could drift from it."""
 
 from __future__ import annotations
 
