@@ -36,15 +36,16 @@ SOURCES = [
     "real/udacity",
     "real_train/culane_driver23/driver_23_30frame",
 ]
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
 
 def frames(limit: int) -> list[Path]:
+    from lane_seg.data.frames import image_files
+
     found = []
     for rel in SOURCES:
         root = SHARED / rel
         if root.is_dir():
-            found += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+            found += image_files(root)
     return found[:limit]
 
 
@@ -74,6 +75,8 @@ def main() -> int:
     import cv2
     import numpy as np
 
+    from lane_seg.data.dataset import read_image
+    from lane_seg.errors import LaneSegError
     from lane_seg.lanes.extract import LaneConfig, extract_lanes
     from lane_seg.lanes.mask import MaskConfig, default_vanishing_point, nominal_camera
     from lane_seg.lanes.tracker import LaneTracker
@@ -90,10 +93,11 @@ def main() -> int:
     seg = Segmenter.load(model_or_default(args.model), args.engine, args.threads)
     masks, probs, infer_ms = [], [], []
     for path in paths:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
+        try:
+            rgb = read_image(path)
+        except LaneSegError:
             continue
-        prob = probability(seg.logits(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+        prob = probability(seg.logits(rgb))
         infer_ms.append(seg.last.inference_ms)
         probs.append(prob)
         masks.append(np.where(prob > seg.threshold, 255, 0).astype(np.uint8))

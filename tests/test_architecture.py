@@ -197,3 +197,19 @@ def test_only_the_application_layer_knows_a_command_line():
     ]
     assert not found, "\n".join(found)
     assert "argparse" in modules()["lane_seg.cli.train"].anywhere  # the check sees imports
+
+
+def test_videos_are_opened_only_by_the_one_frame_reader():
+    """One frame reader (docs/architecture.md, `lane_seg.data.frames`): no other module of the
+    package or of studies/ opens a video with OpenCV."""
+    reader = REPO / "lane_seg" / "data" / "frames.py"
+    paths = [m.path for m in modules().values()] + sorted((REPO / "studies").rglob("*.py"))
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in paths
+        if path != reader
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "VideoCapture"
+    ]
+    assert not found, "open videos through lane_seg.data.frames.Video:\n" + "\n".join(found)
+    assert "VideoCapture" in reader.read_text()  # the check looks for the right name

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lane_seg import resources
+from lane_seg.data.frames import timing_frames
 from lane_seg.sim.world.collect import render_frame
 from lane_seg.sim.world.scene import SimConfig
 from lane_seg.training.quant.calibration import (
@@ -37,18 +38,7 @@ SIM_CALIB_SEED = 4242  # a different seed for calibration frames when there is n
 
 def load_frames(real_dir: Path | None, count: int = 8) -> tuple[list[np.ndarray], str]:
     """`count` RGB frames at 256x512: real road frames when present, else simulator frames."""
-    import cv2
-
-    files: list[Path] = []
-    if real_dir is not None and real_dir.is_dir():
-        files = sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    frames = []
-    for f in files[:count]:
-        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if bgr is None:
-            continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        frames.append(cv2.resize(rgb, FRAME_HW[::-1], interpolation=cv2.INTER_AREA))
+    frames = timing_frames(real_dir, FRAME_HW, count)
     if frames:
         where = os.path.relpath(real_dir, CHECKOUT or Path.cwd())
         return frames, f"real: {len(frames)} frames from {where}"

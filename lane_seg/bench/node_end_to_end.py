@@ -31,9 +31,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from lane_seg.data.frames import timing_frames
 from lane_seg.models.testing import stripes_rgb
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import load_engine, time_engine
@@ -44,20 +44,8 @@ from lane_seg.runtime.timing import percentile, time_calls
 
 def bench_frames(height: int, width: int, real_dir: Path | None) -> list[np.ndarray]:
     """Real road frames resized to (height, width) when available, else a synthetic frame."""
-    files = (
-        sorted(p for p in real_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:10]
-        if real_dir and real_dir.is_dir()
-        else []
-    )
-    if not files:
-        return [stripes_rgb(height, width, seed=i) for i in range(4)]
-    frames = []
-    for f in files:
-        rgb = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
-        if rgb.shape[:2] != (height, width):
-            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-        frames.append(rgb)
-    return frames
+    frames = timing_frames(real_dir, (height, width), 10)
+    return frames or [stripes_rgb(height, width, seed=i) for i in range(4)]
 
 
 def bench_frames_are_real(real_dir: Path | None) -> bool:

@@ -4,7 +4,6 @@ of images or a rosbag2), written as an fp32 + int8 ONNX pair with a card section
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,6 @@ from typing import Any
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import lock_folder
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,32 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def frame_source(src: str, topic: str | None, every: int) -> Iterator[tuple[str, str, Any]]:
-    """(key, clip, RGB) of a video, a folder of images or a rosbag2 folder: the readers that
-    pseudo-label (`lane_seg.data.unlabelled`) and bag replay (`lane_seg.ros.bag`) use. A
-    folder's images are one clip per sub-folder, in name order; every `every`-th frame."""
-    path = Path(src)
-    if not path.exists():
-        raise LaneSegError(f"--frames {src}: not found")
-    if path.is_dir() and (path / "metadata.yaml").is_file():
-        from lane_seg.ros.bag import iter_images
+    """(key, clip, RGB) of every `every`-th frame of a video, a folder of images (one clip per
+    sub-folder) or a rosbag2 folder (`lane_seg.ros.recorded`, the one dispatch)."""
+    from lane_seg.ros.recorded import recorded_frames  # OpenCV and rosbags, only when run
 
-        return (
-            (f"{src}#{i}", src, rgb)
-            for i, rgb in enumerate(iter_images(path, topic))
-            if i % every == 0
-        )
-    from lane_seg.data.unlabelled import unlabelled_frames
-
-    if path.is_dir():
-        pattern = str(Path(glob.escape(str(path))) / "**" / "*")
-        images = enumerate(unlabelled_frames([pattern]))
-        return ((key, str(Path(key).parent), rgb) for i, (key, _, rgb) in images if i % every == 0)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise LaneSegError(
-            f"--frames {src}: give a video ({', '.join(VIDEO_SUFFIXES)}), a folder of images "
-            "or a rosbag2 folder (with metadata.yaml)"
-        )
-    return unlabelled_frames([glob.escape(str(path))], every)
+    try:
+        recorded = recorded_frames(src, topic, every)
+    except LaneSegError as exc:
+        raise LaneSegError(f"--frames {exc}") from None
+    return ((f.key, f.clip, f.rgb) for f in recorded.frames)
 
 
 def run(args: argparse.Namespace) -> int:

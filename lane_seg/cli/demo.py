@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lane-seg demo --input ../shared/data/real/udacity/solidWhiteRight.mp4",
     )
     p.add_argument("--model", help="model to run (default: the shipped int8 model)")
-    p.add_argument("--input", help="a video file or rosbag2 folder instead of the simulator")
+    p.add_argument(
+        "--input", help="a video, a folder of images or a rosbag2 folder instead of the simulator"
+    )
     p.add_argument("--topic", help="image topic of the bag (default: its first image topic)")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--seconds", type=float, default=40.0, help="simulated drive length (s)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from lane_seg.cli.common import add_command
@@ -108,12 +107,9 @@ def run(args: argparse.Namespace) -> int:
 def video_fps(jobs: list) -> float:
     """The frame rate of the first input video (its camera's, for --model auto's budget); 0
     when there is none or it does not say."""
-    import cv2
+    from lane_seg.data.frames import video_info  # OpenCV, only when a video is given
 
     for job in jobs:
         if job.video:
-            cap = cv2.VideoCapture(str(job.path))
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            cap.release()
-            return fps if math.isfinite(fps) and fps > 0 else 0.0
+            return video_info(job.path)[0]
     return 0.0

@@ -1,4 +1,4 @@
-"""`lane-seg demo --input VIDEO|BAG`: recorded frames through the real ROS 2 segmentation node.
+"""`lane-seg demo --input VIDEO|FOLDER|BAG`: recorded frames through the ROS 2 segmentation node.
 
 Each frame is published on the node's `~/image` topic and the demo waits for its mask on
 `~/mask` before sending the next (lockstep, so no frame is dropped; the latency is publish to
@@ -15,50 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from lane_seg.demo.live import LiveStatus, VideoOut
 from lane_seg.errors import LaneSegError
-from lane_seg.ros.bag import iter_images
 from lane_seg.ros.image_codec import mask_array, message_to_rgb
-from lane_seg.runtime.infer import VIDEO_EXTS
+from lane_seg.ros.recorded import recorded_frames
 from lane_seg.visualize import put_text
 
 STAMP_OFFSET_S = 1000.0
 
 
-def _video_frames(path: Path) -> tuple[Iterator[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise LaneSegError(f"cannot open video {path}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-
-    def frames() -> Iterator[np.ndarray]:
-        try:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    return
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        finally:
-            cap.release()
-
-    return frames(), float(fps)
-
-
 def input_frames(path: str | Path, topic: str | None = None) -> tuple[Iterator[np.ndarray], float]:
-    """RGB frames and their rate from a video file or a rosbag2 folder."""
-    path = Path(path)
-    if not path.exists():
-        raise LaneSegError(f"input not found: {path}")
-    if path.is_file() and path.suffix.lower() in VIDEO_EXTS:
-        return _video_frames(path)
-    if path.is_dir() and (path / "metadata.yaml").is_file():
-        return iter_images(path, topic), 15.0
-    raise LaneSegError(
-        f"{path}: give a video ({', '.join(VIDEO_EXTS)}) or a rosbag2 folder (with metadata.yaml)"
-    )
+    """RGB frames and their rate (a bag's or a folder's: 15 frames/s) from a video file, a
+    folder of images or a rosbag2 folder (`lane_seg.ros.recorded`, the one dispatch)."""
+    recorded = recorded_frames(path, topic)
+    return (f.rgb for f in recorded.frames), recorded.fps or 15.0
 
 
 def run_replay(

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lane_seg.data.dataset import atomic_write, encode_image, encode_mask, read_image
+from lane_seg.data.frames import IMAGE_EXTS, VIDEO_EXTS, Video, image_files, video_info
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.formats import culane_lines, tusimple_record, tusimple_rows
@@ -34,9 +35,6 @@ from lane_seg.outputs import lock_folder
 from lane_seg.runtime.prelabels import PreLabels
 from lane_seg.runtime.segmenter import Segmenter, overlay_bgr
 from lane_seg.visualize import draw_lanes, overlay
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 @dataclass
@@ -86,9 +84,7 @@ def collect_inputs(inputs: list[str]) -> list[Job]:
         if not path.exists():
             raise LaneSegError(f"input not found: {path}")
         if path.is_dir():
-            files = sorted(
-                f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS
-            )
+            files = image_files(path)
             if not files:
                 raise LaneSegError(f"no images ({', '.join(IMAGE_EXTS)}) in folder {path}")
             jobs += [
@@ -107,13 +103,6 @@ def collect_inputs(inputs: list[str]) -> list[Job]:
     if dupes:
         raise LaneSegError(f"two inputs would write the same outputs: {', '.join(dupes[:5])}")
     return jobs
-
-
-def _video_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-    cap.release()
-    return max(n, 0)
 
 
 def _segment(
@@ -196,23 +185,19 @@ def video_writer(path: Path, fps: float, size: tuple[int, int], color: bool) -> 
 def _video(
     seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport, bar: tqdm
 ) -> None:
-    cap = cv2.VideoCapture(str(job.path))
-    if not cap.isOpened():
-        report.failures.append(f"{job.path}: unreadable video")
+    try:
+        video = Video(job.path)
+    except LaneSegError as exc:
+        report.failures.append(str(exc))
         return
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    fps = video.fps or 30.0
     tmp_over = out / f".{job.name}_overlay.partial.mp4"
     tmp_mask = out / f".{job.name}_mask.partial.mp4"
     over_w = mask_w = None
     frames = 0
     records = []
     try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        for _, rgb in video.frames():
             mask, lanes = _segment(seg, rgb, report, opts.lanes)
             size = (rgb.shape[1], rgb.shape[0])
             if over_w is None:
@@ -229,16 +214,16 @@ def _video(
             frames += 1
             bar.update(1)
     finally:
-        cap.release()
+        video.close()
         for w in (over_w, mask_w):
             if w is not None:
                 w.release()
     if frames == 0:
         report.failures.append(f"{job.path}: no frames could be decoded")
         return
-    if frames < declared:  # the outputs below hold the frames that were decoded
+    if video.truncated():  # the outputs below hold the frames that were decoded
         report.failures.append(
-            f"{job.path}: decoded {frames} of the {declared} frames its header declares "
+            f"{job.path}: decoded {frames} of the {video.declared} frames its header declares "
             "(a truncated or damaged file)"
         )
     report.videos += 1
@@ -268,7 +253,7 @@ def _infer_all(seg: Segmenter, jobs: list[Job], out: Path, opts: InferOptions) -
     tusimple = out / "masks" / "tusimple.json"
     earlier = _tusimple_records(tusimple) if opts.lanes else []  # a damaged file: before work
     report = InferReport(prelabels=PreLabels(out, opts.export) if opts.export else None)
-    total = sum(_video_frames(j.path) if j.video else 1 for j in jobs)
+    total = sum(video_info(j.path)[1] if j.video else 1 for j in jobs)
     t0 = time.perf_counter()
     with tqdm(total=total or None, unit="frame", desc="infer", dynamic_ncols=True) as bar:
         for job in jobs:
