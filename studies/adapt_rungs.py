@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -48,7 +47,7 @@ from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import OnnxRuntimeEngine
 from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.shipped_model import default_model
-from lane_seg.training.adapt.run import FP32, INT8, AdaptConfig, adapt
+from lane_seg.training.adapt.run import FP32, INT8, MIN_FRAMES, AdaptConfig, adapt
 from lane_seg.training.eval.evaluate import load_model_engine
 from lane_seg.training.eval.scoreboard import score_source
 from lane_seg.training.quant.calibration import select_calibration
@@ -105,9 +104,10 @@ def _rung_files(
         max_frames=args.max_frames,
         calib_dataset=str(args.sim),
         sim=str(args.sim),
-        selftrain_steps=args.selftrain_steps,
         threads=args.threads,
     )
+    if "selftrain" in cfg.methods:  # a setting of that rung alone (the others resume whatever)
+        cfg = replace(cfg, selftrain_steps=args.selftrain_steps)
     read = ((f.key, f.clip, real_sources.read_rgb(f.image)) for f in frames)
     adapt(model, read, f"{source.name} train clips", out, cfg)
     return out / FP32, out / INT8, time.perf_counter() - t0
@@ -189,12 +189,11 @@ def recovery_line(result: dict[str, Any]) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    load = " -> ".join(f"{a:.1f}" for a in result.get("load_average", []))
     st = result["settings"]
     lines = [
         f"Rungs of `lane-seg adapt` from `{result['model']}` on {result['cpu']}; adapt s is "
-        f"wall time on a machine shared with other work (load average {load} at the start and "
-        f"the end), so an idle machine takes less. AdaBN alpha {st['alpha']} (share of the "
+        "the wall time of each rung's first run (a resumed study keeps it), on a machine shared "
+        f"with other work, so an idle machine takes less. AdaBN alpha {st['alpha']} (share of the "
         f"camera's statistics), at most {st['max_frames']} adaptation frames, self-training "
         f"{st['selftrain_steps']} steps.",
         "",
@@ -216,6 +215,8 @@ def markdown(result: dict[str, Any]) -> str:
                 text = row(rung, precision, r[precision])
                 lines.append(f"{text} {'-' if rung == 'none' else round(r['seconds'])} |")
         lines += ["", gain_line(entry["rungs"]), ""]
+        if "skipped" in entry:
+            lines += [f"Not run: {entry['skipped']}.", ""]
     return "\n".join(lines)
 
 
@@ -260,7 +261,6 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     model = args.model or shipped_checkpoint(args.out)
     result: dict[str, Any] = {"model": str(model), "cpu": CpuInfo.detect().line()}
-    result["load_average"] = [os.getloadavg()[0]]
     result["settings"] = {k: getattr(args, k) for k in ("alpha", "max_frames", "selftrain_steps")}
     if not args.model:
         result["recovered_from"] = load_checkpoint(model)["recovered_from"]
@@ -273,6 +273,9 @@ def main() -> int:
         seen = [f.key for f in frames]
         entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
         for rung in args.rungs.split(","):
+            if "selftrain" in RUNGS[rung] and len(frames) < MIN_FRAMES:
+                entry["skipped"] = f"{rung}: fewer than the {MIN_FRAMES} frames adapt asks for"
+                continue  # minutes of training on a handful of frames would measure nothing
             fp32, int8, seconds = rung_models(rung, model, source, frames, args)
             entry["rungs"][rung] = {
                 "seconds": round(seconds, 1),
@@ -286,7 +289,6 @@ def main() -> int:
                     found = agreement(args.out / source.name / rung, fp32, int8, inputs)
                     result.setdefault("recovery_agreement", {})[source.name] = found
         result["sources"][source.name] = entry
-    result["load_average"].append(os.getloadavg()[0])
     (args.out / "rungs.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "rungs.md").write_text(markdown(result))
     for readme in args.readme:
