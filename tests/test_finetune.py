@@ -59,3 +59,14 @@ def test_label_a_few_frames_then_finetune(tmp_path, capsys):
     # Re-running the finished run resumes it: nothing more to train, the same pair again.
     assert main([*argv, "--out", str(out)]) == 0
     assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+def test_the_schedule_runs_the_steps_asked_for():
+    """Self-training asked for 60 steps once ran 100 (two 50-step epochs); its card said 60."""
+    from lane_seg.training.train.finetune import STEPS_PER_EPOCH, schedule
+
+    for steps in (1, 7, 50, 60, 200, 301):
+        epochs, per_epoch = schedule(steps)
+        assert per_epoch <= STEPS_PER_EPOCH
+        assert steps <= epochs * per_epoch < steps + epochs
+    assert schedule(60) == (2, 30) and schedule(200) == (4, 50)

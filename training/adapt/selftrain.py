@@ -65,4 +65,5 @@ def self_train(
     last = out / RUN / "last.pt"
     run_training(cfg, resume=last.is_file(), progress=progress)
     model, info = model_from_checkpoint(load_checkpoint(last))
-    return model, info, SelfTraining(kept, report.frames, steps, sim)
+    ran = cfg.train.epochs * cfg.train.steps_per_epoch  # what the schedule rounds `steps` to
+    return model, info, SelfTraining(kept, report.frames, ran, sim)

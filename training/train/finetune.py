@@ -54,6 +54,13 @@ class FinetuneSettings:
             raise LaneSegError(f"--lr must be in (0, 1), got {self.lr}")
 
 
+def schedule(steps: int) -> tuple[int, int]:
+    """(epochs, steps per epoch) for `steps` in even epochs of at most STEPS_PER_EPOCH: 60 steps
+    are 2 x 30, not 2 x 50; the product exceeds `steps` by less than the number of epochs."""
+    epochs = math.ceil(steps / STEPS_PER_EPOCH)
+    return epochs, math.ceil(steps / epochs)
+
+
 def finetune_config(
     model: str | Path, labels: str | Path, out: str | Path, s: FinetuneSettings
 ) -> TrainConfig:
@@ -66,7 +73,7 @@ def finetune_config(
     ]
     if s.sim:
         sources.append({"root": str(s.sim), "weight": 1.0 - s.label_share})
-    per_epoch = min(STEPS_PER_EPOCH, s.steps)
+    epochs, per_epoch = schedule(s.steps)
     raw = {
         "model": {"name": info.arch, **info.model_config},
         "data": {
@@ -80,7 +87,7 @@ def finetune_config(
         },
         "optim": {"lr": s.lr, "warmup_steps": min(20, s.steps // 5)},
         "train": {
-            "epochs": math.ceil(s.steps / per_epoch),
+            "epochs": epochs,
             "steps_per_epoch": per_epoch,
             "batch_size": s.batch_size,
             "seed": s.seed,
