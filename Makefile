@@ -200,7 +200,7 @@ adapt-rungs: | data/roads/complete
 	  --readme training/README.md --readme models/README.md
 finetune-curve: | data/roads/complete
 	nice -n 5 $(BIN)/python studies/finetune_curve.py --data $(REAL_ROOT) --sim data/roads \
-	  --out runs/finetune_curve
+	  --out runs/finetune_curve --readme training/README.md --readme models/README.md
 
 # The baseline table of training/README.md: every architecture (and the first U-Net's stages)
 # trained on the original simulator data (paint labels), evaluated on its validation split and

@@ -28,6 +28,7 @@ from typing import Any
 from adapt_rungs import score, train_frames
 
 from lane_seg.artifact import ModelInfo
+from lane_seg.cli.readme import check_section, replace_section
 from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
 from lane_seg.data.importers.real import import_real
@@ -63,6 +64,9 @@ def lanes_figure(s: dict[str, Any]) -> str:
     return "-"
 
 
+SECTION = "finetune-curve"  # its table in training/README.md and the model card
+
+
 def markdown(result: dict[str, Any]) -> str:
     names = [result["source"], *result["also"]]
     head = " | ".join(f"{n} F1 within 8 px | {n} CULane F1" for n in names)
@@ -94,7 +98,16 @@ def main() -> int:
     p.add_argument("--n", default="0,5,10,20,50,90", help="comma-separated label counts")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--readme",
+        type=Path,
+        action="append",
+        default=[],
+        help=f"write the table into this file's {SECTION} section (repeatable)",
+    )
     args = p.parse_args()
+    for readme in args.readme:
+        check_section(readme, SECTION)  # before the runs, not after
     args.out.mkdir(parents=True, exist_ok=True)
     args.model = args.model or shipped_checkpoint(args.out)  # as `lane-seg finetune` starts
     source = real_sources.SOURCES[args.source]
@@ -122,6 +135,8 @@ def main() -> int:
         print(f"N={n}: {seconds:.0f} s", file=sys.stderr)
     (args.out / "curve.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "curve.md").write_text(markdown(result))
+    for readme in args.readme:
+        replace_section(readme, SECTION, "make finetune-curve", markdown(result))
     print(args.out / "curve.md")
     return 0
 

@@ -264,6 +264,9 @@ def test_the_whole_card_from_a_run(tmp_path):
     start, end = card.section_markers(card.ADAPT_RUNGS)
     assert f"{start}\n{end}" in text
     measured = text.replace(f"{start}\n{end}", f"{start}\n| rung | F1 |\n| none | 0.5 |\n{end}")
+    start, end = card.section_markers(card.FINETUNE_CURVE)  # the labelled-frames curve's too
+    assert f"{start}\n{end}" in measured
+    measured = measured.replace(f"{start}\n{end}", f"{start}\n| N | F1 |\n| 20 | 0.8 |\n{end}")
     out.write_text(measured)
     card.write_card(inputs, out)
     assert out.read_text() == measured

@@ -192,6 +192,15 @@ def build_card(inputs: CardInputs) -> str:
         "",
         *section_markers(ADAPT_RUNGS),
         "",
+        "## Your camera: a few labelled frames",
+        "",
+        "`lane-seg finetune` from this model on N labelled frames of one camera's train clips, "
+        "mixed with simulator frames, scored on its test clips and on another camera "
+        "(`make finetune-curve`, studies/finetune_curve.py, which writes this table; a new card "
+        "keeps it; those weights are never shipped, the recipe is):",
+        "",
+        *section_markers(FINETUNE_CURVE),
+        "",
         "## Limitations",
         "",
         *limitations(inputs.run, bench, int8_rows),
@@ -200,6 +209,7 @@ def build_card(inputs: CardInputs) -> str:
 
 
 ADAPT_RUNGS = "adapt-rungs"  # the section studies/adapt_rungs.py writes (make adapt-rungs)
+FINETUNE_CURVE = "finetune-curve"  # ... and studies/finetune_curve.py (make finetune-curve)
 
 
 def section_markers(name: str) -> tuple[str, str]:
@@ -208,7 +218,9 @@ def section_markers(name: str) -> tuple[str, str]:
     return f"<!-- lane-seg {name}: start -->", f"<!-- lane-seg {name}: end -->"
 
 
-def carry_sections(card: str, old: str, names: Sequence[str] = (ADAPT_RUNGS,)) -> str:
+def carry_sections(
+    card: str, old: str, names: Sequence[str] = (ADAPT_RUNGS, FINETUNE_CURVE)
+) -> str:
     """`card` with the body of each named section taken from the card it replaces: tables
     another command measured stay until that command writes them again."""
     for name in names:
