@@ -19,16 +19,14 @@ Writes OUT/curve.json and OUT/curve.md, with each run's wall time on this machin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from adapt_rungs import score, train_frames
+from adapt_rungs import add_readme_option, check_readmes, score, train_frames, write_tables
 
 from lane_seg.artifact import ModelInfo
-from lane_seg.cli.readme import check_section, replace_section
 from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
 from lane_seg.data.importers.real import import_real
@@ -98,16 +96,9 @@ def main() -> int:
     p.add_argument("--n", default="0,5,10,20,50,90", help="comma-separated label counts")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument(
-        "--readme",
-        type=Path,
-        action="append",
-        default=[],
-        help=f"write the table into this file's {SECTION} section (repeatable)",
-    )
+    add_readme_option(p, SECTION)
     args = p.parse_args()
-    for readme in args.readme:
-        check_section(readme, SECTION)  # before the runs, not after
+    check_readmes(args.readme, SECTION)
     args.out.mkdir(parents=True, exist_ok=True)
     args.model = args.model or shipped_checkpoint(args.out)  # as `lane-seg finetune` starts
     source = real_sources.SOURCES[args.source]
@@ -133,11 +124,7 @@ def main() -> int:
             r[other.name] = score(int8, other, [], args.data)
         result["runs"][str(n)] = r
         print(f"N={n}: {seconds:.0f} s", file=sys.stderr)
-    (args.out / "curve.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "curve.md").write_text(markdown(result))
-    for readme in args.readme:
-        replace_section(readme, SECTION, "make finetune-curve", markdown(result))
-    print(args.out / "curve.md")
+    write_tables(args.out / "curve", result, markdown(result), args.readme, SECTION)
     return 0
 
 
