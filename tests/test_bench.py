@@ -159,6 +159,15 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
     assert "choose from" in capsys.readouterr().err
 
 
+def test_bad_node_sizes_are_a_cli_error(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
+    save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
+    argv = ["bench", "--model", str(ckpt), "--out", str(tmp_path / "o"), "--node"]
+    assert main([*argv, "--node-sizes", "1280by720"]) == 2
+    assert "--node-sizes '1280by720': expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.ros
 def test_node_row_over_real_ros2(tmp_path):
@@ -171,10 +180,11 @@ def test_node_row_over_real_ros2(tmp_path):
     out = tmp_path / "out"
     argv = ["bench", "--model", str(ckpt), "--out", str(out), "--node", "--calib-size", "2"]
     argv += ["--engines", "ort-fp32,ort-int8", "--rounds", "1", "--iters", "2", "--warmup", "1"]
-    argv += ["--frames-dir", str(tmp_path / "none")]
+    argv += ["--frames-dir", str(tmp_path / "none"), "--node-sizes", "96x48"]
     assert main(argv) == 0
     report = json.loads((out / "bench.json").read_text())
     (size,) = report["node"]["sizes"]
+    assert (size["width"], size["height"]) == (96, 48)  # the camera frame fed, not the model's
     assert size["latency_frames"] > 0
     assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
     assert report["node"]["model"].endswith("model_int8.onnx")

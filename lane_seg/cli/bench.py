@@ -10,6 +10,7 @@ from lane_seg.bench import ENGINE_KEYS
 from lane_seg.cli.common import add_command, command_line
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import lock_folder, output_file
+from lane_seg.sizes import parse_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--node-model", help="model the node runs (default: the int8 ONNX)")
     p.add_argument(
+        "--node-sizes",
+        default="512x256,1280x720",
+        help="camera frame sizes the node is fed, comma-separated WIDTHxHEIGHT "
+        "(default 512x256,1280x720: the model's own size and a 720p camera)",
+    )
+    p.add_argument(
         "--node-engine", default="auto", help="engine the node runs on (default auto, as shipped)"
     )
     p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
@@ -77,6 +84,14 @@ def _engines(text: str) -> tuple[str, ...]:
     return keys
 
 
+def _node_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """ "512x256,1280x720" -> ((256, 512), (720, 1280)): (height, width) pairs."""
+    sizes = [parse_size(t, "--node-sizes", minimum=16) for t in text.split(",") if t.strip()]
+    if not sizes:
+        raise LaneSegError(f"--node-sizes {text!r}: expected WIDTHxHEIGHT[,WIDTHxHEIGHT...]")
+    return tuple((h, w) for w, h in sizes)
+
+
 def _path(v: str | None) -> Path | None:
     return Path(v) if v else None
 
@@ -87,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from lane_seg.cli.readme import check_section, replace_section
     from lane_seg.training.quant.calibration import CALIB_SIZE
 
+    node_sizes = _node_sizes(args.node_sizes)  # refused before anything runs
     cfg = BenchConfig(
         checkpoint=Path(args.model),
         onnx_fp32=_path(args.onnx_fp32),
@@ -110,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(cfg)
     report["command"] = command_line("bench", args, register)
     if args.node:
-        report["node"] = _node(args, cfg, report)
+        report["node"] = _node(args, cfg, report, node_sizes)
     paths = write_report(report, cfg.out)
     if args.readme:
         paths["readme"] = replace_section(
@@ -122,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
+def _node(args: argparse.Namespace, cfg, report: dict, sizes: tuple) -> dict:  # noqa: ANN001
     """The node's publish -> mask latency over real ROS 2, via lane_seg.bench.node_end_to_end."""
     from lane_seg.bench.node_end_to_end import run_node_bench
 
@@ -135,6 +151,6 @@ def _node(args: argparse.Namespace, cfg, report: dict) -> dict:  # noqa: ANN001
         model,
         engine=args.node_engine,
         threads=cfg.threads,
-        sizes=((256, 512),),
+        sizes=sizes,
         real_dir=cfg.real_dir,
     )
