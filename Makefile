@@ -196,7 +196,7 @@ candidates: runs/roads_full/best.pt $(CANDIDATES:%=runs/candidates/%_full/best.p
 # the curve's weights are never shipped.
 adapt-rungs: | data/roads/complete
 	nice -n 5 $(BIN)/python studies/adapt_rungs.py --data $(REAL_ROOT) --sim data/roads \
-	  --max-frames 200 --selftrain-steps 60 --out runs/adapt_rungs \
+	  --max-frames 200 --selftrain-steps 60 --distill-steps 50 --out runs/adapt_rungs \
 	  --readme training/README.md --readme models/README.md
 finetune-curve: | data/roads/complete
 	nice -n 5 $(BIN)/python studies/finetune_curve.py --data $(REAL_ROOT) --sim data/roads \

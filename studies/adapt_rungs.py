@@ -15,6 +15,8 @@ frames a model trained on. Rungs:
   adabn                       BatchNorm statistics re-estimated (alpha --alpha), int8 on --sim
   adabn+calibration           both (the `lane-seg adapt` default)
   adabn+selftrain+calibration per-camera self-training on top (mixed with --sim)
+  adabn+distill+calibration   distillation on top instead: the adapted model's mirror-averaged
+                              probabilities on the camera's frames as soft targets (with --sim)
 
     python studies/adapt_rungs.py [--model runs/roads_full/best.pt] --data ../shared/data \
         --sim data/roads --out runs/adapt_rungs [--sources culane_driver23,...] [--rungs ...]
@@ -54,6 +56,7 @@ from lane_seg.training.quant.calibration import select_calibration
 from lane_seg.training.quant.exporter import export_model
 from lane_seg.training.quant.onnx_int8 import compare_outputs
 
+SETTINGS = ("alpha", "max_frames", "selftrain_steps", "distill_steps")
 SECTION = "adapt-rungs"  # in training/README.md and the model card (models/README.md)
 AGREEMENT_FRAMES = 16  # test frames on which the recovered fp32 start is compared with the int8
 RUNGS = {
@@ -62,7 +65,9 @@ RUNGS = {
     "adabn": ("adabn",),
     "adabn+calibration": ("adabn", "calibration"),
     "adabn+selftrain+calibration": ("adabn", "selftrain", "calibration"),
+    "adabn+distill+calibration": ("adabn", "distill", "calibration"),
 }
+TRAINED = ("selftrain", "distill")  # rungs that train: not run on a handful of frames
 
 
 def train_frames(source: real_sources.RealSource, data: Path) -> list[real_sources.RealFrame]:
@@ -104,6 +109,7 @@ def _rung_files(
         max_frames=args.max_frames,
         calib_dataset=str(args.sim),
         sim=str(args.sim),
+        distill_steps=args.distill_steps,  # in the run's state only with its method
         threads=args.threads,
     )
     if "selftrain" in cfg.methods:  # a setting of that rung alone (the others resume whatever)
@@ -195,7 +201,7 @@ def markdown(result: dict[str, Any]) -> str:
         "the wall time of each rung's first run (a resumed study keeps it), on a machine shared "
         f"with other work, so an idle machine takes less. AdaBN alpha {st['alpha']} (share of the "
         f"camera's statistics), at most {st['max_frames']} adaptation frames, self-training "
-        f"{st['selftrain_steps']} steps.",
+        f"{st['selftrain_steps']} steps, distillation {st['distill_steps']} steps.",
         "",
         recovery_line(result),
         "",
@@ -270,6 +276,7 @@ def main() -> int:
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--max-frames", type=int, default=500)
     p.add_argument("--selftrain-steps", type=int, default=200)
+    p.add_argument("--distill-steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     add_readme_option(p, SECTION)
     args = p.parse_args()
@@ -279,7 +286,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     model = args.model or shipped_checkpoint(args.out)
     result: dict[str, Any] = {"model": str(model), "cpu": CpuInfo.detect().line()}
-    result["settings"] = {k: getattr(args, k) for k in ("alpha", "max_frames", "selftrain_steps")}
+    result["settings"] = {k: getattr(args, k) for k in SETTINGS}
     if not args.model:
         result["recovered_from"] = load_checkpoint(model)["recovered_from"]
     result["sources"] = {}
@@ -291,7 +298,7 @@ def main() -> int:
         seen = [f.key for f in frames]
         entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
         for rung in args.rungs.split(","):
-            if "selftrain" in RUNGS[rung] and len(frames) < MIN_FRAMES:
+            if set(TRAINED) & set(RUNGS[rung]) and len(frames) < MIN_FRAMES:
                 entry["skipped"] = f"{rung}: fewer than the {MIN_FRAMES} frames adapt asks for"
                 continue  # minutes of training on a handful of frames would measure nothing
             fp32, int8, seconds = rung_models(rung, model, source, frames, args)

@@ -151,6 +151,11 @@ def test_adapt_from_a_bag_without_adabn(ws, tmp_path):
         ("--model WS/bn.pt --frames WS/bn.pt", "give a video"),
         ("--model WS/bn.pt --frames WS/cam --methods adabn", "needs --calib DATASET"),
         ("--model WS/bn.pt --frames WS/cam --methods blur", "methods must be some of"),
+        ("--model WS/bn.pt --frames WS/cam --methods adabn,distill,calibration", "needs --sim"),
+        (
+            "--model WS/bn.pt --frames WS/cam --methods distill --sim WS --distill-steps 0",
+            "--distill-steps must be >= 1",
+        ),
     ],
 )
 def test_adapt_refuses_in_one_line(ws, tmp_path, capsys, args, says):
@@ -217,3 +222,34 @@ def test_selftrain_is_skipped_when_no_frame_is_sure(ws, tmp_path):
     assert card["methods"]["selftrain"] == {"skipped": "no frame with both ego lines sure enough"}
     assert "Self-training: no frame" in (out / "ADAPT.md").read_text()
     assert (out / "adapted_int8.onnx").is_file()
+
+
+def test_distill_fine_tunes_toward_its_mirror_averaged_self(ws, tmp_path, capsys):
+    """The distillation rung end to end on a tiny U-Net: AdaBN, then a short fine-tune with its
+    own flip-averaged probabilities on the camera's frames as soft targets, mixed with simulator
+    frames; the weights move, the card says so, a re-run resumes."""
+    from lane_data import make_line_dataset
+
+    sim = make_line_dataset(tmp_path / "sim", n_train=8, n_val=4, height=64, width=128)
+    out = tmp_path / "out"
+    argv = ["adapt", "--model", str(ws / "bn.pt"), "--frames", str(ws / "cam"), "--out", str(out),
+            "--methods", "adabn,distill,calibration", "--sim", str(sim), "--distill-steps", "3",
+            "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    card = json.loads((out / "adapt_card.json").read_text())
+    assert list(card["methods"]) == ["adabn", "distill", "calibration"]
+    assert card["methods"]["distill"] == {"frames": 60, "steps": 3, "sim": str(sim)}
+    cfg = yaml.safe_load((out / "distill" / "config.yaml").read_text())
+    assert cfg["distill"]["flip"] is True and cfg["train"]["init_from"] == str(out / "adapted.pt")
+    assert cfg["distill"]["teacher"] == str(out / "teacher_fp32.onnx")
+    assert [s["root"] for s in cfg["data"]["sources"]] == [str(sim)]
+    assert len(list((out / "distill_frames").glob("*.png"))) == 60
+    adabn = load_checkpoint(out / "adapted.pt")["state_dict"]
+    trained = load_checkpoint(out / "distill" / "last.pt")["state_dict"]
+    assert any(not torch.equal(adabn[k], trained[k]) for k in adabn if k.endswith("weight"))
+    assert "Distillation: 3 steps" in (out / "ADAPT.md").read_text()
+    assert "distilled 3 steps" in read_metadata(out / "adapted_fp32.onnx")["train_data"]
+    assert main(argv) == 0  # resumed: nothing redone, the same outputs
+    assert load_checkpoint(out / "distill" / "last.pt")["step"] == 3
+    assert main([*argv[:-4], "--distill-steps", "4", "--threads", "1"]) == 2
+    assert "holds an adaptation of another model" in capsys.readouterr().err

@@ -147,3 +147,23 @@ def test_missing_teacher_is_one_line_and_no_run_folder(lines, tmp_path):
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "distill.teacher" in err[0] and "nope.onnx" in err[0], r.stderr
     assert not (out / "last.pt").exists()
+
+
+def test_flip_teacher_averages_the_frame_and_its_mirror(tmp_path):
+    """A model that is not mirror-symmetric: the flip teacher's answer on a mirrored frame is
+    its answer on the frame, mirrored (so the mirror's answer is put back where it belongs),
+    and it differs from the plain teacher's."""
+    from lane_seg.models import build_model
+    from lane_seg.models.checkpoint import save_checkpoint
+
+    info = tiny_info(32, 64)
+    info.arch, info.model_config = "unet", {"base": 4, "depth": 2}
+    torch.manual_seed(1)
+    save_checkpoint(tmp_path / "t.pt", build_model("unet", **info.model_config), info)
+    rgb, _ = draw_scene(np.random.default_rng(2), 96, 192)
+    plain, flip = Teacher(tmp_path / "t.pt"), Teacher(tmp_path / "t.pt", flip=True)
+    p, q = flip.probability(rgb), flip.probability(np.ascontiguousarray(rgb[:, ::-1]))
+    assert np.allclose(q, p[:, ::-1], atol=1e-5)
+    mean = 0.5 * (plain.probability(rgb) + plain.probability(rgb[:, ::-1].copy())[:, ::-1])
+    assert np.allclose(p, mean, atol=1e-6)
+    assert np.abs(p - plain.probability(rgb)).max() > 1e-4

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--methods",
         default="adabn,calibration",
         help="comma-separated: adabn (BatchNorm statistics), selftrain (a short fine-tune on "
-        "the model's own sure lines, with --sim), calibration (int8 ranges from the frames); "
-        "default adabn,calibration",
+        "the model's own sure lines, with --sim), distill (a short fine-tune toward its own "
+        "mirror-averaged probabilities on the frames, mixed with --sim), calibration (int8 "
+        "ranges from the frames); default adabn,calibration",
     )
     p.add_argument(
         "--alpha",
@@ -57,10 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--calib", help="without the calibration method: dataset whose train split calibrates"
     )
     p.add_argument("--calib-size", type=int, default=64, help="calibration frames (default 64)")
-    p.add_argument("--sim", help="selftrain: simulator dataset mixed in (e.g. data/roads)")
+    p.add_argument("--sim", help="selftrain, distill: simulator dataset mixed in (e.g. data/roads)")
     p.add_argument(
         "--selftrain-steps", type=int, default=200, help="selftrain: steps (default 200)"
     )
+    p.add_argument("--distill-steps", type=int, default=50, help="distill: steps (default 50)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: default)")
     p.set_defaults(func=run)
 
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         calib_dataset=args.calib or "",
         sim=args.sim or "",
         selftrain_steps=args.selftrain_steps,
+        distill_steps=args.distill_steps,
         threads=args.threads,
     )
     cfg.check()

@@ -17,6 +17,9 @@ Methods (each a rung that can be switched off, to be measured on its own):
 - `selftrain`: the (adapted) model's own confident lines on the frames become labels and a
   short fine-tune on them, mixed with a simulator dataset, follows (`selftrain`); needs a
   model of the lines convention. Not in the default: it trains for minutes.
+- `distill`: a short fine-tune toward the (adapted) model's own probabilities on the frames,
+  averaged with those of the mirrored frames, mixed with a simulator dataset's labelled frames
+  (`distill`); any model, needs the simulator dataset. Not in the default: it trains for minutes.
 - `calibration`: the int8 file's activation ranges from the camera's frames instead of
   simulator frames (`lane_seg.training.quant.calibration`, the same rule as every export).
 
@@ -47,9 +50,9 @@ from lane_seg.models.checkpoint import load_checkpoint, model_from_checkpoint, s
 from lane_seg.preprocess import resize_image, to_input, uncropped
 from lane_seg.runtime.hwinfo import CpuInfo
 from lane_seg.runtime.segmenter import Segmenter
+from lane_seg.training.adapt import distill, selftrain
 from lane_seg.training.adapt.batchnorm import adapt_batchnorm, batchnorm_layers
 from lane_seg.training.adapt.figures import LineFigures, line_figures
-from lane_seg.training.adapt.selftrain import self_train
 from lane_seg.training.quant.calibration import (
     CALIB_SEED,
     CALIB_SIZE,
@@ -59,7 +62,7 @@ from lane_seg.training.quant.calibration import (
 )
 from lane_seg.training.quant.exporter import export_model
 
-METHODS = ("adabn", "selftrain", "calibration")  # in the order they are applied
+METHODS = ("adabn", "selftrain", "distill", "calibration")  # in the order they are applied
 DEFAULT_METHODS = ("adabn", "calibration")
 MIN_FRAMES = 50  # enough to adapt to a camera (docs: README, "Your camera")
 MAX_FRAMES = 500
@@ -81,6 +84,7 @@ class AdaptConfig:
     seed: int = CALIB_SEED
     sim: str = ""  # selftrain: simulator dataset mixed into the fine-tune ("" = none)
     selftrain_steps: int = 200
+    distill_steps: int = 50
     threads: int = 0  # torch and onnxruntime threads (0: their default)
 
     def check(self) -> None:
@@ -91,8 +95,12 @@ class AdaptConfig:
             raise LaneSegError(f"--alpha must be in [0, 1], got {self.alpha}")
         if not 1 <= self.min_frames <= self.max_frames:
             raise LaneSegError("need 1 <= --min-frames <= --max-frames")
-        if self.calib_size < 1 or self.threads < 0 or self.selftrain_steps < 1:
-            raise LaneSegError("--calib-size and --selftrain-steps must be >= 1, --threads >= 0")
+        if min(self.calib_size, self.selftrain_steps, self.distill_steps) < 1 or self.threads < 0:
+            raise LaneSegError(
+                "--calib-size, --selftrain-steps and --distill-steps must be >= 1, --threads >= 0"
+            )
+        if "distill" in self.methods and not self.sim:
+            raise LaneSegError("distill needs --sim DATASET: the labelled frames it is mixed with")
         if "calibration" not in self.methods and not self.calib_dataset:
             raise LaneSegError(
                 "without the calibration method the int8 file needs --calib DATASET "
@@ -197,6 +205,8 @@ def _state(model: Path, target: TargetFrames, cfg: AdaptConfig) -> dict[str, Any
     """What the outputs depend on (threads and the frame bounds do not: the frames' sha256
     says which frames were used); JSON-shaped, so a state read back compares equal."""
     settings = {k: v for k, v in asdict(cfg).items() if k in _STATE_SETTINGS}
+    if "distill" in cfg.methods:  # only with its method, so that earlier runs' states still hold
+        settings["distill_steps"] = cfg.distill_steps
     state = {
         "model_sha256": sha256_file(model),
         "frames": len(target.frames),
@@ -289,26 +299,15 @@ def adapt(
             save_checkpoint(ckpt, net, new_info)
         applied["adabn"] = {"alpha": cfg.alpha, "layers": len(batchnorm_layers(net)),
                             "frames": len(target.frames)}  # fmt: skip
-    if "selftrain" in cfg.methods:
-        start = out / CHECKPOINT if "adabn" in cfg.methods else model
-        t1 = time.perf_counter()
-        frames_in = list(zip(target.keys, target.clips, target.frames, strict=True))
-        done = self_train(start, frames_in, target.digest(), out, cfg.sim, cfg.selftrain_steps,
-                          cfg.threads, progress)  # fmt: skip
-        run.stages["selftrain"] = time.perf_counter() - t1
-        if done is None:
-            applied["selftrain"] = {"skipped": "no frame with both ego lines sure enough"}
-        else:
-            net, _, what = done
-            new_info = replace(new_info, train_data=f"{new_info.train_data}; {what.describe()}")
-            applied["selftrain"] = asdict(what)
+    start = out / CHECKPOINT if "adabn" in cfg.methods else model
+    net, new_info = _trained(run, start, net, new_info, target, cfg, applied)
     calib = calibration_set(target, cfg)
     if not ((out / FP32).is_file() and (out / INT8).is_file()):
         export = lambda: export_model(net, out / FP32, out / INT8, calib, info=new_info)  # noqa: E731
         run.timed("export", export)
     name = "calibration" if "calibration" in cfg.methods else "int8 calibration"
     applied[name] = calib.identity()
-    if {"adabn", "selftrain"} & set(cfg.methods):  # else the fp32 model is the source's
+    if {"adabn", "selftrain", "distill"} & set(cfg.methods):  # else the fp32 model is the source's
         fp32 = Segmenter.load(str(out / FP32), FIGURES_ENGINE, cfg.threads)
         figures["adapted fp32"] = run.figures("adapted fp32", fp32, target)
     int8 = Segmenter.load(str(out / INT8), FIGURES_ENGINE, cfg.threads)
@@ -321,6 +320,40 @@ def adapt(
     atomic_write(out / CARD_JSON, (json.dumps(card, indent=2) + "\n").encode())
     atomic_write(out / CARD_MD, card_markdown(card).encode())
     return AdaptReport(out, len(target.frames), figures, run.stages, seconds, card)
+
+
+def _trained(
+    run: _Run,
+    start: Path,
+    net: torch.nn.Module,
+    info: ModelInfo,
+    target: TargetFrames,
+    cfg: AdaptConfig,
+    applied: dict[str, Any],
+) -> tuple[torch.nn.Module, ModelInfo]:
+    """The training rungs in order, self-training then distillation, each from the checkpoint
+    the one before left (`start` first); what each did goes into `applied`."""
+    out, t0 = run.out, time.perf_counter()
+    if "selftrain" in cfg.methods:
+        frames_in = list(zip(target.keys, target.clips, target.frames, strict=True))
+        done = selftrain.self_train(start, frames_in, target.digest(), out, cfg.sim,
+                                    cfg.selftrain_steps, cfg.threads, run.progress)  # fmt: skip
+        run.stages["selftrain"] = time.perf_counter() - t0
+        if done is None:
+            applied["selftrain"] = {"skipped": "no frame with both ego lines sure enough"}
+        else:
+            net, _, what = done
+            info = replace(info, train_data=f"{info.train_data}; {what.describe()}")
+            applied["selftrain"] = asdict(what)
+            start = out / selftrain.RUN / "last.pt"
+    if "distill" in cfg.methods:
+        t0 = time.perf_counter()
+        net, _, kd = distill.distill(start, target.frames, out, cfg.sim, cfg.distill_steps,
+                                     cfg.threads, run.progress)  # fmt: skip
+        run.stages["distill"] = time.perf_counter() - t0
+        info = replace(info, train_data=f"{info.train_data}; {kd.describe()}")
+        applied["distill"] = asdict(kd)
+    return net, info
 
 
 def _card(
@@ -388,6 +421,12 @@ def card_markdown(card: dict[str, Any]) -> str:
                 + (f", mixed half and half with `{what['sim']}`" if what["sim"] else "")
             )
             lines.append(f"- Self-training: {done}")
+        elif name == "distill":
+            lines.append(
+                f"- Distillation: {what['steps']} steps toward the model's own probabilities "
+                f"on the {what['frames']} frames (mean of each frame's and its mirror's), mixed "
+                f"half and half with `{what['sim']}`'s labelled frames"
+            )
         else:
             where = "the camera's frames" if name == "calibration" else "a dataset, not the camera"
             lines.append(

@@ -113,6 +113,7 @@ class DistillSection:
     batch_size: int = setting(2, "unlabelled real frames per step", range=(0, 65536))
     video_stride: int = setting(1, "every Nth frame of a video", range=(1, 10**6))
     threads: int = setting(0, "teacher threads; 0 = the runtime's default", range=(0, 1024))
+    flip: bool = setting(False, "teacher: mean of its probabilities on the frame and its mirror")
 
 
 @dataclass

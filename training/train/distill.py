@@ -40,7 +40,7 @@ from lane_seg.training.train.augment import AugmentConfig, augment
 class Teacher:
     """A model file on its baseline engine (onnxruntime CPU for ONNX, torch for checkpoints)."""
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, flip: bool = False) -> None:
         path = Path(path)
         if not path.is_file():
             raise LaneSegError(f"distill.teacher {path} is not a model file (.onnx or .pt)")
@@ -48,14 +48,24 @@ class Teacher:
             self.engine: Engine = load_engine(path, baseline_engine(path), threads)
         except LaneSegError as exc:
             raise LaneSegError(f"distill.teacher: {exc}") from None
-        self.path = path
+        self.path, self.flip = path, flip
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        """The whole frame's lane probability at the teacher's scale; with `flip`, the mean of
+        it and of the mirrored frame's, mirrored back (test-time augmentation: a steadier
+        teacher than the student it starts as)."""
+        cfg = self.engine.info.preprocess
+        prob = frame_probability(self.engine.infer(to_input(rgb, cfg))[0, 0], rgb.shape[:2], cfg)
+        if not self.flip:
+            return prob
+        mirror = np.ascontiguousarray(rgb[:, ::-1])
+        logits = self.engine.infer(to_input(mirror, cfg))[0, 0]
+        return 0.5 * (prob + frame_probability(logits, rgb.shape[:2], cfg)[:, ::-1])
 
     def soft_mask(self, rgb: np.ndarray, student: PreprocessConfig) -> np.ndarray:
         """RGB uint8 whole frame -> the teacher's lane probability in the student's input
         geometry, uint8 0..255."""
-        cfg = self.engine.info.preprocess
-        logits = self.engine.infer(to_input(rgb, cfg))[0, 0]
-        prob = resize_probability(frame_probability(logits, rgb.shape[:2], cfg), student)
+        prob = resize_probability(self.probability(rgb), student)
         return np.rint(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

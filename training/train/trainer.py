@@ -121,7 +121,9 @@ def _train_data_identity(cfg: TrainConfig, n_train: int) -> str:
     text += f"; fine-tuned from {cfg.train.init_from}" if cfg.train.init_from else ""
     if cfg.distill:  # training/train/distill.py
         frames = f" and unlabelled frames {list(cfg.distill.frames)}" if cfg.distill.frames else ""
-        text += f"; distilled from {cfg.distill.teacher} (weight {cfg.distill.weight:g}){frames}"
+        d = cfg.distill
+        flip = ", mirror-averaged" if d.flip else ""
+        text += f"; distilled from {d.teacher} (weight {d.weight:g}{flip}){frames}"
     return text
 
 
@@ -138,7 +140,7 @@ class Run:
         pre = cfg.preprocess
         labels = cfg.data.labels
         dc = cfg.distill  # its teacher is checked before any data is read
-        self.teacher = Teacher(dc.teacher, dc.threads or t.threads) if dc else None
+        self.teacher = Teacher(dc.teacher, dc.threads or t.threads, dc.flip) if dc else None
         train_samples, weights = gather_samples(cfg.data.sources, cfg.data.train_split, labels)
         val_samples, _ = gather_samples(cfg.data.sources, cfg.data.val_split)
         self.real_frames = real_frames_of(train_samples)
