@@ -57,6 +57,17 @@ BAD_SIM = {
 }  # fmt: skip
 
 
+def _chatter_bag(path: Path) -> None:
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    with Writer(path, version=8) as w:
+        conn = w.add_connection("/chatter", "std_msgs/msg/String", typestore=ts)
+        raw = ts.serialize_cdr(ts.types["std_msgs/msg/String"](data="hi"), conn.msgtype)
+        w.write(conn, 1, raw)
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Path:
     """One workspace of good and bad inputs; every case runs against it."""
@@ -103,6 +114,10 @@ def ws(tmp_path_factory) -> Path:
     (ws / "junk.pt").write_bytes(b"junk")
 
     write_image_bag(ws / "bag", [stripes_rgb(16, 16)] * 2, "/cam", "mcap", "rgb8")
+    _chatter_bag(ws / "chatbag")  # a bag without an image topic
+    lines_info = tiny_info(32, 64)
+    lines_info.labels = "lines"  # pseudo-label takes only a lines model
+    write_tiny_onnx(ws / "lines.onnx", "bright", lines_info)
     (ws / "notabag").mkdir()
     (ws / "badbag").mkdir()
     (ws / "badbag" / "metadata.yaml").write_text("rosbag2_bagfile_information: [8\n  x: 1\n")
@@ -193,7 +208,28 @@ CASES = [
     # adapt
     ("adapt", "--model WS/run/best.pt --frames WS/img --out WS/new", "4 readable frames, adapt"),
     ("adapt", "--model WS/good.onnx --frames WS/img --out WS/new", "is an ONNX file"),
-    ("adapt", "--model WS/run/best.pt --frames WS/trunc.png --out WS/new", "give a video"),
+    ("adapt", "--model WS/run/best.pt --frames WS/trunc.png --out WS/new",
+     "--frames cannot read image WS/trunc.png"),
+    ("adapt", "--model WS/run/best.pt --frames WS/bad.xml --out WS/new", "give a video"),
+    ("adapt", "--model WS/run/best.pt --frames WS/chatbag --out WS/new",
+     "--frames WS/chatbag has no image topic (sensor_msgs/msg/Image or CompressedImage)"),
+    ("adapt", "--model WS/run/best.pt --frames WS/bag --topic /chatter --out WS/new",
+     "--frames topic /chatter has type std_msgs/msg/String, not an image type"),
+    ("adapt", "--model WS/run/best.pt --frames WS/badbag --out WS/new", "cannot read bag"),
+    # pseudo-label
+    ("pseudo-label", "--model WS/lines.onnx --frames WS/bad.xml --out WS/new",
+     "matched no readable image, video or rosbag2"),
+    ("pseudo-label", "--model WS/lines.onnx --frames WS/chatbag --out WS/new",
+     "WS/chatbag has no image topic"),
+    ("pseudo-label", "--model WS/lines.onnx --frames WS/bag --topic /chatter --out WS/new",
+     "topic /chatter has type std_msgs/msg/String, not an image type"),
+    ("pseudo-label", "--model WS/lines.onnx --frames WS/bag --topic /nope --out WS/new",
+     "topic /nope is not in WS/bag; image topics there: /cam"),
+    # demo --input
+    ("demo", "--model WS/good.onnx --input WS/bad.xml --out WS/new", "WS/bad.xml: give a video"),
+    ("demo", "--model WS/good.onnx --input WS/chatbag --out WS/new", "has no image topic"),
+    ("demo", "--model WS/good.onnx --input WS/bag --topic /chatter --out WS/new",
+     "topic /chatter has type std_msgs/msg/String, not an image type"),
     ("adapt", "--model WS/evil.pt --frames WS/img --out WS/new", "refusing checkpoint"),
     # finetune
     ("finetune", "--model WS/evil.pt --labels WS/ds --out WS/new", "refusing checkpoint"),
@@ -202,7 +238,14 @@ CASES = [
     ("finetune", "--model WS/run/best.pt --labels WS/ds --out WS/new --steps 0", "--steps"),
     ("finetune", "--model WS/run/best.pt --labels WS/ds --out WS/afile", "cannot write to"),
     # infer
-    ("infer", "WS/nothing.png --out WS/new", "input not found: WS/nothing.png"),
+    ("infer", "WS/nothing.png --out WS/new", "WS/nothing.png: not found"),
+    ("infer", "WS/bad.xml --out WS/new", "WS/bad.xml: give a video (.mp4"),
+    ("infer", "WS/chatbag --model WS/nothing.onnx --out WS/new",
+     "WS/chatbag has no image topic (sensor_msgs/msg/Image or CompressedImage); its topics: "
+     "/chatter"),
+    ("infer", "WS/img WS/bag --topic /chatter --model WS/nothing.onnx --out WS/new",
+     "topic /chatter has type std_msgs/msg/String, not an image type"),
+    ("infer", "WS/badbag --model WS/nothing.onnx --out WS/new", "cannot read bag WS/badbag"),
     ("infer", "WS/img --model WS/good.onnx --out WS/afile", "cannot write to WS/afile"),
     ("infer", "WS/img --model WS/neg.onnx --out WS/new", "input_height -5 is outside 1..2048"),
     ("infer", "WS/img --model WS/huge.onnx --out WS/new", "input_height 100000 is outside"),

@@ -74,6 +74,56 @@ def test_video_gives_an_overlay_video_with_every_frame(tmp_path, model, capsys):
     assert not list(out.glob(".*partial*"))
 
 
+def _two_camera_bag(path, front, rear):
+    """A rosbag2 with two raw image topics, /front/image_raw and /rear/image_raw, 50 ms apart."""
+    pytest.importorskip("rosbags")
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T, image = ts.types, "sensor_msgs/msg/Image"
+    with Writer(path, version=8) as w:
+        for topic, frames in (("/front/image_raw", front), ("/rear/image_raw", rear)):
+            conn = w.add_connection(topic, image, typestore=ts)
+            for i, rgb in enumerate(frames):
+                t = 10**18 + i * 50_000_000
+                stamp = T["builtin_interfaces/msg/Time"](sec=t // 10**9, nanosec=t % 10**9)
+                h, wd = rgb.shape[:2]
+                msg = T[image](
+                    header=T["std_msgs/msg/Header"](stamp=stamp, frame_id="cam"), height=h,
+                    width=wd, encoding="rgb8", is_bigendian=0, step=wd * 3, data=rgb.reshape(-1),
+                )  # fmt: skip
+                w.write(conn, t, ts.serialize_cdr(msg, image))
+    return path
+
+
+def _video_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    size = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    return n, size, cap.get(cv2.CAP_PROP_FPS)
+
+
+def test_a_bag_gives_an_overlay_video_of_its_image_topic(tmp_path, model, capsys):
+    """A rosbag2 folder is an input like a video (lane_seg.ros.recorded, the one opener): its
+    first image topic, or the one --topic names, at the rate of its metadata."""
+    front = [stripes_rgb(64, 128, seed=i) for i in range(5)]
+    rear = [stripes_rgb(48, 96, seed=i) for i in range(3)]
+    bag = _two_camera_bag(tmp_path / "drive", front, rear)
+    out = tmp_path / "out"
+    args = ["infer", "--model", str(model), "--engine", "onnxruntime-cpu", "--out", str(out)]
+    assert main([*args, "--lanes", str(bag)]) == 0
+    assert "5 frames (0 images, 1 videos)" in capsys.readouterr().out
+    assert _video_frames(out / "drive_overlay.mp4") == (5, (128.0, 64.0), 20.0)
+    records = (out / "drive_tusimple.json").read_text().splitlines()
+    assert [json.loads(r)["raw_file"] for r in records] == [f"drive#{i}" for i in range(5)]
+    assert main([*args, "--topic", "/rear/image_raw", str(bag)]) == 0
+    assert _video_frames(out / "drive_overlay.mp4") == (3, (96.0, 48.0), 20.0)
+    assert not list(out.glob(".*partial*"))
+
+
 def test_real_dashcam_video(real_data, tmp_path, model):
     video = real_data / "udacity" / "solidWhiteRight.mp4"
     if not video.exists():
@@ -109,9 +159,9 @@ def test_unreadable_image_is_reported_and_the_rest_still_processed(tmp_path, mod
 @pytest.mark.parametrize(
     "extra,message",
     [
-        (["nope.png"], "input not found"),
+        (["nope.png"], "nope.png: not found"),
         (["--threshold", "2", "IMG"], "--threshold must be a probability"),
-        (["NOTANIMAGE"], "not an image"),
+        (["NOTANIMAGE"], "x.txt: give a video"),
         (["EMPTYDIR"], "no images"),
     ],
 )

@@ -98,6 +98,32 @@ def test_a_video_is_one_clip_read_every_nth_frame(frames, tmp_path):
     assert {s.meta["clip"] for s in ds} == {str(root / "drive.mp4")}
 
 
+def test_a_bag_is_one_clip_read_like_a_video(frames, tmp_path):
+    """A rosbag2 folder among --frames (lane_seg.ros.recorded.glob_frames): its image topic,
+    every n-th frame, the bag one clip; the same frames as the images give the same labels."""
+    pytest.importorskip("rosbags")
+    from lane_seg.models.testing import write_image_bag
+
+    root, _ = frames
+    rgbs = [
+        cv2.cvtColor(cv2.imread(str(root / f"frame{i}.png")), cv2.COLOR_BGR2RGB) for i in range(3)
+    ]
+    bag = write_image_bag(tmp_path / "drive_bag", rgbs, "/cam/image_raw", "mcap", "rgb8")
+    argv = ["pseudo-label", "--model", str(default_model("int8")), "--engine", "onnxruntime-cpu"]
+    out = tmp_path / "bag"
+    assert main([*argv, "--frames", str(bag), "--video-stride", "2", "--out", str(out)]) == 0
+    ds = load_dataset(out)
+    keys = sorted(s.meta["frame_key"] for s in ds)
+    assert keys and set(keys) <= {f"{bag}#0", f"{bag}#2"}
+    assert {s.meta["clip"] for s in ds} == {str(bag)}
+    images = tmp_path / "images"
+    assert main([*argv, "--frames", str(root / "frame[02].png"), "--out", str(images)]) == 0
+    by_image = {s.meta["frame_key"][-5]: read_mask(s.mask_path) for s in load_dataset(images)}
+    for sample in ds:
+        i = sample.meta["frame_key"][-1]
+        np.testing.assert_array_equal(read_mask(sample.mask_path), by_image[i])
+
+
 def test_paint_models_and_empty_globs_are_clear_errors(tmp_path, capsys):
     ckpt = tmp_path / "paint.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
@@ -111,7 +137,8 @@ def test_paint_models_and_empty_globs_are_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "b").exists()  # nothing written
     (tmp_path / "x.jpg").write_bytes(b"not a jpeg")
     assert main([*argv, "--frames", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "c")]) == 2
-    assert "matched no readable image or video" in capsys.readouterr().err
+    assert "matched no readable image, video or rosbag2" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # refused before the dataset is made
 
 
 def test_resuming_with_another_model_is_refused(frames, tmp_path, capsys):

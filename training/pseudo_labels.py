@@ -9,15 +9,18 @@ Drawing the fitted lines rather than thresholding the probabilities drops what t
 rejects (specks, blobs, lettering) and carries each line through the gaps of dashed paint, as
 the convention wants; frames the model is unsure of are left out rather than taught wrongly.
 
-Every sample goes to the train split (nothing here is ever scored), each video is one clip, and
-the dataset's params hold the model file's sha256, so resuming with another model is refused.
+Every sample goes to the train split (nothing here is ever scored), each video (and each
+rosbag2 folder, read by the caller's `frames_of`: `lane_seg.ros.recorded.glob_frames`) is one
+clip, and the dataset's params hold the model file's sha256, so resuming with another model is
+refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,9 @@ from lane_seg.preprocess import resize_image, uncropped
 from lane_seg.runtime.segmenter import Segmenter
 
 BACKEND = "pseudo"  # dataset.json params.backend; its masks follow the "lines" convention
+# (glob patterns, video stride) -> (key, clip, RGB) frames: unlabelled_frames, or with bags
+# lane_seg.ros.recorded.glob_frames (the application layer passes it in)
+FramesOf = Callable[[Sequence[str], int], Iterator[tuple[str, str, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,11 @@ def pseudo_label(
     cfg: PseudoConfig = PseudoConfig(),  # noqa: B008 (frozen)
     engine: str = "auto",
     threads: int = 0,
+    frames_of: FramesOf = unlabelled_frames,
 ) -> PseudoReport:
-    """Write the frames the model is sure of, with its lines as labels, into dataset `out`."""
+    """Write the frames the model is sure of, with its lines as labels, into dataset `out`.
+    Bad input (no file matched, none readable, a bag without its image topic) is refused
+    before `out` is made."""
     seg = Segmenter.load(str(model), engine, threads)
     if seg.info.labels != "lines":
         raise LaneSegError(
@@ -114,6 +123,10 @@ def pseudo_label(
         )
     if not matched_files(patterns):  # before the output folder is made
         raise LaneSegError(f"{list(patterns)} matched no file")
+    frames = frames_of(patterns, cfg.video_stride)  # a bag's topic is checked here
+    first = next(frames, None)
+    if first is None:
+        raise LaneSegError(f"{list(patterns)} matched no readable image, video or rosbag2")
     pre = uncropped(seg.info.preprocess)  # whole frames: training cuts `crop_top` itself
     params = {
         "backend": BACKEND,
@@ -123,8 +136,4 @@ def pseudo_label(
         **asdict(cfg),
     }
     with DatasetWriter(out, created_by="lane-seg pseudo-label", params=params) as w:
-        frames = unlabelled_frames(patterns, cfg.video_stride)
-        report = write_pseudo_labels(seg, frames, w, cfg)
-    if report.frames == 0:
-        raise LaneSegError(f"{list(patterns)} matched no readable image or video")
-    return report
+        return write_pseudo_labels(seg, chain([first], frames), w, cfg)

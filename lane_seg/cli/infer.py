@@ -1,9 +1,12 @@
-"""`lane-seg infer --model M INPUT...`: lane masks for images, folders and videos."""
+"""`lane-seg infer --model M INPUT...`: lane masks for images, folders, videos and rosbag2s."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from lane_seg.cli.common import add_command
 from lane_seg.errors import LaneSegError
@@ -14,12 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "infer",
-        "Segment lane markings in images, folders of images and videos (mp4): writes masks "
-        "and overlays, or an overlay video per input video; with --lanes also the lane lines.",
+        "Segment lane markings in images, folders of images, videos (mp4) and rosbag2 "
+        "folders: writes masks and overlays, or an overlay video per input video or bag; with "
+        "--lanes also the lane lines.",
         "lane-seg infer --model models/unet_int8.onnx ../shared/data/real/udacity/"
-        "solidWhiteRight.mp4 frames/ road.jpg --out runs/infer",
+        "solidWhiteRight.mp4 frames/ road.jpg drive_bag --out runs/infer",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders, videos, rosbag2 folders"
+    )
+    p.add_argument("--topic", help="rosbag2: the image topic (default: its first image topic)")
     p.add_argument(
         "--model",
         default="auto",
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise LaneSegError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     if args.export_every < 1:
         raise LaneSegError(f"--export-every must be at least 1, got {args.export_every}")
-    jobs = collect_inputs(args.inputs)  # checks every path before the model is loaded
+    jobs = collect_inputs(args.inputs, open_bag(args.topic))  # all checked before the model
     output_dir(args.out)
 
     budget = latency_budget(args.latency_budget_ms, video_fps(jobs))
@@ -104,12 +111,26 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+def open_bag(topic: str | None) -> Callable[[Path], Any]:
+    """How a bag among the inputs is opened: `lane_seg.ros.recorded`, the one opener (its
+    `lane_seg.data.frames.Recorded`, not named here: that module loads OpenCV)."""
+
+    def opened(path: Path) -> Any:
+        from lane_seg.ros.recorded import recorded_frames  # rosbags, only when a bag is given
+
+        return recorded_frames(path, topic)
+
+    return opened
+
+
 def video_fps(jobs: list) -> float:
-    """The frame rate of the first input video (its camera's, for --model auto's budget); 0
-    when there is none or it does not say."""
+    """The frame rate of the first input video or bag (its camera's, for --model auto's
+    budget); 0 when there is none or it does not say."""
     from lane_seg.data.frames import video_info  # OpenCV, only when a video is given
 
     for job in jobs:
+        if job.recording is not None:
+            return job.recording.fps
         if job.video:
             return video_info(job.path)[0]
     return 0.0

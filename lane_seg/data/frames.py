@@ -3,9 +3,11 @@
 Every command that reads frames from files goes through here (`infer`, `adapt`, `pseudo-label`,
 `demo --input`, the unlabelled frames of training, the timing frames of the benches); a rosbag2
 folder goes through `lane_seg.ros.recorded`, which dispatches between this and the bag reader
-(docs/architecture.md, the layer rule). Images are read by `lane_seg.data.dataset.read_image`
-(the pixel cap of `lane_seg.images`); a video keeps the frame count its header declares, so a
-file that decodes fewer is reported as truncated.
+(docs/architecture.md, the layer rule). What a bag is (`is_bag`), what an opened recording
+holds (`Recorded`) and the one line for a path that is none of these (`not_frames`) live here,
+so the commands below the ros layer name them the same way. Images are read by
+`lane_seg.data.dataset.read_image` (the pixel cap of `lane_seg.images`); a video keeps the frame
+count its header declares, so a file that decodes fewer is reported as truncated.
 """
 
 from __future__ import annotations
@@ -30,6 +32,28 @@ class Frame:
     key: str  # the image's path, or <video>#<frame index>
     clip: str  # frames of one clip share it: the video, the image's folder or the image
     rgb: np.ndarray
+
+
+@dataclass
+class Recorded:
+    """An opened video, folder of images or rosbag2 topic (`lane_seg.ros.recorded`)."""
+
+    frames: Iterator[Frame]
+    fps: float  # the source's own rate; 0 when it does not say (images)
+    count: int = 0  # frames it declares (a video's header, a bag's metadata); 0: unknown
+
+
+def not_frames(src: str | Path) -> LaneSegError:
+    """The one line for an input that is no video, image, folder of images or rosbag2."""
+    return LaneSegError(
+        f"{src}: give a video ({', '.join(VIDEO_EXTS)}), an image ({', '.join(IMAGE_EXTS)}), "
+        "a folder of images or a rosbag2 folder (with metadata.yaml)"
+    )
+
+
+def is_bag(path: str | Path) -> bool:
+    """A rosbag2 folder: its metadata.yaml beside the data files."""
+    return Path(path).is_dir() and (Path(path) / "metadata.yaml").is_file()
 
 
 def is_video(path: str | Path) -> bool:

@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -229,11 +230,20 @@ def check_paths(src: Path, dst: Path, storage: str | None = None, topic: str = "
     lock_file(dst)  # its folder checked; this process's alone until the command returns
 
 
-def _image_connections(reader, src: Path, topic: str) -> list:
-    """The bag's connections of image `topic`, or a LaneSegError naming the image topics."""
+def _image_connections(reader, src: Path, topic: str | None) -> list:
+    """The bag's connections of image `topic` (None: its first image topic), or a LaneSegError
+    in one line: the bag has no image topic, the topic is not there, or it is no image. The
+    one check of every command that reads a bag (`lane-seg bag`, `lane_seg.ros.recorded`)."""
+    images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
+    if topic is None and not images:
+        topics = sorted({c.topic for c in reader.connections})
+        raise LaneSegError(
+            f"{src} has no image topic (sensor_msgs/msg/Image or CompressedImage); its topics: "
+            f"{', '.join(topics) if topics else 'none'}"
+        )
+    topic = topic or images[0]
     conns = [c for c in reader.connections if c.topic == topic]
     if not conns:
-        images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
         raise LaneSegError(
             f"topic {topic} is not in {src}; image topics there: "
             f"{', '.join(images) if images else 'none'}"
@@ -242,6 +252,35 @@ def _image_connections(reader, src: Path, topic: str) -> list:
     if bad_types:
         raise LaneSegError(f"topic {topic} has type {bad_types[0]}, not an image type")
     return conns
+
+
+RATE_FRAMES = 30  # a topic's rate: from the receive times of its first frames
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    topic: str
+    count: int  # its messages (the bag's metadata)
+    fps: float  # the mean rate of its first RATE_FRAMES messages; 0 for fewer than two
+
+
+def image_topic(src: str | Path, topic: str | None = None) -> BagTopic:
+    """The image topic of bag `src` that `iter_images` will read (None: its first image
+    topic), checked before any frame is read: a bag that does not open, has no image topic,
+    lacks `topic` or has it as another type is one `LaneSegError` line."""
+    from rosbags.rosbag2 import ReaderError
+
+    reader = _open_reader(Path(src))
+    try:
+        conns = _image_connections(reader, Path(src), topic)
+        stamps = [t for _, t, _ in islice(reader.messages(connections=conns), RATE_FRAMES)]
+    except ReaderError as exc:
+        raise LaneSegError(f"bag {src} is corrupt: {' '.join(str(exc).split())}") from exc
+    finally:
+        reader.close()
+    span_ns = stamps[-1] - stamps[0] if stamps else 0
+    fps = (len(stamps) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
+    return BagTopic(conns[0].topic, sum(c.msgcount for c in conns), round(fps, 3))
 
 
 def replay(
@@ -403,24 +442,22 @@ def camera_params(path: str) -> tuple[dict[str, float], Camera | None]:
 
 
 def iter_images(src: str | Path, topic: str | None = None) -> Iterator[np.ndarray]:
-    """RGB frames of an image topic of a bag (default: its first image topic), in bag order.
-    Frames that cannot be decoded are skipped with a warning."""
+    """RGB frames of an image topic of a bag (default: its first image topic), in bag order
+    (`image_topic` checks the topic first, before a command starts its work). Frames that
+    cannot be decoded are skipped with a warning; a damaged bag ends it in one line."""
+    from rosbags.rosbag2 import ReaderError
+
     src = Path(src)
     reader = _open_reader(src)
     try:
-        images = sorted(c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES)
-        topic = topic or (images[0] if images else None)
-        conns = [c for c in reader.connections if c.topic == topic and c.msgtype in IMAGE_TYPES]
-        if not conns:
-            raise LaneSegError(
-                f"no image topic {topic or ''} in {src}; image topics there: "
-                f"{', '.join(images) if images else 'none'}"
-            )
+        conns = _image_connections(reader, src, topic)
         typestore = _typestore()
         for conn, stamp, raw in reader.messages(connections=conns):
             try:
                 yield message_to_rgb(typestore.deserialize_cdr(raw, conn.msgtype))
             except (BadImage, ValueError, IndexError, AssertionError) as exc:
                 warnings.warn(f"{src} t={stamp}: skipped a frame: {exc}", stacklevel=2)
+    except ReaderError as exc:
+        raise LaneSegError(f"bag {src} is corrupt: {' '.join(str(exc).split())}") from exc
     finally:
         reader.close()

@@ -1,9 +1,11 @@
-"""Offline inference on files: images, folders of images and videos, with a progress bar.
+"""Offline inference on files: images, folders of images, videos and rosbag2 topics (opened by
+the caller, `lane_seg.ros.recorded`: the runtime layer does not read bags), with a progress bar.
 
 Outputs under OUT (names follow the inputs, so nothing overwrites anything else):
   masks/<name>.png        0/255 mask at the image's resolution   (images)
   overlays/<name>.jpg     the frame with the lane tinted         (images)
-  <video stem>_overlay.mp4 (and <stem>_mask.mp4 with mask_video) (videos)
+  <video stem>_overlay.mp4 (and <stem>_mask.mp4 with mask_video) (videos; a bag: its folder's
+                          name, at the rate its metadata gives)
 With `lanes`, the lane lines (`lane_seg.lanes.extract`) too, in the benchmarks' formats
 (`lane_seg.lanes.formats`), and drawn on the overlays:
   masks/<name>.lines.txt  CULane: one line per lane, x y pairs every 10 rows, bottom up (images)
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,17 @@ import numpy as np
 from tqdm import tqdm
 
 from lane_seg.data.dataset import atomic_write, encode_image, encode_mask, read_image
-from lane_seg.data.frames import IMAGE_EXTS, VIDEO_EXTS, Video, image_files, video_info
+from lane_seg.data.frames import (
+    IMAGE_EXTS,
+    Recorded,
+    Video,
+    image_files,
+    is_bag,
+    is_image,
+    is_video,
+    not_frames,
+    video_info,
+)
 from lane_seg.errors import LaneSegError
 from lane_seg.lanes.extract import LaneInstance
 from lane_seg.lanes.formats import culane_lines, tusimple_record, tusimple_rows
@@ -42,6 +55,7 @@ class Job:
     path: Path
     name: str  # output name relative to OUT/masks etc., without extension
     video: bool = False
+    recording: Recorded | None = None  # a bag's frames, opened by the caller
 
 
 @dataclass
@@ -76,28 +90,29 @@ class InferReport:
         )
 
 
-def collect_inputs(inputs: list[str]) -> list[Job]:
-    """Expand files and folders into jobs; every path is checked before any work starts."""
+def collect_inputs(inputs: list[str], open_bag: Callable[[Path], Recorded]) -> list[Job]:
+    """Expand files and folders into jobs; every path is checked, and every rosbag2 folder
+    opened with `open_bag` (its image topic checked), before any work starts."""
     jobs: list[Job] = []
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
-            raise LaneSegError(f"input not found: {path}")
-        if path.is_dir():
+            raise LaneSegError(f"{path}: not found")
+        if is_bag(path):
+            jobs.append(Job(path, path.name, video=True, recording=open_bag(path)))
+        elif path.is_dir():
             files = image_files(path)
             if not files:
                 raise LaneSegError(f"no images ({', '.join(IMAGE_EXTS)}) in folder {path}")
             jobs += [
                 Job(f, str(Path(path.name) / f.relative_to(path).with_suffix(""))) for f in files
             ]
-        elif path.suffix.lower() in IMAGE_EXTS:
+        elif is_image(path):
             jobs.append(Job(path, path.stem))
-        elif path.suffix.lower() in VIDEO_EXTS:
+        elif is_video(path):
             jobs.append(Job(path, path.stem, video=True))
         else:
-            raise LaneSegError(
-                f"{path}: not an image ({', '.join(IMAGE_EXTS)}) or video ({', '.join(VIDEO_EXTS)})"
-            )
+            raise not_frames(path)
     names = [j.name for j in jobs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -182,22 +197,32 @@ def video_writer(path: Path, fps: float, size: tuple[int, int], color: bool) -> 
     return w
 
 
-def _video(
-    seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport, bar: tqdm
-) -> None:
+def _sequence(job: Job, report: InferReport) -> tuple[Iterator[np.ndarray], float, Video | None]:
+    """A video's or a bag's frames, its rate and the opened video (None for a bag); no frames
+    (the failure reported) when the video does not open."""
+    if job.recording is not None:
+        return (f.rgb for f in job.recording.frames), job.recording.fps, None
     try:
         video = Video(job.path)
     except LaneSegError as exc:
         report.failures.append(str(exc))
-        return
-    fps = video.fps or 30.0
+        return iter(()), 0.0, None
+    return (rgb for _, rgb in video.frames()), video.fps, video
+
+
+def _video(
+    seg: Segmenter, job: Job, out: Path, opts: InferOptions, report: InferReport, bar: tqdm
+) -> None:
+    """A video or a bag -> its overlay (and mask) video, TuSimple json and pre-labels."""
+    rgbs, fps, video = _sequence(job, report)
+    fps = fps or 30.0
     tmp_over = out / f".{job.name}_overlay.partial.mp4"
     tmp_mask = out / f".{job.name}_mask.partial.mp4"
     over_w = mask_w = None
-    frames = 0
+    frames, broken = 0, ""
     records = []
     try:
-        for _, rgb in video.frames():
+        for rgb in rgbs:
             mask, lanes = _segment(seg, rgb, report, opts.lanes)
             size = (rgb.shape[1], rgb.shape[0])
             if over_w is None:
@@ -213,31 +238,51 @@ def _video(
                 mask_w.write(mask)
             frames += 1
             bar.update(1)
+    except LaneSegError as exc:  # a bag that breaks off (lane_seg.ros.bag.iter_images)
+        broken = str(exc)
     finally:
-        video.close()
+        if video is not None:
+            video.close()
         for w in (over_w, mask_w):
             if w is not None:
                 w.release()
     if frames == 0:
-        report.failures.append(f"{job.path}: no frames could be decoded")
+        if video is not None or job.recording is not None:
+            report.failures.append(broken or f"{job.path}: no frames could be decoded")
         return
-    if video.truncated():  # the outputs below hold the frames that were decoded
+    if broken:  # the outputs below hold the frames that were decoded
+        report.failures.append(broken)
+    elif video is not None and video.truncated():
         report.failures.append(
             f"{job.path}: decoded {frames} of the {video.declared} frames its header declares "
             "(a truncated or damaged file)"
         )
     report.videos += 1
-    for tmp, suffix in ((tmp_over, "overlay"), (tmp_mask, "mask")):
+    _finish_video(job, out, opts, report, records)
+
+
+def _finish_video(
+    job: Job, out: Path, opts: InferOptions, report: InferReport, records: list[dict]
+) -> None:
+    """The partial videos renamed (complete files only: a killed run leaves no half video
+    under the name) and the TuSimple json written."""
+    for suffix in ("overlay", "mask"):
+        tmp = out / f".{job.name}_{suffix}.partial.mp4"
         if tmp.exists():
             dst = out / f"{job.name}_{suffix}.mp4"
-            tmp.replace(
-                dst
-            )  # complete files only: a killed run leaves no half video under the name
+            tmp.replace(dst)
             report.outputs.append(dst)
     if opts.lanes:
         dst = out / f"{job.name}_tusimple.json"
         atomic_write(dst, _json_lines(records))
         report.outputs.append(dst)
+
+
+def _declared(job: Job) -> int:
+    """The frames a job declares, for the progress bar (0: unknown)."""
+    if job.recording is not None:
+        return job.recording.count
+    return video_info(job.path)[1] if job.video else 1
 
 
 def infer_all(
@@ -253,7 +298,7 @@ def _infer_all(seg: Segmenter, jobs: list[Job], out: Path, opts: InferOptions) -
     tusimple = out / "masks" / "tusimple.json"
     earlier = _tusimple_records(tusimple) if opts.lanes else []  # a damaged file: before work
     report = InferReport(prelabels=PreLabels(out, opts.export) if opts.export else None)
-    total = sum(video_info(j.path)[1] if j.video else 1 for j in jobs)
+    total = sum(_declared(j) for j in jobs)
     t0 = time.perf_counter()
     with tqdm(total=total or None, unit="frame", desc="infer", dynamic_ncols=True) as bar:
         for job in jobs:
