@@ -197,6 +197,7 @@ candidates: runs/roads_full/best.pt $(CANDIDATES:%=runs/candidates/%_full/best.p
 adapt-rungs: | data/roads/complete
 	nice -n 5 $(BIN)/python studies/adapt_rungs.py --data $(REAL_ROOT) --sim data/roads \
 	  --max-frames 200 --selftrain-steps 60 --distill-steps 50 --out runs/adapt_rungs \
+	  --video $(REAL_ROOT)/real/udacity/solidWhiteRight.mp4 \
 	  --readme training/README.md --readme models/README.md
 finetune-curve: | data/roads/complete
 	nice -n 5 $(BIN)/python studies/finetune_curve.py --data $(REAL_ROOT) --sim data/roads \

@@ -19,7 +19,13 @@ frames a model trained on. Rungs:
                               probabilities on the camera's frames as soft targets (with --sim)
 
     python studies/adapt_rungs.py [--model runs/roads_full/best.pt] --data ../shared/data \
-        --sim data/roads --out runs/adapt_rungs [--sources culane_driver23,...] [--rungs ...]
+        --sim data/roads --out runs/adapt_rungs [--sources culane_driver23,...] [--rungs ...] \
+        [--video ../shared/data/real/udacity/solidWhiteRight.mp4]
+
+With --video (a video without labels, e.g. Udacity's solidWhiteRight.mp4) every rung is also
+adapted on the video's first half and its lane lines' stability measured on the later half, at
+the video's resolution: the share of frames with both ego lines found and their jitter from one
+frame to the next (`lane_seg.training.adapt.figures`).
 
 Without --model it starts where `lane-seg adapt` does without one: the shipped model, its
 trainable weights recovered from models/lane_unet_int8.onnx into OUT/start.pt
@@ -36,26 +42,33 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lane_seg.cli.readme import check_section, replace_section
 from lane_seg.cli.shipped_start import shipped_checkpoint
 from lane_seg.data import real_sources
 from lane_seg.data.dataset import sha256_file
+from lane_seg.data.frames import Frame, file_frames, is_video
 from lane_seg.models.checkpoint import load_checkpoint
 from lane_seg.preprocess import to_input
 from lane_seg.runtime.engines import OnnxRuntimeEngine
 from lane_seg.runtime.hwinfo import CpuInfo
+from lane_seg.runtime.segmenter import Segmenter
 from lane_seg.runtime.shipped_model import default_model
-from lane_seg.training.adapt.run import FP32, INT8, MIN_FRAMES, AdaptConfig, adapt
+from lane_seg.training.adapt.figures import line_figures
+from lane_seg.training.adapt.run import FIGURES_ENGINE, FP32, INT8, MIN_FRAMES, AdaptConfig, adapt
 from lane_seg.training.eval.evaluate import load_model_engine
 from lane_seg.training.eval.scoreboard import score_source
 from lane_seg.training.quant.calibration import select_calibration
 from lane_seg.training.quant.exporter import export_model
 from lane_seg.training.quant.onnx_int8 import compare_outputs
 
+PRECISIONS = ("fp32", "int8")
 SETTINGS = ("alpha", "max_frames", "selftrain_steps", "distill_steps")
 SECTION = "adapt-rungs"  # in training/README.md and the model card (models/README.md)
 AGREEMENT_FRAMES = 16  # test frames on which the recovered fp32 start is compared with the int8
@@ -74,13 +87,30 @@ def train_frames(source: real_sources.RealSource, data: Path) -> list[real_sourc
     return [f for f in source.frames(data) if real_sources.split_of(f) == "train"]
 
 
+@dataclass
+class Camera:
+    """The frames a rung adapts on: `read()` yields them, (key, clip, RGB), `count` of them."""
+
+    name: str  # its folder under OUT
+    what: str  # the frames' source, as the adapt card names it
+    count: int
+    read: Callable[[], Iterator[tuple[str, str, np.ndarray]]]
+
+
+def source_camera(source: real_sources.RealSource, frames: list) -> Camera:
+    def read() -> Iterator[tuple[str, str, np.ndarray]]:
+        return ((f.key, f.clip, real_sources.read_rgb(f.image)) for f in frames)
+
+    return Camera(source.name, f"{source.name} train clips", len(frames), read)
+
+
 def rung_models(
-    rung: str, model: Path, source: real_sources.RealSource, frames: list, args: argparse.Namespace
+    rung: str, model: Path, camera: Camera, args: argparse.Namespace
 ) -> tuple[Path, Path, float]:
-    """(fp32, int8, seconds) of one rung on one source's train-clip frames; the seconds are
-    the first run's (OUT/<source>/<rung>/seconds.json), not a resumed run's."""
-    out = args.out / source.name / rung
-    fp32, int8, seconds = _rung_files(rung, model, source, frames, args, out)
+    """(fp32, int8, seconds) of one rung adapted on a camera's frames; the seconds are the
+    first run's (OUT/<camera>/<rung>/seconds.json), not a resumed run's."""
+    out = args.out / camera.name / rung
+    fp32, int8, seconds = _rung_files(rung, model, camera, args, out)
     kept = out / "seconds.json"
     if not kept.is_file():
         kept.write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
@@ -88,12 +118,7 @@ def rung_models(
 
 
 def _rung_files(
-    rung: str,
-    model: Path,
-    source: real_sources.RealSource,
-    frames: list,
-    args: argparse.Namespace,
-    out: Path,
+    rung: str, model: Path, camera: Camera, args: argparse.Namespace, out: Path
 ) -> tuple[Path, Path, float]:
     t0 = time.perf_counter()
     if rung == "none":
@@ -105,7 +130,7 @@ def _rung_files(
     cfg = AdaptConfig(
         methods=RUNGS[rung],
         alpha=args.alpha,
-        min_frames=min(50, len(frames)),
+        min_frames=min(MIN_FRAMES, camera.count),
         max_frames=args.max_frames,
         calib_dataset=str(args.sim),
         sim=str(args.sim),
@@ -114,8 +139,7 @@ def _rung_files(
     )
     if "selftrain" in cfg.methods:  # a setting of that rung alone (the others resume whatever)
         cfg = replace(cfg, selftrain_steps=args.selftrain_steps)
-    read = ((f.key, f.clip, real_sources.read_rgb(f.image)) for f in frames)
-    adapt(model, read, f"{source.name} train clips", out, cfg)
+    adapt(model, camera.read(), camera.what, out, cfg)
     return out / FP32, out / INT8, time.perf_counter() - t0
 
 
@@ -223,7 +247,112 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", gain_line(entry["rungs"]), ""]
         if "skipped" in entry:
             lines += [f"Not run: {entry['skipped']}.", ""]
+    if "video" in result:
+        lines += video_markdown(result["video"])
     return "\n".join(lines)
+
+
+def source_rungs(
+    source: real_sources.RealSource, model: Path, args: argparse.Namespace, result: dict
+) -> dict[str, Any]:
+    """Every rung adapted on the source's train clips and scored on its test clips (with the
+    recovered start's agreement with the int8 file in `result`); {} without train clips."""
+    frames = train_frames(source, args.data)[: args.max_frames]
+    if not frames:
+        print(f"{source.name}: no train clip, nothing to adapt on", file=sys.stderr)
+        return {}
+    seen = [f.key for f in frames]
+    entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
+    for rung in args.rungs.split(","):
+        if set(TRAINED) & set(RUNGS[rung]) and len(frames) < MIN_FRAMES:
+            entry["skipped"] = f"{rung}: fewer than the {MIN_FRAMES} frames adapt asks for"
+            continue  # minutes of training on a handful of frames would measure nothing
+        fp32, int8, seconds = rung_models(rung, model, source_camera(source, frames), args)
+        entry["rungs"][rung] = {
+            "seconds": round(seconds, 1),
+            **scores(args.out / source.name / rung, (fp32, int8), source, seen, args.data),
+        }
+        print(f"{source.name} {rung}: {seconds:.0f} s", file=sys.stderr)
+        if rung == "none" and not args.model:
+            pre = load_model_engine(fp32).info.preprocess
+            inputs = test_inputs(source, args.data, seen, pre)
+            if inputs:
+                found = agreement(args.out / source.name / rung, fp32, int8, inputs)
+                result.setdefault("recovery_agreement", {})[source.name] = found
+    return entry
+
+
+def video_split(video: Path) -> tuple[Camera, list[Frame]]:
+    """A video without labels: its first half to adapt on, its later half to measure on."""
+    frames = list(file_frames(video))
+    first = frames[: len(frames) // 2]
+
+    def read() -> Iterator[tuple[str, str, np.ndarray]]:
+        return ((f.key, f.clip, f.rgb) for f in first)
+
+    what = f"{video.name} frames 0-{len(first) - 1}"
+    return Camera(f"video_{video.stem}", what, len(first), read), frames[len(first) :]
+
+
+def _figures(path: Path, frames: list[Frame], threads: int) -> dict[str, Any]:
+    seg = Segmenter.load(str(path), FIGURES_ENGINE, threads)
+    rgb, clips = [f.rgb for f in frames], [f.clip for f in frames]
+    return line_figures(lambda x: seg.segment_lanes(x)[1], rgb, clips).to_json()
+
+
+def stability(folder: Path, files: tuple[Path, Path], frames: list[Frame], threads: int) -> dict:
+    """The label-free line figures (`lane_seg.training.adapt.figures`: both ego lines found,
+    their jitter) of a rung's fp32 and int8 files on `frames`, at the frames' own resolution;
+    kept in its folder for a re-run with the same files."""
+    path = folder / "stability.json"
+    key = [sha256_file(f) for f in files]
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    if kept.get("files_sha256") != key:
+        kept = {"files_sha256": key}
+        pairs = zip(PRECISIONS, files, strict=True)
+        kept |= {name: _figures(f, frames, threads) for name, f in pairs}
+        path.write_text(json.dumps(kept, indent=2) + "\n")
+    return {name: kept[name] for name in PRECISIONS}
+
+
+def video_rungs(model: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every rung adapted on the video's first half, its lines' stability on the later half."""
+    camera, later = video_split(args.video)
+    h, w = later[0].rgb.shape[:2]
+    entry: dict[str, Any] = {"video": str(args.video), "what": camera.what, "rungs": {},
+                             "measured": f"frames {camera.count}-{camera.count + len(later) - 1}",
+                             "size": f"{w}x{h}"}  # fmt: skip
+    for rung in args.rungs.split(","):
+        fp32, int8, seconds = rung_models(rung, model, camera, args)
+        found = stability(args.out / camera.name / rung, (fp32, int8), later, args.threads)
+        entry["rungs"][rung] = {"seconds": round(seconds, 1), **found}
+        print(f"{camera.name} {rung}: {seconds:.0f} s", file=sys.stderr)
+    return entry
+
+
+def video_markdown(entry: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### {Path(entry['video']).name} (a video without labels)",
+        "",
+        f"Adapted on {entry['what']}, measured on {entry['measured']}: the share of frames where "
+        "both ego lines are found, and how far an ego line moves from one frame to the next "
+        f"in px at the video's {entry['size']} (its mean shift over 8 rows in the lower 60-95 % "
+        "of the frame; median and mean over consecutive frames). Steadiness is not accuracy, "
+        "and a model that finds nothing has no jitter: read both columns together.",
+        "",
+        "| rung | model | both ego lines | jitter median (px) | jitter mean (px) | adapt s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    px = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for rung, r in entry["rungs"].items():
+        for precision in PRECISIONS:
+            f = r[precision]
+            secs = "-" if rung == "none" else round(r["seconds"])
+            lines.append(
+                f"| {rung} | {precision} | {f['both_ego']:.1%} | "
+                f"{px(f.get('jitter_median_px'))} | {px(f['jitter_px'])} | {secs} |"
+            )
+    return [*lines, ""]
 
 
 def agreement(folder: Path, fp32: Path, int8: Path, inputs: list) -> dict[str, float]:
@@ -278,9 +407,13 @@ def main() -> int:
     p.add_argument("--selftrain-steps", type=int, default=200)
     p.add_argument("--distill-steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--video", type=Path, help="a video without labels: stability per rung")
     add_readme_option(p, SECTION)
     args = p.parse_args()
     check_readmes(args.readme, SECTION)
+    if args.video and not (args.video.is_file() and is_video(args.video)):
+        print(f"--video {args.video}: not a video file", file=sys.stderr)
+        return 2
     wanted = args.sources.split(",") if args.sources else None
     sources = [s for s in real_sources.available(args.data) if not wanted or s.name in wanted]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -291,29 +424,11 @@ def main() -> int:
         result["recovered_from"] = load_checkpoint(model)["recovered_from"]
     result["sources"] = {}
     for source in sources:
-        frames = train_frames(source, args.data)[: args.max_frames]
-        if not frames:
-            print(f"{source.name}: no train clip, nothing to adapt on", file=sys.stderr)
-            continue
-        seen = [f.key for f in frames]
-        entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
-        for rung in args.rungs.split(","):
-            if set(TRAINED) & set(RUNGS[rung]) and len(frames) < MIN_FRAMES:
-                entry["skipped"] = f"{rung}: fewer than the {MIN_FRAMES} frames adapt asks for"
-                continue  # minutes of training on a handful of frames would measure nothing
-            fp32, int8, seconds = rung_models(rung, model, source, frames, args)
-            entry["rungs"][rung] = {
-                "seconds": round(seconds, 1),
-                **scores(args.out / source.name / rung, (fp32, int8), source, seen, args.data),
-            }
-            print(f"{source.name} {rung}: {seconds:.0f} s", file=sys.stderr)
-            if rung == "none" and not args.model:
-                pre = load_model_engine(fp32).info.preprocess
-                inputs = test_inputs(source, args.data, seen, pre)
-                if inputs:
-                    found = agreement(args.out / source.name / rung, fp32, int8, inputs)
-                    result.setdefault("recovery_agreement", {})[source.name] = found
-        result["sources"][source.name] = entry
+        entry = source_rungs(source, model, args, result)
+        if entry:
+            result["sources"][source.name] = entry
+    if args.video:
+        result["video"] = video_rungs(model, args)
     write_tables(args.out / "rungs", result, markdown(result), args.readme, SECTION)
     return 0
 

@@ -76,16 +76,17 @@ def test_figures_measure_jitter_within_a_clip_only():
     def line(x: float, ego: str) -> LaneInstance:
         return LaneInstance(np.array([[x, 0.0], [x, 99.0]]), 0.8, ego)
 
-    shifts = iter([0.0, 3.0, 6.0, 100.0])
-    frames = [np.zeros((100, 50, 3), np.uint8)] * 4
+    shifts = iter([0.0, 3.0, 6.0, 30.0, 100.0])
+    frames = [np.zeros((100, 50, 3), np.uint8)] * 5
 
     def lanes_of(_frame):
         dx = next(shifts)
         return [line(10 + dx, "left"), line(40 + dx, "right")] if dx < 50 else [line(0, "left")]
 
-    figs = line_figures(lanes_of, frames, ["a", "a", "a", "b"])
-    assert figs.jitter_px == pytest.approx(3.0)  # 0 -> 3 -> 6 in clip a; b starts afresh
-    assert figs.both_ego == pytest.approx(0.75) and figs.lines == pytest.approx(7 / 4)
+    figs = line_figures(lanes_of, frames, ["a", "a", "a", "a", "b"])
+    assert figs.jitter_px == pytest.approx(10.0)  # 0 -> 3 -> 6 -> 30 in clip a; b afresh
+    assert figs.jitter_median_px == pytest.approx(3.0)  # the jump to 30 does not move it
+    assert figs.both_ego == pytest.approx(0.8) and figs.lines == pytest.approx(9 / 5)
     assert figs.confidence == pytest.approx(0.8)
 
 

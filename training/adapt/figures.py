@@ -7,7 +7,8 @@
   line is near the car and the road moves least from frame to frame), over both ego lines and
   every pair of frames where the line is found in both. A steadier line is a surer one; on
   frames far apart (a folder of unrelated images) the figure says little, which is why the
-  pairs are taken within a clip only.
+  pairs are taken within a clip only. `jitter_median_px` is the median over those pairs: one
+  jump to another line does not move it.
 - `lines`: lane lines per frame.
 
 None of these is accuracy: a model can be steadily wrong. They are what `lane-seg adapt` can
@@ -33,6 +34,7 @@ class LineFigures:
     confidence: float
     jitter_px: float | None  # None: no two consecutive frames of a clip with the same line
     lines: float
+    jitter_median_px: float | None = None
 
     def to_json(self) -> dict[str, float | int | None]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -80,4 +82,5 @@ def line_figures(
         confidence=float(np.mean(conf)) if conf else 0.0,
         jitter_px=float(np.mean(shifts)) if shifts else None,
         lines=lines / n if n else 0.0,
+        jitter_median_px=float(np.median(shifts)) if shifts else None,
     )
