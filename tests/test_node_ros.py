@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -449,3 +450,39 @@ def test_node_without_a_model_runs_the_shipped_int8_model():
     assert mask.shape == truth.shape
     inter = np.logical_and(mask > 0, truth > 0).sum()
     assert inter / np.logical_or(mask > 0, truth > 0).sum() > 0.4  # a trained model, not noise
+
+
+def test_readme_topic_table_says_what_the_node_takes_and_its_qos(bright):
+    """The README's topic table (The node): every encoding the node decodes, and each topic's
+    depth, reliability and whether its QoS can be overridden, as the running node has them."""
+    from rclpy.qos import ReliabilityPolicy
+
+    from lane_seg.ros.image_codec import COMPRESSED_FORMATS, ENCODINGS
+    from lane_seg.ros.params import qos_override
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("in", "out") and len(cells) == 5:
+            rows[cells[1].strip("`")] = cells
+    assert all(enc in rows["~/image"][3] for enc in ENCODINGS)
+    assert all(fmt.upper() in rows["~/image/compressed"][3] for fmt in COMPRESSED_FORMATS)
+    with NodeHarness(bright, FAST) as h:
+        n = h.node
+        subs = {"~/image": n.sub.sub, "~/camera_info": n.info_sub}
+        pubs = {"~/mask": n.mask_pub, "~/overlay": n.overlay_pub, "/diagnostics": n.diag_pub}
+        pubs |= {"~/lane_center": n.lane_center_pub, "~/lanes": n.lanes_pub}
+        pubs["~/lanes/markers"] = n.markers_pub
+        entities = {t: (e, "subscription") for t, e in subs.items()}
+        entities |= {t: (e, "publisher") for t, e in pubs.items()}
+        assert set(entities) == set(rows) - {"~/image/compressed"}
+        for topic, (entity, kind) in entities.items():
+            qos, profile = rows[topic][4], entity.qos_profile
+            assert f"depth {profile.depth}" in qos, (topic, qos)
+            word = {ReliabilityPolicy.BEST_AVAILABLE: "best_available"}.get(
+                profile.reliability, profile.reliability.name.lower()
+            )
+            assert word in qos, (topic, qos)
+            overridable = n.has_parameter(qos_override(entity.topic_name, kind, "depth"))
+            assert ("not overridable" not in qos and "overridable" in qos) == overridable, topic
