@@ -25,6 +25,7 @@ import torch
 
 from lane_seg.bench import ENGINE_KEYS
 from lane_seg.bench.frames import REAL_FRAMES, calibration_set
+from lane_seg.bench.isa import CAPPED_ENGINES, skip_reason
 from lane_seg.bench.measure import Runner, timed_load
 from lane_seg.errors import LaneSegError
 from lane_seg.runtime.engines import (
@@ -141,6 +142,7 @@ class BenchConfig:
     threads: int = 0
     engines: tuple[str, ...] = ENGINE_KEYS
     out: Path = Path("runs/bench")
+    isa: str | None = None  # "avx2": the engines' AVX2 code paths (lane_seg.bench.isa)
 
 
 def check_inputs(cfg: BenchConfig) -> None:
@@ -160,6 +162,8 @@ def check_inputs(cfg: BenchConfig) -> None:
         raise LaneSegError(f"--data {cfg.data} is not a dataset directory")
     if min(cfg.rounds, cfg.iters, cfg.frames) < 1:
         raise LaneSegError("--rounds, --iters and --frames must be at least 1")
+    if cfg.isa is not None and not set(cfg.engines) & set(CAPPED_ENGINES):
+        raise LaneSegError(f"--isa {cfg.isa} runs only {', '.join(CAPPED_ENGINES)}: pass one")
 
 
 def build_runners(
@@ -193,6 +197,10 @@ def build_runners(
         )
 
     want = set(cfg.engines)
+    if cfg.isa is not None:
+        for key in sorted(want - set(CAPPED_ENGINES)):
+            skipped.append({"name": key, "reason": skip_reason(key, cfg.isa)})
+        want &= set(CAPPED_ENGINES)
     if "torch-fp32" in want:
         add(
             "PyTorch fp32 eager",

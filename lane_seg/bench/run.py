@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lane_seg.bench import isa
 from lane_seg.bench.contenders import BenchConfig, build_runners, check_inputs
 from lane_seg.bench.frames import REAL_FRAMES, load_frames
 from lane_seg.bench.measure import PeakRss, Runner, time_rounds
@@ -121,18 +122,30 @@ def run_bench(
         torch.set_num_threads(cfg.threads)
     load_before = os.getloadavg()
     cpu = CpuInfo.detect()
+    hardware = cpu.line() if cfg.isa is None else isa.label(cpu.line(), cfg.isa)
+    if cfg.isa is not None:
+        cpu = cpu.avx2_class()  # its peaks: this CPU's cores and clock, AVX2 only
     model.eval()
     pre = info.preprocess
     cx = complexity(model, pre.height, pre.width)
     frames, frames_desc = load_frames(cfg.real_dir, cfg.frames)
     inputs = [to_input(f, pre) for f in frames]
     log(
-        f"{cpu.line()}\nframes: {frames_desc}; model input {pre.width}x{pre.height}; "
+        f"{hardware}\nframes: {frames_desc}; model input {pre.width}x{pre.height}; "
         f"{cx.gmacs:.3f} GMACs/frame"
     )
     runners, skipped, extra = build_runners(cfg, model, info, inputs[0])
     for s in skipped:
         log(f"skipped {s['name']}: {s['reason']}")
+    cap = None if cfg.isa is None else _check_cap(runners, cfg.isa)
+    if cap is not None:
+        extra["notes"].append(
+            f"{cap['isa']} code paths on this CPU ("
+            + ", ".join(f"{k}={v}" for k, v in cap["environment"].items())
+            + "): every kernel in the executed graphs of the rows above is checked, none is "
+            "AVX-512, AMX or VNNI (bench.json isa_cap.kernels). An emulation of that class at "
+            "this CPU's clock, caches and memory, not a measurement on such a CPU."
+        )
     log(
         f"timing {len(runners)} engines: {cfg.rounds} interleaved rounds x {cfg.iters} runs "
         f"after {cfg.warmup} warm-up runs each"
@@ -151,7 +164,8 @@ def run_bench(
     rows = make_rows(runners, cx.gmacs, cpu, accs, cfg.threads)
     gpu = torch.cuda.get_device_name(0) if any(r.gpu for r in runners) else None
     return {
-        "hardware": cpu.line() + (f"; GPU: {gpu}" if gpu else ""),
+        "hardware": hardware + (f"; GPU: {gpu}" if gpu else ""),
+        "isa_cap": cap,
         "gpu": gpu,
         "cores": cpu.cores,
         "peak_gmacs_per_s": {"fp32": cpu.peak_gmacs("fp32"), "int8": cpu.peak_gmacs("int8")},
@@ -184,3 +198,13 @@ def run_bench(
         "skipped": skipped,
         "node": node,
     }
+
+
+def _check_cap(runners: list[Runner], isa_name: str) -> dict:
+    """The cap as this process sees it and each capped row's kernels; refused where one is above
+    the cap (lane_seg.bench.isa)."""
+    found = {}
+    for r in runners:
+        found[r.name] = isa.kernels(r.engine.compiled)
+        isa.check_kernels(r.name, isa_name, found[r.name])
+    return {"isa": isa_name.upper(), "environment": isa.cap_variables(), "kernels": found}

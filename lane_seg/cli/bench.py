@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from lane_seg.bench import ENGINE_KEYS
-from lane_seg.cli.common import add_command, command_line
+from lane_seg.bench.isa import CAPPED_ENGINES, CAPS, capped_here, check_environment, run_capped
+from lane_seg.cli.common import add_command, command_argv, command_line
 from lane_seg.errors import LaneSegError
 from lane_seg.outputs import lock_folder, output_file
 from lane_seg.sizes import parse_size
@@ -62,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--node-engine", default="auto", help="engine the node runs on (default auto, as shipped)"
     )
+    p.add_argument(
+        "--isa",
+        choices=sorted(CAPS),
+        help="run the engines' code paths for this instruction set only, in a child process, "
+        "and check every kernel: an emulation of that CPU class at this CPU's clock "
+        f"(rows: {', '.join(CAPPED_ENGINES)}; the others say why not)",
+    )
     p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
     p.add_argument(
         "--readme",
@@ -97,6 +105,7 @@ def _path(v: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lane_seg.bench.contenders import check_inputs
     from lane_seg.bench.report_files import markdown, write_report
     from lane_seg.bench.run import REAL_FRAMES, BenchConfig, run_bench
     from lane_seg.cli.readme import check_section, replace_section
@@ -118,7 +127,15 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         engines=_engines(args.engines),
         out=Path(args.out),
+        isa=args.isa,
     )
+    check_environment(args.isa)
+    if args.isa and args.node:
+        raise LaneSegError("--node is not measured with --isa: run it without --isa")
+    if args.isa and not capped_here(args.isa):
+        check_inputs(cfg)  # refused here, not in the child
+        # the caps are read once, when the engines first ask: a fresh process (lane_seg.bench.isa)
+        return run_capped(args.isa, command_argv("bench", args, register)[1:])
     lock_folder(cfg.out)  # checked, and this command's alone until it returns (lane_seg.outputs)
     if args.readme:
         # before the long run, not after it

@@ -31,6 +31,11 @@ def add_command(
 def command_line(name: str, args: argparse.Namespace, register: Callable) -> str:
     """The `lane-seg NAME ...` line that reproduces `args`: the options that differ from their
     defaults (`register` is the command module's, which knows them)."""
+    return shlex.join(command_argv(name, args, register))
+
+
+def command_argv(name: str, args: argparse.Namespace, register: Callable) -> list[str]:
+    """`command_line` as a list: ["lane-seg", NAME, options...], for a child process's argv."""
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
     register(sub)
@@ -49,4 +54,4 @@ def command_line(name: str, args: argparse.Namespace, register: Callable) -> str
             parts += [x for v in value for x in (flag, str(v))]
         else:
             parts += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
-    return shlex.join(parts)
+    return parts
