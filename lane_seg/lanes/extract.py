@@ -53,6 +53,7 @@ Sizes are (width, height) throughout, as in OpenCV and the benchmarks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,7 +61,7 @@ import cv2
 import numpy as np
 
 from lane_seg.camera import Camera
-from lane_seg.lanes.geometry import LineFit, camera_for_shape
+from lane_seg.lanes.geometry import LineFit, camera_for_shape, poly
 from lane_seg.lanes.grouping import GroupingConfig, group_lines
 from lane_seg.lanes.mask import (
     GroundPlane,
@@ -71,6 +72,7 @@ from lane_seg.lanes.mask import (
     camera_vanishing_point,
     default_vanishing_point,
     estimate_vanishing_point,
+    ground_plane,
     line_components,
     measure,
     nominal_camera,
@@ -124,76 +126,91 @@ class LaneConfig:
 # --------------------------------------------------------------------------- instances
 
 
-def _clip(uv: np.ndarray, w: int, h: int) -> np.ndarray:
-    """The stretch of a polyline inside the image (out to the pixels' outer edges, -0.5 and
-    size - 0.5), its ends cut exactly at the border."""
-    lo, hi = -0.5, np.array([w - 0.5, h - 0.5])
-    inside = np.all((uv >= lo) & (uv <= hi), axis=1)
-    if not inside.any():
+def _clip(uv: np.ndarray, inside: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The stretch of a polyline inside the image (`inside`: each vertex within the pixels'
+    outer edges, -0.5 and size - 0.5), its ends cut exactly at the border."""
+    found = np.flatnonzero(inside)
+    if len(found) == 0:
         return uv[:0]
-    first, last = np.flatnonzero(inside)[[0, -1]]
+    first, last = int(found[0]), int(found[-1])
+    if first == 0 and last == len(uv) - 1:
+        return uv
+    hi = (w - 0.5, h - 0.5)
+
+    def cut(a: list[float], b: list[float]) -> list[float]:  # a inside, b outside
+        t = [
+            (-0.5 - p) / (q - p) if q < -0.5 else (m - p) / (q - p) if q > m else 1.0
+            for p, q, m in zip(a, b, hi, strict=True)
+        ]
+        return [p + min(t) * (q - p) for p, q in zip(a, b, strict=True)]
+
     out = [uv[first : last + 1]]
-
-    def cut(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # a inside, b outside
-        d = b - a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(b < lo, (lo - a) / d, np.where(b > hi, (hi - a) / d, 1.0))
-        return a + float(np.min(t)) * d
-
     if first > 0:
-        out.insert(0, cut(uv[first], uv[first - 1])[None])
+        out.insert(0, np.array([cut(uv[first].tolist(), uv[first - 1].tolist())]))
     if last < len(uv) - 1:
-        out.append(cut(uv[last], uv[last + 1])[None])
+        out.append(np.array([cut(uv[last].tolist(), uv[last + 1].tolist())]))
     return np.vstack(out)
 
 
-def _confidences(fits: list[LineFit], plane: GroundPlane, prob: np.ndarray | None) -> np.ndarray:
-    """Each fit's quality, times the mean probability at its points' pixels when given."""
+def _confidences(
+    fits: list[LineFit],
+    pts: np.ndarray,
+    owner: np.ndarray,
+    plane: GroundPlane,
+    prob: np.ndarray | None,
+) -> np.ndarray:
+    """Each fit's quality, times the mean probability at its points' pixels when given
+    (`pts`: all fits' points, `owner`: the fit of each)."""
     conf = np.array([f.quality for f in fits])
     if prob is not None:
-        pts = np.vstack([f.pts for f in fits])
         uv, _ = plane.pixels(pts)
         h, w = prob.shape
-        px = np.clip(np.rint(uv).astype(np.int64), 0, [w - 1, h - 1])
+        px = np.clip(np.rint(uv).astype(np.int64), 0, np.array([w - 1, h - 1]))
         at = prob[px[:, 1], px[:, 0]]
-        owner = np.repeat(np.arange(len(fits)), [len(f.pts) for f in fits])
         conf = conf * np.bincount(owner, at, len(fits)) / np.bincount(owner, None, len(fits))
     return np.minimum(conf, 1.0)
 
 
-def _mark_ego(lanes: list[LaneInstance], bottom_x: list[float], centre: float) -> None:
-    """Mark, in place, the nearest line on each side of `centre` at the bottom row."""
+def _ego(bottom_x: list[float], centre: float) -> dict[int, str]:
+    """The nearest line on each side of `centre` at the bottom row: {index: side}."""
     left = [i for i, u in enumerate(bottom_x) if u < centre]
     right = [i for i, u in enumerate(bottom_x) if u >= centre]
-    if left:
-        lanes[left[-1]] = dataclasses.replace(lanes[left[-1]], ego=EGO_LEFT)
-    if right:
-        lanes[right[0]] = dataclasses.replace(lanes[right[0]], ego=EGO_RIGHT)
+    return ({left[-1]: EGO_LEFT} if left else {}) | ({right[0]: EGO_RIGHT} if right else {})
 
 
 def _parallel_extension(
     fits: list[LineFit], near: np.ndarray, slack_m: float = 1.0
-) -> list[Callable[[np.ndarray], np.ndarray]]:
-    """Each line's lateral offset y(x). Nearer than its own nearest point (`near`), a line
-    follows the best line (highest quality) of those whose points reach at least `slack_m`
-    nearer, shifted to meet it: lane lines are parallel on the ground, so a line seen only far
-    away, on a bend, is carried down along the road's own curve rather than along the
-    extrapolation of a fit to a few far dashes. A line with none nearer keeps its own fit."""
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The lines' lateral offsets: y(line, x) of line `line[i]` at `x[i]`. Nearer than its own
+    nearest point (`near`), a line follows the best line (highest quality) of those whose
+    points reach at least `slack_m` nearer, shifted to meet it: lane lines are parallel on the
+    ground, so a line seen only far away, on a bend, is carried down along the road's own curve
+    rather than along the extrapolation of a fit to a few far dashes. A line with none nearer
+    keeps its own fit. All lines at once: a few array operations, whatever their number."""
+    c = np.array([f.coeffs for f in fits])
+    nearer = near[None, :] < near[:, None] - slack_m  # (K, K): line j reaches nearer than i
     quality = np.array([f.quality for f in fits])
-    out: list[Callable[[np.ndarray], np.ndarray]] = []
-    for f, x0 in zip(fits, near.tolist(), strict=True):
-        nearer = np.flatnonzero(near < x0 - slack_m)
-        if len(nearer) == 0:
-            out.append(f.y)
-            continue
-        ref = fits[int(nearer[np.argmax(quality[nearer])])]
+    ref = np.argmax(np.where(nearer, quality, -np.inf), axis=1)  # the first best
+    alone = ~nearer.any(axis=1)
+    ref[alone] = np.flatnonzero(alone)
+    start = np.where(alone, -np.inf, near)  # where the line leaves its own fit
+    shift = poly(c.T, near) - poly(c[ref].T, near)
 
-        def y(x: np.ndarray, f: LineFit = f, x0: float = x0, ref: LineFit = ref) -> np.ndarray:
-            x = np.asarray(x, dtype=np.float64)
-            return np.where(x < x0, ref.y(x) + (f.y(x0) - ref.y(x0)), f.y(x))
+    def y(line: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.where(x < start[line], poly(c[ref[line]].T, x) + shift[line], poly(c[line].T, x))
 
-        out.append(y)
-    return out
+    return y
+
+
+def _row_spaced(near: np.ndarray, far: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per line, `counts` distances from `far` to `near` evenly spaced in 1 / distance (image
+    rows), all lines in one array: np.linspace's arithmetic, without a call per line."""
+    start, stop = 1.0 / far, 1.0 / near
+    first = np.cumsum(counts) - counts
+    t = (np.arange(counts.sum()) - np.repeat(first, counts)).astype(np.float64)
+    inv = t * np.repeat((stop - start) / (counts - 1), counts) + np.repeat(start, counts)
+    inv[first + counts - 1] = stop
+    return 1.0 / inv
 
 
 def instances_from_fits(
@@ -216,42 +233,57 @@ def instances_from_fits(
     fits = [f for f in fits if f.quality >= cfg.min_quality and f.pts is not None]
     if not fits:
         return []
-    w, h = cam.width, cam.height
-    plane = GroundPlane(cam)
+    k, w, h = len(fits), cam.width, cam.height
+    plane = ground_plane(cam)
     bottom, ok = plane.points(np.array([[(w - 1) / 2, h - 1.0]]))
     x_view = float(bottom[0, 0]) if ok[0] else g.x_range_m[0]
+    pts = np.vstack([f.pts for f in fits])
+    sizes = [len(f.pts) for f in fits]
+    owner = np.repeat(np.arange(k), sizes)
     # Per line: nearest and farthest x drawn, and x_view where it crosses the bottom row.
-    ends = np.array([[f.pts[:, 0].min(), f.pts[:, 0].max(), x_view] for f in fits])
-    lateral = _parallel_extension(fits, ends[:, 0])
+    first = np.cumsum(sizes) - sizes
+    ends = np.column_stack(
+        [np.minimum.reduceat(pts[:, 0], first), np.maximum.reduceat(pts[:, 0], first)]
+        + [np.full(k, x_view)]
+    )
+    lateral = _parallel_extension(fits, ends[:, 0].copy())
     reach_bottom = ends[:, 0] - x_view <= cfg.extend_gap_m
     ends[reach_bottom, 0] = np.minimum(ends[reach_bottom, 0], 0.9 * x_view)  # clipped below
-    ys = np.stack([y(e) for y, e in zip(lateral, ends, strict=True)])
-    uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys.ravel()]))
-    uv = uv.reshape(len(fits), 3, 2)
+    ys = lateral(np.repeat(np.arange(k), 3), ends.ravel())
+    uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys]))
+    uv = uv.reshape(k, 3, 2)
     counts = 1 + np.clip(np.abs(uv[:, 0, 1] - uv[:, 1, 1]) / cfg.point_step_px, 2, 200).astype(int)
     # Vertices evenly spaced in rows (rows go with 1 / distance), all lines in one projection.
-    xs = [1.0 / np.linspace(1.0 / e[1], 1.0 / e[0], n) for e, n in zip(ends, counts, strict=True)]
-    gy = np.concatenate([y(x) for y, x in zip(lateral, xs, strict=True)])
-    puv, depth = plane.pixels(np.column_stack([np.concatenate(xs), gy]))
-    conf = _confidences(fits, plane, prob)
-    found = []
-    splits = np.cumsum(counts)[:-1]
-    for k, (line_uv, line_depth) in enumerate(
-        zip(np.split(puv, splits), np.split(depth, splits), strict=True)
-    ):
-        line_uv = line_uv[line_depth > 0]
-        poly = _clip(line_uv[np.argsort(line_uv[:, 1], kind="stable")], w, h)
-        if len(poly) < 2:
-            continue
-        gpts, fit = None, None
-        if metric:
-            back, valid = plane.points(poly)
-            gpts, fit = np.where(valid[:, None], back, np.nan), fits[k]
-        found.append((float(uv[k, 2, 0]), LaneInstance(poly, float(conf[k]), None, gpts, fit)))
-    found.sort(key=lambda t: t[0])
-    lanes = [lane for _, lane in found]
-    _mark_ego(lanes, [u for u, _ in found], (w - 1) / 2)
-    return lanes
+    xs = _row_spaced(ends[:, 0], ends[:, 1], counts)
+    line = np.repeat(np.arange(k), counts)
+    puv, depth = plane.pixels(np.column_stack([xs, lateral(line, xs)]))
+    conf = _confidences(fits, pts, owner, plane, prob)
+    # Ahead of the camera, by line, top to bottom; then each line clipped to the image.
+    idx = np.flatnonzero(depth > 0)
+    idx = idx[np.lexsort((puv[idx, 1], line[idx]))]
+    puv, bounds = puv[idx], np.searchsorted(line[idx], np.arange(k + 1))
+    u, v = puv[:, 0], puv[:, 1]
+    inside = (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
+    polys = [
+        _clip(puv[a:b], inside[a:b], w, h) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    drawn = [i for i in range(k) if len(polys[i]) >= 2]
+    drawn.sort(key=lambda i: float(uv[i, 2, 0]))  # left to right where they cross the bottom
+    ego = _ego([float(uv[i, 2, 0]) for i in drawn], (w - 1) / 2)
+    ground = _ground_points(plane, [polys[i] for i in drawn]) if metric else [None] * len(drawn)
+    return [
+        LaneInstance(polys[i], float(conf[i]), ego.get(n), gpts, fits[i] if metric else None)
+        for n, (i, gpts) in enumerate(zip(drawn, ground, strict=True))
+    ]
+
+
+def _ground_points(plane: GroundPlane, polys: list[np.ndarray]) -> list[np.ndarray]:
+    """Each polyline's vertices on the ground (NaN where a vertex does not see it)."""
+    if not polys:
+        return []
+    back, valid = plane.points(np.vstack(polys))
+    back[~valid] = np.nan
+    return np.split(back, np.cumsum([len(p) for p in polys])[:-1])
 
 
 def extract_lanes(
@@ -274,7 +306,7 @@ def extract_lanes(
     prob = _at_size(prob, mask.shape, size)
     runs = row_runs(binary)
     cam, vp = _camera(binary, runs, camera, cfg)
-    plane = GroundPlane(cam)
+    plane = ground_plane(cam)
     n, comps = cv2.connectedComponents(binary, connectivity=8)
     comp = comps[runs.row, runs.start]
     kept = line_components(measure(runs, comp, n), plane, vp[1], cfg.mask)[comp]
@@ -312,12 +344,18 @@ def _camera(
     camera at the vanishing point of the mask's strokes (a default one when there is none)."""
     size = (binary.shape[1], binary.shape[0])
     if camera is not None:
-        cam = camera_for_shape(camera, size[1], size[0])
-        return cam, camera_vanishing_point(cam)
+        return _known_camera(camera, size)
     pieces = measure(runs, *band_pieces(binary, runs, cfg.mask.band_px))
     vp = estimate_vanishing_point(pieces, size, cfg.mask)
     vp = vp or default_vanishing_point(size, cfg.mask)
     return nominal_camera(size, vp, cfg.mask), vp
+
+
+@functools.lru_cache(maxsize=8)
+def _known_camera(camera: Camera, size: tuple[int, int]) -> tuple[Camera, tuple[float, float]]:
+    """A known camera at the working size and its vanishing point, kept for the next frames."""
+    cam = camera_for_shape(camera, size[1], size[0])
+    return cam, camera_vanishing_point(cam)
 
 
 def nearest_lines(lanes: list[LaneInstance], per_side: int) -> list[LaneInstance]:

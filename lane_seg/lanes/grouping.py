@@ -18,11 +18,12 @@ lane step's budget on real frames with five or more candidate lines.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from lane_seg.lanes.geometry import LineFit
+from lane_seg.lanes.geometry import LineFit, poly
 
 _X_SCALE = 20.0  # x is fitted in units of 20 m (conditioning: c2 * 400 is metres at 20 m)
 
@@ -65,16 +66,35 @@ def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: fl
     owner -1 are nobody's. The curvature term is pulled to 0 with the weight of `prior`
     points; lines with fewer than 3 points, or all at one or two distances, keep theirs."""
     k = len(coeffs)
-    sums = (owner[None, :] == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
-    a = sums[:, [0, 1, 2, 1, 2, 3, 2, 3, 4]].reshape(k, 3, 3)
+    sums = (owner == np.arange(k)[:, None]).astype(np.float64) @ terms  # (K, 8)
+    a = sums.take(_MOMENTS, axis=1).reshape(k, 3, 3)
     a[:, 2, 2] += prior
-    ok = sums[:, 0] >= 3
-    if ok.any():  # points stacked at one or two distances ahead fix no quadratic
-        ok[ok] = np.linalg.cond(a[ok]) < 1e12
+    # Points stacked at one or two distances ahead fix no quadratic.
+    ok = _well_conditioned(a, sums[:, 0] >= 3)
     out = coeffs.copy()
     if ok.any():
         out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
     return out
+
+
+_MOMENTS = np.array([0, 1, 2, 1, 2, 3, 2, 3, 4])  # (K, 8) sums -> (K, 3, 3) normal matrices
+
+
+def _well_conditioned(a: np.ndarray, ok: np.ndarray, limit: float = 1e12) -> np.ndarray:
+    """`ok` and cond(a) < limit, for symmetric positive semi-definite 3x3 matrices (normal
+    equations). Their condition number is at most trace^3 / det (the largest eigenvalue is at
+    most the trace, the smallest at least det / largest^2), which settles nearly all of them
+    with one determinant; the rest get the singular values (`np.linalg.cond`), ten times the
+    cost."""
+    tr = np.trace(a, axis1=1, axis2=2)
+    sure = ok & (tr * tr * tr < 0.1 * limit * np.linalg.det(a))
+    unsure = ok > sure
+    if unsure.any():
+        sure[unsure] = np.linalg.cond(a[unsure]) < limit
+    return sure
+
+
+_EIGHT_STEPS = np.linspace(0.0, 1.0, 8)
 
 
 def _merge_duplicates(
@@ -87,13 +107,17 @@ def _merge_duplicates(
         return np.arange(k)
     lo = np.maximum(reach[:, None, 0], reach[None, :, 0])  # (K, K) common reach
     hi = np.minimum(reach[:, None, 1], reach[None, :, 1])
+    overlap = hi > lo
+    overlap.flat[:: k + 1] = False  # the diagonal
+    if not overlap.any():
+        return np.arange(k)
     with np.errstate(invalid="ignore"):  # lines without points have no reach
-        xs = (lo[..., None] + (hi - lo)[..., None] * np.linspace(0.0, 1.0, 8)) / _X_SCALE
+        xs = (lo[..., None] + (hi - lo)[..., None] * _EIGHT_STEPS) / _X_SCALE
     diff = coeffs[:, None, :] - coeffs[None, :, :]  # (K, K, 3)
     gap = np.abs(diff[..., :1] + diff[..., 1:2] * xs + diff[..., 2:] * xs * xs)
-    median = np.sort(gap, axis=2)[..., 3:5].mean(axis=2)
-    close = (median < separation) & (hi > lo)
-    np.fill_diagonal(close, False)
+    gap.sort(axis=2)
+    median = (gap[..., 3] + gap[..., 4]) / 2
+    close = (median < separation) & overlap
     if not close.any():
         return np.arange(k)
     kept: list[int] = []
@@ -118,13 +142,16 @@ def _join_continuations(
     if k < 2:
         return owned
     near_end, far_start = reach[:, None, 1], reach[None, :, 0]  # line i ends, line j starts
+    ahead = far_start - near_end
+    joins = (ahead <= cfg.max_gap_m) & (ahead >= -1.0)
+    joins.flat[:: k + 1] = False  # the diagonal
+    if not joins.any():  # most rounds: no line starts where another ends
+        return owned
     with np.errstate(invalid="ignore"):  # lines without points have no reach
         xm = (near_end + far_start) / 2 / _X_SCALE
         diff = coeffs[:, None, :] - coeffs[None, :, :]
         gap = np.abs(diff[..., 0] + diff[..., 1] * xm + diff[..., 2] * xm * xm)
-        joins = (far_start - near_end <= cfg.max_gap_m) & (far_start - near_end >= -1.0)
         joins &= gap < cfg.peak_separation_m / 2
-    np.fill_diagonal(joins, False)
     into = np.arange(k)
     for i, j in zip(*np.nonzero(joins), strict=True):  # the weaker joins the stronger
         weak, strong = (j, i) if counts[i] >= counts[j] else (i, j)
@@ -135,23 +162,27 @@ def _join_continuations(
 def histogram_peaks(r: np.ndarray, cfg: GroupingConfig) -> list[float]:
     """Lateral positions of histogram peaks, strongest first, at least `peak_separation_m`
     apart, at most eight."""
-    edges = np.arange(-cfg.y_max_m, cfg.y_max_m + cfg.bin_m, cfg.bin_m)
+    edges, centres = _bins(cfg.y_max_m, cfg.bin_m)
     # np.histogram's binning (edges searched, the last bin closed), without its overhead.
     idx = np.searchsorted(edges, r, side="right") - 1
     idx[r == edges[-1]] = len(edges) - 2
     hist = np.bincount(idx[(idx >= 0) & (idx < len(edges) - 1)], minlength=len(edges) - 1)
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same") / 3.0
-    centres = (edges[:-1] + edges[1:]) / 2
     order = np.argsort(hist)[::-1]
+    # Strongest first; each peak taken clears the bins within the separation of it.
+    left = centres[order[: np.count_nonzero(hist >= cfg.min_peak_points)]]
     peaks: list[float] = []
-    for i in order:
-        if hist[i] < cfg.min_peak_points:
-            break
-        if all(abs(centres[i] - p) >= cfg.peak_separation_m for p in peaks):
-            peaks.append(float(centres[i]))
-        if len(peaks) >= 8:
-            break
+    while len(left) and len(peaks) < 8:
+        peaks.append(float(left[0]))
+        left = left[np.abs(left - left[0]) >= cfg.peak_separation_m]
     return peaks
+
+
+@functools.lru_cache(maxsize=4)
+def _bins(y_max: float, bin_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges and centres of the seed histogram's bins (shared: not to be written to)."""
+    edges = np.arange(-y_max, y_max + bin_m, bin_m)
+    return edges, (edges[:-1] + edges[1:]) / 2
 
 
 def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GroupingConfig) -> np.ndarray:
@@ -172,23 +203,28 @@ def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GroupingConfig) -> np.nda
 def _nearest(terms: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each point's nearest line and its lateral distance to it."""
     dist = np.abs(terms[:, 5] - coeffs @ terms[:, :3].T)  # (K, N)
-    owner = np.argmin(dist, axis=0)
-    return owner, dist[owner, np.arange(len(terms))]
+    return np.argmin(dist, axis=0), dist.min(axis=0)
 
 
-def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: float) -> np.ndarray:
+def _main_stretch(
+    x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: float, by_x: np.ndarray
+) -> np.ndarray:
     """`ok` narrowed to each line's main stretch: its candidate points cut wherever two
     consecutive ones (along x) are more than `max_gap` apart, the stretch with most points
-    kept. A line carries on over dash gaps, but not over to a stray blob far beyond."""
-    idx = np.flatnonzero(ok)
-    if len(idx) == 0:
+    kept. A line carries on over dash gaps, but not over to a stray blob far beyond.
+    `by_x`: the points in the order of x (a stable sort), so only lines need sorting here."""
+    order = by_x[ok[by_x]]
+    if len(order) == 0:
         return ok
-    order = idx[np.lexsort((x[idx], owner[idx]))]
+    order = order[owner[order].astype(np.int16).argsort(kind="stable")]  # by line, then x
     xs, os = x[order], owner[order]
     start = np.empty(len(order), bool)  # a stretch starts at a new line or after a gap
     start[0] = True
     np.not_equal(os[1:], os[:-1], out=start[1:])
-    start[1:] |= np.diff(xs) > max_gap
+    gap = xs[1:] - xs[:-1] > max_gap
+    if not (gap > start[1:]).any():  # most rounds: every line is one stretch
+        return ok
+    start[1:] |= gap
     stretch = np.cumsum(start) - 1
     size = np.bincount(stretch)
     line_of = os[start]  # the line of each stretch
@@ -203,10 +239,11 @@ def _main_stretch(x: np.ndarray, owner: np.ndarray, ok: np.ndarray, max_gap: flo
 def _extent(x: np.ndarray, owned: np.ndarray, k: int) -> np.ndarray:
     """(k, 2) nearest and farthest x of each line's points (`owned`: each point's line, -1 for
     none); inf, -inf for a line without points."""
-    mine = owned[None, :] == np.arange(k)[:, None]  # (k, N): a few lines, a few hundred points
-    lo = np.where(mine, x, np.inf).min(axis=1, initial=np.inf)
-    hi = np.where(mine, x, -np.inf).max(axis=1, initial=-np.inf)
-    return np.column_stack([lo, hi])
+    mine = owned == np.arange(k)[:, None]  # (k, N): a few lines, a few hundred points
+    out = np.empty((k, 2))
+    out[:, 0] = np.where(mine, x, np.inf).min(axis=1, initial=np.inf)
+    out[:, 1] = np.where(mine, x, -np.inf).max(axis=1, initial=-np.inf)
+    return out
 
 
 def group_lines(
@@ -227,6 +264,7 @@ def group_lines(
     if len(seeds) == 0:
         return []
     terms = _design(x, y)
+    by_x = np.argsort(x, kind="stable")
     coeffs = np.zeros((len(seeds), 3))
     coeffs[:, 0] = seeds[:, 0]
     # Where each line has points; at first its seed's band, where a straight line is a fair
@@ -243,13 +281,13 @@ def group_lines(
             ok = (d_own < window) & (beyond == 0)
         else:
             ok = d_own < window + cfg.bend_slack * beyond * beyond
-        ok = _main_stretch(x, owner, ok, g.max_gap_m)
+        ok = _main_stretch(x, owner, ok, g.max_gap_m, by_x)
         owned = np.where(ok, owner, -1)
         counts = np.bincount(owner[ok], minlength=len(coeffs))
         coeffs = _fit_all(terms, owned, coeffs, prior)
         span = _extent(x, owned, len(coeffs))
         joined = _join_continuations(owned, coeffs, span, counts, cfg)
-        if (joined != owned).any():
+        if joined is not owned and (joined != owned).any():
             owned = joined
             counts = np.bincount(owned[owned >= 0], minlength=len(coeffs))
             coeffs = _fit_all(terms, owned, coeffs, prior)
@@ -268,7 +306,7 @@ def group_lines(
         return []
     # Inliers: each point to its nearest line within the tight tolerance, on its main stretch.
     owner, d_own = _nearest(terms, coeffs)
-    member = _main_stretch(x, owner, d_own < window, g.max_gap_m)
+    member = _main_stretch(x, owner, d_own < window, g.max_gap_m, by_x)
     inlier = member & (d_own < g.inlier_m + cfg.inlier_px * footprint)
     owned = np.where(inlier, owner, -1)
     coeffs = _fit_all(terms, owned, coeffs, prior)
@@ -299,10 +337,12 @@ def _line_fits(
     quality *= np.minimum(1.0, span / cfg.full_span_m)
     heading = np.abs(c[:, 1] + 2 * c[:, 2] * lo_hi[:, 0])
     good = (n_in >= cfg.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
-    order = np.argsort(o, kind="stable")
-    pts = np.split(np.column_stack([xs, ys])[order], np.cumsum(n_in)[:-1])
-    fits = [
-        LineFit(c[i], int(n_in[i]), float(span[i]), float(rms[i]), float(quality[i]), pts[i])
-        for i in np.flatnonzero(good)
+    pts = np.column_stack([xs, ys])[np.argsort(o, kind="stable")]
+    ends = np.cumsum(n_in)
+    y0 = poly(c.T, 0.0)  # where each crosses x = 0: right to left
+    order = sorted(np.flatnonzero(good).tolist(), key=lambda i: float(y0[i]))
+    return [
+        LineFit(c[i], int(n_in[i]), float(span[i]), float(rms[i]), float(quality[i]), p)
+        for i in order
+        for p in [pts[ends[i] - n_in[i] : ends[i]]]
     ]
-    return sorted(fits, key=lambda f: float(f.y(0.0)))

@@ -19,6 +19,7 @@ Pixel sizes are those of the mask given; sizes are (width, height).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -101,21 +102,92 @@ def band_pieces(binary: np.ndarray, runs: Runs, band_px: int) -> tuple[np.ndarra
     return labels[runs.row + runs.row // band_px, runs.start], n
 
 
-@dataclass
 class Shapes:
     """Per label (index 0 unused): second moments of its pixels and the line through its run
-    centres, computed from the runs."""
+    centres, computed from the runs when first read (each user reads a few of them: the
+    component filter the moments, the vanishing point the run-centre lines)."""
 
-    area: np.ndarray
-    centre: np.ndarray  # (n, 2) x, y of the pixels' mean
-    axis: np.ndarray  # (n, 2) unit major axis, pointing up the image
-    major: np.ndarray  # variance along the axis
-    minor: np.ndarray
-    runs: np.ndarray  # number of runs
-    top: np.ndarray  # first and last row
-    bottom: np.ndarray
-    track: np.ndarray  # (n, 2) mean run centre x, y
-    slope: np.ndarray  # dx/dy of the least-squares line through the run centres
+    def __init__(self, runs: Runs, label: np.ndarray, n: int) -> None:
+        self._w, self._u, self._label, self._n = runs.width, runs.centre, label, n
+        self._v = runs.row.astype(np.float64)
+
+    def _sum(self, weights: np.ndarray | None) -> np.ndarray:
+        return np.bincount(self._label, weights, self._n)
+
+    @functools.cached_property
+    def area(self) -> np.ndarray:
+        return self._sum(self._w)
+
+    @functools.cached_property
+    def centre(self) -> np.ndarray:
+        """(n, 2) x, y of the pixels' mean."""
+        w, safe = self._w, np.maximum(self.area, 1.0)
+        return np.stack([self._sum(w * self._u) / safe, self._sum(w * self._v) / safe], axis=1)
+
+    @functools.cached_property
+    def _moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Principal axis (unit, pointing up the image), variance along it and across it."""
+        w, label, safe = self._w, self._label, np.maximum(self.area, 1.0)
+        du, dv = self._u - self.centre[label, 0], self._v - self.centre[label, 1]
+        # A run is a row of w pixels: its own spread along x is (w^2 - 1) / 12, plus a pixel's.
+        sxx = self._sum(w * du * du + w * (w * w - 1) / 12) / safe + 1.0 / 12.0
+        syy = self._sum(w * dv * dv) / safe + 1.0 / 12.0
+        sxy = self._sum(w * du * dv) / safe
+        half_diff = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+        mean = (sxx + syy) / 2
+        theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
+        axis = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        axis[axis[:, 1] > 0] *= -1
+        return axis, mean + half_diff, mean - half_diff
+
+    @property
+    def axis(self) -> np.ndarray:
+        """(n, 2) unit major axis, pointing up the image."""
+        return self._moments[0]
+
+    @property
+    def major(self) -> np.ndarray:
+        """Variance along the axis."""
+        return self._moments[1]
+
+    @property
+    def minor(self) -> np.ndarray:
+        return self._moments[2]
+
+    @functools.cached_property
+    def runs(self) -> np.ndarray:
+        """Number of runs."""
+        return self._sum(None)
+
+    @functools.cached_property
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        top, bottom = np.full(self._n, np.inf), np.full(self._n, -np.inf)
+        np.minimum.at(top, self._label, self._v)
+        np.maximum.at(bottom, self._label, self._v)
+        return top, bottom
+
+    @property
+    def top(self) -> np.ndarray:
+        """First row."""
+        return self._rows[0]
+
+    @property
+    def bottom(self) -> np.ndarray:
+        """Last row."""
+        return self._rows[1]
+
+    @functools.cached_property
+    def track(self) -> np.ndarray:
+        """(n, 2) mean run centre x, y."""
+        safe = np.maximum(self.runs, 1.0)
+        return np.stack([self._sum(self._u) / safe, self._sum(self._v) / safe], axis=1)
+
+    @functools.cached_property
+    def slope(self) -> np.ndarray:
+        """dx/dy of the least-squares line through the run centres."""
+        label = self._label
+        eu, ev = self._u - self.track[label, 0], self._v - self.track[label, 1]
+        return self._sum(eu * ev) / np.maximum(self._sum(ev * ev), 1e-9)
 
     @property
     def elongation(self) -> np.ndarray:
@@ -133,40 +205,7 @@ class Shapes:
 
 def measure(runs: Runs, label: np.ndarray, n: int) -> Shapes:
     """Shapes of labels 0..n-1, `label` giving each run's label."""
-    w, u, v = runs.width, runs.centre, runs.row.astype(np.float64)
-    area = np.bincount(label, w, n)
-    safe = np.maximum(area, 1.0)
-    mx, my = np.bincount(label, w * u, n) / safe, np.bincount(label, w * v, n) / safe
-    du, dv = u - mx[label], v - my[label]
-    # A run is a row of w pixels: its own spread along x is (w^2 - 1) / 12, plus a pixel's.
-    sxx = np.bincount(label, w * du * du + w * (w * w - 1) / 12, n) / safe + 1.0 / 12.0
-    syy = np.bincount(label, w * dv * dv, n) / safe + 1.0 / 12.0
-    sxy = np.bincount(label, w * du * dv, n) / safe
-    half_diff = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
-    mean = (sxx + syy) / 2
-    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
-    axis = np.stack([np.cos(theta), np.sin(theta)], axis=1)
-    axis[axis[:, 1] > 0] *= -1
-    count = np.bincount(label, None, n)
-    safe = np.maximum(count, 1.0)
-    tu, tv = np.bincount(label, u, n) / safe, np.bincount(label, v, n) / safe
-    eu, ev = u - tu[label], v - tv[label]
-    slope = np.bincount(label, eu * ev, n) / np.maximum(np.bincount(label, ev * ev, n), 1e-9)
-    top, bottom = np.full(n, np.inf), np.full(n, -np.inf)
-    np.minimum.at(top, label, v)
-    np.maximum.at(bottom, label, v)
-    return Shapes(
-        area,
-        np.stack([mx, my], axis=1),
-        axis,
-        mean + half_diff,
-        mean - half_diff,
-        count,
-        top,
-        bottom,
-        np.stack([tu, tv], axis=1),
-        slope,
-    )
+    return Shapes(runs, label, n)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -232,6 +271,12 @@ def camera_vanishing_point(cam: Camera) -> tuple[float, float]:
     """Where lines straight ahead meet in the image of a known camera."""
     uv, _ = cam.project(np.array([[1e6, 0.0, 0.0]]))
     return float(uv[0, 0]), float(uv[0, 1])
+
+
+@functools.lru_cache(maxsize=8)
+def ground_plane(cam: Camera) -> GroundPlane:
+    """The ground plane of `cam`, kept for the next frames of the same camera (a node's)."""
+    return GroundPlane(cam)
 
 
 class GroundPlane:

@@ -128,6 +128,8 @@ def _shared_shape(
         sol = np.linalg.lstsq(a[keep], y[keep], rcond=None)[0]
         resid = np.abs(y - a @ sol)
         trimmed = resid <= cfg.trim_m
+        if np.array_equal(trimmed, keep):  # the same points again: the same fit
+            break
         if np.bincount(owner[trimmed], minlength=len(sets)).min() < 3:
             break
         keep = trimmed
