@@ -144,12 +144,14 @@ def _clip(uv: np.ndarray, inside: np.ndarray, w: int, h: int) -> np.ndarray:
         ]
         return [p + min(t) * (q - p) for p, q in zip(a, b, strict=True)]
 
-    out = [uv[first : last + 1]]
-    if first > 0:
-        out.insert(0, np.array([cut(uv[first].tolist(), uv[first - 1].tolist())]))
-    if last < len(uv) - 1:
-        out.append(np.array([cut(uv[last].tolist(), uv[last + 1].tolist())]))
-    return np.vstack(out)
+    a, b = int(first > 0), int(last < len(uv) - 1)  # cut ends before and after
+    out = np.empty((a + last + 1 - first + b, 2))
+    out[a : len(out) - b] = uv[first : last + 1]
+    if a:
+        out[0] = cut(uv[first].tolist(), uv[first - 1].tolist())
+    if b:
+        out[-1] = cut(uv[last].tolist(), uv[last + 1].tolist())
+    return out
 
 
 def _confidences(
@@ -283,7 +285,8 @@ def _ground_points(plane: GroundPlane, polys: list[np.ndarray]) -> list[np.ndarr
         return []
     back, valid = plane.points(np.vstack(polys))
     back[~valid] = np.nan
-    return np.split(back, np.cumsum([len(p) for p in polys])[:-1])
+    ends = np.cumsum([len(p) for p in polys]).tolist()
+    return [back[e - len(p) : e] for p, e in zip(polys, ends, strict=True)]
 
 
 def extract_lanes(

@@ -159,15 +159,12 @@ def _join_continuations(
     return np.where(owned >= 0, into[np.maximum(owned, 0)], -1)
 
 
-def histogram_peaks(r: np.ndarray, cfg: GroupingConfig) -> list[float]:
+def histogram_peaks(bins: np.ndarray, cfg: GroupingConfig) -> list[float]:
     """Lateral positions of histogram peaks, strongest first, at least `peak_separation_m`
-    apart, at most eight."""
-    edges, centres = _bins(cfg.y_max_m, cfg.bin_m)
-    # np.histogram's binning (edges searched, the last bin closed), without its overhead.
-    idx = np.searchsorted(edges, r, side="right") - 1
-    idx[r == edges[-1]] = len(edges) - 2
-    hist = np.bincount(idx[(idx >= 0) & (idx < len(edges) - 1)], minlength=len(edges) - 1)
-    hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same") / 3.0
+    apart, at most eight. `bins`: each point's bin (`_bin_index`; -1 outside the bins)."""
+    _, centres = _bins(cfg.y_max_m, cfg.bin_m)
+    hist = np.bincount(bins[bins >= 0], minlength=len(centres))
+    hist = np.convolve(hist, _SMOOTHING, mode="same") / 3.0
     order = np.argsort(hist)[::-1]
     # Strongest first; each peak taken clears the bins within the separation of it.
     left = centres[order[: np.count_nonzero(hist >= cfg.min_peak_points)]]
@@ -176,6 +173,19 @@ def histogram_peaks(r: np.ndarray, cfg: GroupingConfig) -> list[float]:
         peaks.append(float(left[0]))
         left = left[np.abs(left - left[0]) >= cfg.peak_separation_m]
     return peaks
+
+
+_SMOOTHING = np.array([1, 2, 3, 2, 1])
+
+
+def _bin_index(r: np.ndarray, cfg: GroupingConfig) -> np.ndarray:
+    """Each value's bin of the seed histogram, -1 outside them: np.histogram's binning (edges
+    searched, the last bin closed), without its overhead."""
+    edges, _ = _bins(cfg.y_max_m, cfg.bin_m)
+    idx = np.searchsorted(edges, r, side="right") - 1
+    idx[r == edges[-1]] = len(edges) - 2
+    idx[idx >= len(edges) - 1] = -1
+    return idx
 
 
 @functools.lru_cache(maxsize=4)
@@ -190,10 +200,10 @@ def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GroupingConfig) -> np.nda
     peaks in the near band, then in the band beyond it (outer lines often enter the
     view only there), unless close to a seed already taken."""
     seeds: list[tuple[float, float]] = []
+    bins = _bin_index(y, g)
     lo = x0
     for hi in (x0 + g.seed_band_m, x0 + 2.5 * g.seed_band_m):
-        band = (x >= lo) & (x <= hi)
-        for p in histogram_peaks(y[band], g):
+        for p in histogram_peaks(bins[(x >= lo) & (x <= hi)], g):
             if all(abs(p - q) >= g.peak_separation_m for q, _ in seeds):
                 seeds.append((p, lo))
         lo = hi

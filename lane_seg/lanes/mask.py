@@ -75,13 +75,13 @@ class Runs:
 
 
 def row_runs(binary: np.ndarray) -> Runs:
-    h, w = binary.shape
-    padded = np.zeros((h, w + 2), np.int8)
-    padded[:, 1:-1] = binary
-    flat = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # row-major: start, end, start, ...
-    starts, ends = flat[0::2], flat[1::2]
-    rows, cols = np.divmod(starts, w + 1)
-    return Runs(rows, cols, (ends - starts).astype(np.float64))
+    """The runs of a 0/1 uint8 mask, from the columns where a row, padded with a zero on either
+    side, changes value (cv2.findNonZero lists them row by row: start, end, start, ...)."""
+    padded = cv2.copyMakeBorder(binary, 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    change = cv2.findNonZero(cv2.compare(padded[:, 1:], padded[:, :-1], cv2.CMP_NE))
+    xy = np.zeros((0, 2), np.int64) if change is None else change.reshape(-1, 2).astype(np.int64)
+    starts, ends = xy[0::2], xy[1::2, 0]
+    return Runs(starts[:, 1], starts[:, 0], (ends - starts[:, 0]).astype(np.float64))
 
 
 def band_pieces(binary: np.ndarray, runs: Runs, band_px: int) -> tuple[np.ndarray, int]:
@@ -317,11 +317,11 @@ def line_components(
     elongated = blobs.elongation >= cfg.min_elongation
     keep &= ~(judged & (blobs.area >= cfg.round_px) & ~elongated)
     half = blobs.axis * (blobs.length / 2)[:, None]
-    a, ok_a = plane.points(blobs.centre - half)
-    b, ok_b = plane.points(blobs.centre + half)
-    d = np.abs(b - a)
+    ends, ok = plane.points(np.concatenate([blobs.centre - half, blobs.centre + half]))
+    n = len(half)
+    d = np.abs(ends[n:] - ends[:n])
     across = np.degrees(np.arctan2(d[:, 1], d[:, 0])) > cfg.across_deg
-    across &= ok_a & ok_b & (blobs.centre[:, 1] > horizon + cfg.across_min_rows)
+    across &= ok[:n] & ok[n:] & (blobs.centre[:, 1] > horizon + cfg.across_min_rows)
     keep &= ~(judged & elongated & across)
     keep[0] = False
     return keep

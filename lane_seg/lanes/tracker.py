@@ -128,13 +128,16 @@ def _shared_shape(
         sol = np.linalg.lstsq(a[keep], y[keep], rcond=None)[0]
         resid = np.abs(y - a @ sol)
         trimmed = resid <= cfg.trim_m
-        if np.array_equal(trimmed, keep):  # the same points again: the same fit
+        if not np.count_nonzero(trimmed != keep):  # the same points again: the same fit
             break
         if np.bincount(owner[trimmed], minlength=len(sets)).min() < 3:
             break
         keep = trimmed
     coeffs = [np.array([sol[k], sol[-2], sol[-1]]) for k in range(len(sets))]
-    rms = [float(np.sqrt(np.mean(resid[keep & (owner == k)] ** 2))) for k in range(len(sets))]
+    rms = []
+    for k in range(len(sets)):
+        r = resid[keep & (owner == k)]
+        rms.append(math.sqrt((r * r).sum() / len(r)))
     return coeffs, rms
 
 
