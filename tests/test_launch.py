@@ -8,6 +8,7 @@ docs/architecture.md, contract 3."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -205,6 +206,75 @@ def test_node_started_directly_stops_cleanly(bright, command, sig):
         np_.stop(proc, sig=signal.SIGKILL)
     assert_clean_exit(proc, log)
     assert final_diagnostics(diagnostics, f"/{name}")["processed"] == "1"
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h: orphaned descendants become this process's
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text() if d.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(d.name))
+    return kids
+
+
+def _exit_code(pid: int, timeout: float) -> int | None:
+    """The exit code of child `pid` once it ends within `timeout` s; None if it does not."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.parametrize("starter", ["run", "launch"])
+def test_sigterm_to_ros2_run_or_launch_alone_stops_its_node_cleanly(install, bright, starter):
+    """`kill PID` of `ros2 run` or `ros2 launch` (a supervisor's, a script's): neither passes
+    SIGTERM on, and each dies of it, so the node asks Linux for SIGTERM when that parent ends
+    (lane_seg.ros.entry_points.follow_ros2_parent) and stops as on its own SIGTERM: exit code
+    0, its last /diagnostics, not left running. The test adopts the node when its parent is
+    gone (a child subreaper), to read its exit code."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.skip("no PR_SET_CHILD_SUBREAPER here")
+    ns = f"{starter}_sigterm"
+    if starter == "run":
+        command = f"{RUN} -p model:={bright} -p engine:=onnxruntime-cpu -r __ns:=/{ns}"
+    else:
+        command = f"{SEG_LAUNCH} model:={bright} engine:=onnxruntime-cpu namespace:={ns}"
+    proc = np_.start(sourced(install, command), env=user_env())
+    node = []
+    try:
+        with np_.Client() as client:
+            diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
+            rgb = stripes_rgb(64, 128)
+            np_.segment_one_frame(client, f"/{ns}/seg_node", proc, rgb, "/camera/image_raw")
+            node = _children(proc.pid)
+            assert len(node) == 1, node
+            proc.send_signal(signal.SIGTERM)  # the starter alone, not its process group
+            proc.wait(timeout=20)
+            code = _exit_code(node[0], timeout=30)
+            client.spin_for(0.5)
+        log = proc.communicate(timeout=10)[0]
+    finally:
+        for pid in [proc.pid, *node]:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    assert code == 0, log
+    assert "Traceback" not in log, log
+    assert final_diagnostics(diagnostics, f"/{ns}/seg_node")["processed"] == "1"
 
 
 def test_signal_handlers_are_given_back_unless_a_signal_stopped_the_node():

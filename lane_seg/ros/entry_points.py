@@ -9,10 +9,18 @@ launch's own, so the handlers here only set an event and stay installed through 
 once, before anything could still be published. rclpy's wait does not return to Python for a
 signal, so the executor spins in a thread of its own and the main thread, where Python runs
 signal handlers, waits.
+
+Neither `ros2 run` nor `ros2 launch` passes a SIGTERM on to the node it starts: ros2run's
+`run_executable` waits on the node and handles only KeyboardInterrupt, and launch on SIGTERM
+only cancels itself ("can result in orphaned processes"); either dies and would leave the node
+running. So a node whose parent is `ros2 run` or `ros2 launch` asks Linux for a SIGTERM when
+that parent ends (`follow_ros2_parent`, prctl PR_SET_PDEATHSIG) and stops cleanly with it
+(README, "The node").
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -20,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -80,6 +89,40 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, signal.SIG_IGN if signalled.is_set() else old)
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+ROS2_STARTERS = ("run", "launch")  # the ros2 verbs that start nodes as their children
+
+
+def started_by_ros2(pid: int) -> bool:
+    """Process `pid` is `ros2 run` or `ros2 launch` (its command line: .../ros2 run ...)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # not Linux, or gone
+        return False
+    names = [os.path.basename(a.decode(errors="replace")) for a in argv]
+    verbs = (names[i + 1] for i, n in enumerate(names[:-1]) if n == "ros2")
+    return any(verb in ROS2_STARTERS for verb in verbs)
+
+
+def follow_ros2_parent(stop: threading.Event) -> bool:
+    """Under `ros2 run` or `ros2 launch` on Linux: a SIGTERM to this process when that parent
+    ends (the module docstring); `stop` set at once if it already has. Whether it was asked
+    for."""
+    parent = os.getppid()
+    if threading.current_thread() is not threading.main_thread():  # no handler: stop_on_signals
+        return False
+    if not sys.platform.startswith("linux") or not started_by_ros2(parent):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # it ended before the request was made
+        stop.set()
+    return True
+
+
 def spin_until(node: CheckedNode, stop: threading.Event) -> None:
     """Spin `node` in a thread until `stop` is set (a signal) or the spin ends (the context shut
     down elsewhere, or a callback raised: re-raised here); then stop the executor and let the
@@ -117,6 +160,7 @@ def run_node(make_node: Callable[[], CheckedNode], name: str, args: list[str] | 
     start-up problems (bad --ros-args, LaneSegError) become one line on stderr and exit 2."""
     stop = threading.Event()
     with stop_on_signals(stop):  # before the model loads: a signal during start-up stops it too
+        follow_ros2_parent(stop)
         try:
             with _stderr_kept_if_ok():  # rcl also logs its own "Failed to parse" line
                 rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
