@@ -235,8 +235,8 @@ def estimate_vanishing_point(
     if len(idx) < 2:
         return None
     band = (pieces.track[idx, 1] // cfg.band_px).astype(np.int64)
-    i, j = np.triu_indices(len(idx), 1)
-    i, j = i[band[i] == band[j]], j[band[i] == band[j]]
+    order = np.arange(len(idx))
+    i, j = np.nonzero((band[:, None] == band) & (order[:, None] < order))  # pairs in one band
     si, sj = pieces.slope[idx[i]], pieces.slope[idx[j]]
     sin = np.abs(np.sin(np.arctan(si) - np.arctan(sj)))
     keep = sin > np.sin(np.radians(cfg.vp_min_angle_deg))
