@@ -159,6 +159,23 @@ def test_bad_engine_list_is_a_cli_error(tmp_path, capsys):
     assert "choose from" in capsys.readouterr().err
 
 
+def test_onnx_of_another_model_is_a_cli_error(tmp_path, capsys):
+    """An ONNX file whose preprocessing is not the checkpoint's (another size or crop) would
+    time two different models as one: refused in one line before anything runs."""
+    from lane_seg.training.quant.exporter import export_model
+
+    ckpt, other = tmp_path / "m.pt", tmp_path / "other.pt"
+    for path, height in ((ckpt, 32), (other, 48)):
+        info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(height, 64))
+        save_checkpoint(path, build_model("unet", base=4, depth=2), info)
+    export_model(other, tmp_path / "other_fp32.onnx")
+    out = tmp_path / "o"
+    argv = ["bench", "--model", str(ckpt), "--onnx-fp32", str(tmp_path / "other_fp32.onnx")]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "is not the checkpoint's" in capsys.readouterr().err
+    assert not (out / "bench.json").exists()
+
+
 def test_bad_node_sizes_are_a_cli_error(tmp_path, capsys):
     ckpt = tmp_path / "m.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))

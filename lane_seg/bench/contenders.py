@@ -34,6 +34,7 @@ from lane_seg.runtime.engines import (
     OpenVinoEngine,
     TorchEngine,
     openvino_available,
+    read_onnx_info,
 )
 from lane_seg.training.quant import torch_ao as quant_torch
 from lane_seg.training.quant.calibration import CALIB_SIZE, CalibrationSet
@@ -164,6 +165,18 @@ def check_inputs(cfg: BenchConfig) -> None:
         raise LaneSegError("--rounds, --iters and --frames must be at least 1")
     if cfg.isa is not None and not set(cfg.engines) & set(CAPPED_ENGINES):
         raise LaneSegError(f"--isa {cfg.isa} runs only {', '.join(CAPPED_ENGINES)}: pass one")
+
+
+def check_pair(cfg: BenchConfig, info: Any) -> None:
+    """The ONNX files must be the checkpoint's model: same input size, crop and normalisation
+    (docs/architecture.md, contract 2), or rows would time different models side by side."""
+    for flag, p in (("--onnx-fp32", cfg.onnx_fp32), ("--onnx-int8", cfg.onnx_int8)):
+        pre = None if p is None else read_onnx_info(p).preprocess
+        if pre is not None and pre != info.preprocess:
+            raise LaneSegError(
+                f"{flag} {p}: its preprocessing ({pre}) is not the checkpoint's "
+                f"({info.preprocess}); pass the checkpoint it was exported from"
+            )
 
 
 def build_runners(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lane_seg.bench import isa
-from lane_seg.bench.contenders import BenchConfig, build_runners, check_inputs
+from lane_seg.bench.contenders import BenchConfig, build_runners, check_inputs, check_pair
 from lane_seg.bench.frames import REAL_FRAMES, load_frames
 from lane_seg.bench.measure import PeakRss, Runner, time_rounds
 from lane_seg.models.checkpoint import load_model
@@ -117,6 +117,7 @@ def run_bench(
     """Everything in one process; returns the report (also written by `write_report`)."""
     check_inputs(cfg)
     model, info = load_model(cfg.checkpoint)  # a bad checkpoint: refused before any output
+    check_pair(cfg, info)
     cfg.out.mkdir(parents=True, exist_ok=True)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
