@@ -129,7 +129,7 @@ class LaneConfig:
 def _clip(uv: np.ndarray, inside: np.ndarray, w: int, h: int) -> np.ndarray:
     """The stretch of a polyline inside the image (`inside`: each vertex within the pixels'
     outer edges, -0.5 and size - 0.5), its ends cut exactly at the border."""
-    found = np.flatnonzero(inside)
+    found = inside.nonzero()[0]
     if len(found) == 0:
         return uv[:0]
     first, last = int(found[0]), int(found[-1])
@@ -194,7 +194,7 @@ def _parallel_extension(
     quality = np.array([f.quality for f in fits])
     ref = np.argmax(np.where(nearer, quality, -np.inf), axis=1)  # the first best
     alone = ~nearer.any(axis=1)
-    ref[alone] = np.flatnonzero(alone)
+    ref[alone] = alone.nonzero()[0]
     start = np.where(alone, -np.inf, near)  # where the line leaves its own fit
     shift = poly(c.T, near) - poly(c[ref].T, near)
 
@@ -208,7 +208,7 @@ def _row_spaced(near: np.ndarray, far: np.ndarray, counts: np.ndarray) -> np.nda
     """Per line, `counts` distances from `far` to `near` evenly spaced in 1 / distance (image
     rows), all lines in one array: np.linspace's arithmetic, without a call per line."""
     start, stop = 1.0 / far, 1.0 / near
-    first = np.cumsum(counts) - counts
+    first = counts.cumsum() - counts
     t = (np.arange(counts.sum()) - np.repeat(first, counts)).astype(np.float64)
     inv = t * np.repeat((stop - start) / (counts - 1), counts) + np.repeat(start, counts)
     inv[first + counts - 1] = stop
@@ -261,7 +261,7 @@ def instances_from_fits(
     puv, depth = plane.pixels(np.column_stack([xs, lateral(line, xs)]))
     conf = _confidences(fits, pts, owner, plane, prob)
     # Ahead of the camera, by line, top to bottom; then each line clipped to the image.
-    idx = np.flatnonzero(depth > 0)
+    idx = (depth > 0).nonzero()[0]
     idx = idx[np.lexsort((puv[idx, 1], line[idx]))]
     puv, bounds = puv[idx], np.searchsorted(line[idx], np.arange(k + 1))
     u, v = puv[:, 0], puv[:, 1]

@@ -72,7 +72,7 @@ def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: fl
     # Points stacked at one or two distances ahead fix no quadratic.
     ok = _well_conditioned(a, sums[:, 0] >= 3)
     out = coeffs.copy()
-    if ok.any():
+    if np.count_nonzero(ok):
         out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
     return out
 
@@ -86,10 +86,10 @@ def _well_conditioned(a: np.ndarray, ok: np.ndarray, limit: float = 1e12) -> np.
     most the trace, the smallest at least det / largest^2), which settles nearly all of them
     with one determinant; the rest get the singular values (`np.linalg.cond`), ten times the
     cost."""
-    tr = np.trace(a, axis1=1, axis2=2)
+    tr = a.trace(axis1=1, axis2=2)
     sure = ok & (tr * tr * tr < 0.1 * limit * np.linalg.det(a))
     unsure = ok > sure
-    if unsure.any():
+    if np.count_nonzero(unsure):
         sure[unsure] = np.linalg.cond(a[unsure]) < limit
     return sure
 
@@ -101,29 +101,29 @@ def _merge_duplicates(
     coeffs: np.ndarray, reach: np.ndarray, support: np.ndarray, separation: float
 ) -> np.ndarray:
     """Indices of lines to keep: of two lines closer than `separation` along their common
-    reach (median gap over 8 points), the one with less support goes."""
+    reach (median gap over 8 points), the one with less support goes. Only pairs whose reaches
+    overlap are compared, each once."""
     k = len(coeffs)
-    if k < 2:
-        return np.arange(k)
     lo = np.maximum(reach[:, None, 0], reach[None, :, 0])  # (K, K) common reach
     hi = np.minimum(reach[:, None, 1], reach[None, :, 1])
-    overlap = hi > lo
-    overlap.flat[:: k + 1] = False  # the diagonal
-    if not overlap.any():
-        return np.arange(k)
-    with np.errstate(invalid="ignore"):  # lines without points have no reach
-        xs = (lo[..., None] + (hi - lo)[..., None] * _EIGHT_STEPS) / _X_SCALE
-    diff = coeffs[:, None, :] - coeffs[None, :, :]  # (K, K, 3)
-    gap = np.abs(diff[..., :1] + diff[..., 1:2] * xs + diff[..., 2:] * xs * xs)
-    gap.sort(axis=2)
-    median = (gap[..., 3] + gap[..., 4]) / 2
-    close = (median < separation) & overlap
-    if not close.any():
-        return np.arange(k)
+    line = np.arange(k)
+    i, j = ((hi > lo) & (line[:, None] < line)).nonzero()  # lines without points reach nothing
+    if len(i) == 0:
+        return line
+    lo, hi = lo[i, j], hi[i, j]
+    xs = (lo[:, None] + (hi - lo)[:, None] * _EIGHT_STEPS) / _X_SCALE  # (P, 8)
+    diff = coeffs[i] - coeffs[j]
+    gap = np.abs(diff[:, :1] + diff[:, 1:2] * xs + diff[:, 2:] * xs * xs)
+    gap.sort(axis=1)
+    near = (gap[:, 3] + gap[:, 4]) / 2 < separation  # the median
+    if not np.count_nonzero(near):
+        return line
+    close = np.zeros((k, k), bool)
+    close[i[near], j[near]] = close[j[near], i[near]] = True
     kept: list[int] = []
-    for i in np.argsort(-support, kind="stable"):
-        if not close[i, kept].any():
-            kept.append(int(i))
+    for m in np.argsort(-support, kind="stable"):
+        if not close[m, kept].any():
+            kept.append(int(m))
     return np.sort(np.array(kept, np.int64))
 
 
@@ -145,7 +145,7 @@ def _join_continuations(
     ahead = far_start - near_end
     joins = (ahead <= cfg.max_gap_m) & (ahead >= -1.0)
     joins.flat[:: k + 1] = False  # the diagonal
-    if not joins.any():  # most rounds: no line starts where another ends
+    if not np.count_nonzero(joins):  # most rounds: no line starts where another ends
         return owned
     with np.errstate(invalid="ignore"):  # lines without points have no reach
         xm = (near_end + far_start) / 2 / _X_SCALE
@@ -213,7 +213,7 @@ def _seeds(x: np.ndarray, y: np.ndarray, x0: float, g: GroupingConfig) -> np.nda
 def _nearest(terms: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each point's nearest line and its lateral distance to it."""
     dist = np.abs(terms[:, 5] - coeffs @ terms[:, :3].T)  # (K, N)
-    return np.argmin(dist, axis=0), dist.min(axis=0)
+    return dist.argmin(axis=0), dist.min(axis=0)
 
 
 def _main_stretch(
@@ -232,10 +232,10 @@ def _main_stretch(
     start[0] = True
     np.not_equal(os[1:], os[:-1], out=start[1:])
     gap = xs[1:] - xs[:-1] > max_gap
-    if not (gap > start[1:]).any():  # most rounds: every line is one stretch
+    if not np.count_nonzero(gap > start[1:]):  # most rounds: every line is one stretch
         return ok
     start[1:] |= gap
-    stretch = np.cumsum(start) - 1
+    stretch = start.cumsum() - 1
     size = np.bincount(stretch)
     line_of = os[start]  # the line of each stretch
     by_size = np.lexsort((size, line_of))  # per line, its largest stretch comes last
@@ -274,7 +274,7 @@ def group_lines(
     if len(seeds) == 0:
         return []
     terms = _design(x, y)
-    by_x = np.argsort(x, kind="stable")
+    by_x = x.argsort(kind="stable")
     coeffs = np.zeros((len(seeds), 3))
     coeffs[:, 0] = seeds[:, 0]
     # Where each line has points; at first its seed's band, where a straight line is a fair
@@ -286,7 +286,7 @@ def group_lines(
     member = np.zeros(len(x), bool)
     for first in [True] + [False] * (cfg.rounds - 1):
         owner, d_own = _nearest(terms, coeffs)
-        beyond = np.maximum(np.maximum(x - span[owner, 1], span[owner, 0] - x), 0.0)
+        beyond = np.maximum(np.maximum(x - span[:, 1][owner], span[:, 0][owner] - x), 0.0)
         if first:
             ok = (d_own < window) & (beyond == 0)
         else:
@@ -297,7 +297,7 @@ def group_lines(
         coeffs = _fit_all(terms, owned, coeffs, prior)
         span = _extent(x, owned, len(coeffs))
         joined = _join_continuations(owned, coeffs, span, counts, cfg)
-        if joined is not owned and (joined != owned).any():
+        if joined is not owned and np.count_nonzero(joined != owned):
             owned = joined
             counts = np.bincount(owned[owned >= 0], minlength=len(coeffs))
             coeffs = _fit_all(terms, owned, coeffs, prior)
@@ -347,10 +347,10 @@ def _line_fits(
     quality *= np.minimum(1.0, span / cfg.full_span_m)
     heading = np.abs(c[:, 1] + 2 * c[:, 2] * lo_hi[:, 0])
     good = (n_in >= cfg.min_points) & (heading <= np.tan(np.radians(cfg.max_heading_deg)))
-    pts = np.column_stack([xs, ys])[np.argsort(o, kind="stable")]
-    ends = np.cumsum(n_in)
+    pts = np.column_stack([xs, ys])[o.argsort(kind="stable")]
+    ends = n_in.cumsum()
     y0 = poly(c.T, 0.0)  # where each crosses x = 0: right to left
-    order = sorted(np.flatnonzero(good).tolist(), key=lambda i: float(y0[i]))
+    order = sorted(good.nonzero()[0].tolist(), key=lambda i: float(y0[i]))
     return [
         LineFit(c[i], int(n_in[i]), float(span[i]), float(rms[i]), float(quality[i]), p)
         for i in order

@@ -228,9 +228,8 @@ def estimate_vanishing_point(
     """
     cfg = cfg or MaskConfig()
     w, h = size
-    idx = np.flatnonzero(
-        pieces.single_stroke & (pieces.runs >= cfg.vp_min_rows) & (np.abs(pieces.slope) <= 6.0)
-    )
+    strokes = pieces.single_stroke & (pieces.runs >= cfg.vp_min_rows)
+    idx = (strokes & (np.abs(pieces.slope) <= 6.0)).nonzero()[0]
     idx = idx[idx > 0]
     if len(idx) < 2:
         return None
@@ -245,7 +244,7 @@ def estimate_vanishing_point(
     y = (cj[:, 0] - ci[:, 0] + si * ci[:, 1] - sj * cj[:, 1]) / (si - sj)
     x = ci[:, 0] + si * (y - ci[:, 1])
     ok = (y >= 0.05 * h) & (y < np.minimum(ci[:, 1], cj[:, 1])) & (x >= -w) & (x <= 2 * w)
-    if not ok.any():
+    if not np.count_nonzero(ok):
         return None
     weight = (np.minimum(pieces.runs[idx[i]], pieces.runs[idx[j]]) * sin)[ok]
     return _weighted_median(x[ok], weight), _weighted_median(y[ok], weight)
