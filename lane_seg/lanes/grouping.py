@@ -71,8 +71,11 @@ def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: fl
     a[:, 2, 2] += prior
     # Points stacked at one or two distances ahead fix no quadratic.
     ok = _well_conditioned(a, sums[:, 0] >= 3)
+    solvable = np.count_nonzero(ok)
+    if solvable == k:  # most rounds: every line
+        return np.linalg.solve(a, sums[:, 5:8, None])[..., 0]
     out = coeffs.copy()
-    if np.count_nonzero(ok):
+    if solvable:
         out[ok] = np.linalg.solve(a[ok], sums[ok, 5:8, None])[..., 0]
     return out
 
