@@ -56,9 +56,16 @@ class GroupingConfig:
 def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(N, 8) per point: 1, x, x^2 (the design), x^3, x^4, and y, xy, x^2 y (the sums of the
     normal equations), x in units of _X_SCALE."""
-    xs = x / _X_SCALE
-    x2 = xs * xs
-    return np.column_stack([np.ones_like(xs), xs, x2, x2 * xs, x2 * x2, y, xs * y, x2 * y])
+    t = np.empty((len(x), 8))
+    t[:, 0] = 1.0
+    xs, x2 = np.divide(x, _X_SCALE, out=t[:, 1]), t[:, 2]
+    np.multiply(xs, xs, out=x2)
+    np.multiply(x2, xs, out=t[:, 3])
+    np.multiply(x2, x2, out=t[:, 4])
+    t[:, 5] = y
+    np.multiply(xs, y, out=t[:, 6])
+    np.multiply(x2, y, out=t[:, 7])
+    return t
 
 
 def _fit_all(terms: np.ndarray, owner: np.ndarray, coeffs: np.ndarray, prior: float) -> np.ndarray:

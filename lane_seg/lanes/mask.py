@@ -75,8 +75,10 @@ class Runs:
 
 
 def row_runs(binary: np.ndarray) -> Runs:
-    """The runs of a 0/1 uint8 mask, from the columns where a row, padded with a zero on either
-    side, changes value (cv2.findNonZero lists them row by row: start, end, start, ...)."""
+    """The runs of a 0/1 uint8 (or bool) mask, from the columns where a row, padded with a zero
+    on either side, changes value (cv2.findNonZero lists them row by row: start, end, ...)."""
+    if binary.dtype == np.bool_:
+        binary = binary.view(np.uint8)
     padded = cv2.copyMakeBorder(binary, 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
     change = cv2.findNonZero(cv2.compare(padded[:, 1:], padded[:, :-1], cv2.CMP_NE))
     xy = np.zeros((0, 2), np.int64) if change is None else change.reshape(-1, 2).astype(np.int64)

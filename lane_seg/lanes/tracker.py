@@ -122,7 +122,7 @@ def _shared_shape(
     x = np.concatenate([p[:, 0] for p in sets])
     y = np.concatenate([p[:, 1] for p in sets])
     owner = np.repeat(np.arange(len(sets)), [len(p) for p in sets])
-    a = np.column_stack([owner == k for k in range(len(sets))] + [x, x * x]).astype(np.float64)
+    a = np.column_stack([owner == k for k in range(len(sets))] + [x, x * x])  # float64
     keep = np.ones(len(x), bool)
     for _ in range(3):
         sol = np.linalg.lstsq(a[keep], y[keep], rcond=None)[0]
