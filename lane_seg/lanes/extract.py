@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -167,7 +168,8 @@ def _confidences(
     if prob is not None:
         uv, _ = plane.pixels(pts)
         h, w = prob.shape
-        px = np.clip(np.rint(uv).astype(np.int64), 0, np.array([w - 1, h - 1]))
+        px = np.rint(uv).astype(np.int64)
+        np.minimum(np.maximum(px, 0, out=px), (w - 1, h - 1), out=px)
         at = prob[px[:, 1], px[:, 0]]
         conf = conf * np.bincount(owner, at, len(fits)) / np.bincount(owner, None, len(fits))
     return np.minimum(conf, 1.0)
@@ -243,7 +245,7 @@ def instances_from_fits(
     sizes = [len(f.pts) for f in fits]
     owner = np.repeat(np.arange(k), sizes)
     # Per line: nearest and farthest x drawn, and x_view where it crosses the bottom row.
-    first = np.cumsum(sizes) - sizes
+    first = np.fromiter(itertools.accumulate(sizes[:-1], initial=0), np.int64, k)
     ends = np.column_stack(
         [np.minimum.reduceat(pts[:, 0], first), np.maximum.reduceat(pts[:, 0], first)]
         + [np.full(k, x_view)]
@@ -254,7 +256,8 @@ def instances_from_fits(
     ys = lateral(np.repeat(np.arange(k), 3), ends.ravel())
     uv, _ = plane.pixels(np.column_stack([ends.ravel(), ys]))
     uv = uv.reshape(k, 3, 2)
-    counts = 1 + np.clip(np.abs(uv[:, 0, 1] - uv[:, 1, 1]) / cfg.point_step_px, 2, 200).astype(int)
+    rows = np.abs(uv[:, 0, 1] - uv[:, 1, 1]) / cfg.point_step_px
+    counts = 1 + np.minimum(np.maximum(rows, 2), 200).astype(int)
     # Vertices evenly spaced in rows (rows go with 1 / distance), all lines in one projection.
     xs = _row_spaced(ends[:, 0], ends[:, 1], counts)
     line = np.repeat(np.arange(k), counts)
@@ -285,7 +288,7 @@ def _ground_points(plane: GroundPlane, polys: list[np.ndarray]) -> list[np.ndarr
         return []
     back, valid = plane.points(np.vstack(polys))
     back[~valid] = np.nan
-    ends = np.cumsum([len(p) for p in polys]).tolist()
+    ends = list(itertools.accumulate(len(p) for p in polys))
     return [back[e - len(p) : e] for p, e in zip(polys, ends, strict=True)]
 
 
