@@ -19,18 +19,18 @@ runs/bench/lane_step.json. A benchmark, not a test: it asserts nothing. `--parts
 the time goes: each part's share of the lane step under cProfile (which inflates the parts made
 of many small calls), applied to the unprofiled CPU p50. `--avx2` runs numpy on its AVX2 code.
 
-Issue 23 asks for the lane step within 2 ms on a 2-core AVX2 EPYC at 2.45 GHz without VNNI.
-Measured on AMD EPYC, 2 cores @ 2.60 GHz, AVX-512 VNNI, load average 8-11 from other jobs, this
-study at commit 455a936 and after the lane step's rework run alternately (CPU p50, 4 runs each):
-lane step + centre 1.95 -> 1.26 ms (0.65x), lane step alone 2.09 -> 1.39 ms (0.66x); about
-1.1 ms on a quiet machine, where the old step measured 1.6-1.7 ms. The lines did not change:
-bit-identical on these 270 masks (points, confidences, ego marks, ground points, fits, tracker
-estimates). Where the time goes now (`--parts`, step + centre, ms): grouping 0.60, polylines
-0.28, tracker 0.14, component filter 0.10, connected components 0.03, row runs 0.03, rest 0.06;
-without a camera the vanishing point adds 0.18 (before: grouping ~0.8, polylines ~0.45,
-vanishing point ~0.3, connected components ~0.2).
+Issue 23 asks for the lane step within 2 ms on a 2-core AVX2 EPYC at 2.45 GHz without VNNI. Measured
+on AMD EPYC, 2 cores @ 2.60 GHz, AVX-512 VNNI, load average 8-11 from other jobs, this study at
+commit 455a936 and after the lane step's rework run alternately (CPU p50, median of 7 runs each):
+lane step + centre 1.86 -> 1.26 ms (0.68x), lane step alone 2.07 -> 1.37 ms (0.66x); about 1.1 ms on
+a quiet machine, where the old step measured 1.6-1.7 ms. The lines did not change: bit-identical on
+these 270 masks (points, confidences, ego marks, ground points, fits, tracker estimates), and
+`lane-seg eval --real` gave the same scoreboard.json. Where the time goes now (`--parts`, step +
+centre, ms): grouping 0.60, polylines 0.28, tracker 0.14, component filter 0.10, connected
+components 0.03, row runs 0.03, rest 0.06; without a camera the vanishing point adds 0.18 (before:
+grouping ~0.8, polylines ~0.45, vanishing point ~0.3, connected components ~0.2).
 
-Why not lower, and the AVX2 class. The step is now ~1,330 function calls per frame as cProfile
+Why not lower, and the AVX2 class. The step is now ~1,270 function calls per frame as cProfile
 counts them (numpy's and OpenCV's included; ~2,530 before) on arrays of a few hundred points
 and at most 16 lines, so its time is per-call overhead of the interpreter and numpy, not
 arithmetic: the grouping's up to 4 rounds of about 70 calls each, every line in one batch
