@@ -263,10 +263,14 @@ def source_rungs(
         return {}
     seen = [f.key for f in frames]
     entry: dict[str, Any] = {"adapt_frames": len(frames), "rungs": {}}
+    skipped = []
     for rung in args.rungs.split(","):
         if set(TRAINED) & set(RUNGS[rung]) and len(frames) < MIN_FRAMES:
-            entry["skipped"] = f"{rung}: fewer than the {MIN_FRAMES} frames adapt asks for"
-            continue  # minutes of training on a handful of frames would measure nothing
+            skipped.append(rung)  # minutes of training on a handful of frames measure nothing
+            entry["skipped"] = (
+                f"{', '.join(skipped)}: fewer than the {MIN_FRAMES} frames adapt asks for"
+            )
+            continue
         fp32, int8, seconds = rung_models(rung, model, source_camera(source, frames), args)
         entry["rungs"][rung] = {
             "seconds": round(seconds, 1),
