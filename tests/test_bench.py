@@ -187,10 +187,11 @@ def test_bad_node_sizes_are_a_cli_error(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.ros
-def test_node_row_over_real_ros2(tmp_path):
+def test_node_row_over_real_ros2(tmp_path, monkeypatch):
     """--node adds the node's publish -> mask latency, measured through
     lane_seg.bench.node_end_to_end, without and with its lane step."""
     pytest.importorskip("rclpy")
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
     ckpt = tmp_path / "m.pt"
     info = ModelInfo("unet", {"base": 4, "depth": 2}, PreprocessConfig(32, 64))
     save_checkpoint(ckpt, build_model("unet", base=4, depth=2), info)
@@ -206,6 +207,7 @@ def test_node_row_over_real_ros2(tmp_path):
     assert 0 < size["latency_ms_p50"] <= size["latency_ms_p99"]
     assert report["node"]["model"].endswith("model_int8.onnx")
     assert "Node end to end" in (out / "bench.md").read_text()
+    assert report["node"]["dds"].startswith("Fast DDS default transports")  # no profile set
     # The same node with its lane step, in the same run.
     assert size["lane_step_ms_p50"] > 0 and size["lanes_node_lane_step_ms_p50"] > 0
     assert size["lane_step_cpu_ms_p50"] > 0

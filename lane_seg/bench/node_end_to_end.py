@@ -324,6 +324,7 @@ def run_node_bench(
         "model_ms_p50_random_input": model_ms,
         "rate_hz": rate_hz,
         "input_qos": input_qos,
+        "dds": dds_transport(),
         "load_average": os.getloadavg(),
         "load_s": load_s,
         "frames": "real" if bench_frames_are_real(real_dir) else "synthetic",
@@ -332,11 +333,22 @@ def run_node_bench(
     }
 
 
+def dds_transport() -> str:
+    """Which Fast DDS transports the camera side and the node ran on: a raw 1280x720 frame
+    (2.7 MB) outgrows the default 0.5 MB shared-memory segment and goes over UDP in fragments,
+    which dominates its latency (README.md, "Camera input")."""
+    profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
+    if profile:
+        return f"Fast DDS profile {Path(profile).name} in both processes"
+    return "Fast DDS default transports (0.5 MB shared-memory segments, else UDP loopback)"
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"CPU: {report['cpu']}; engine {report['engine']}; "
         f"model {report['model']}; frames: {report['frames']}; node input QoS "
-        f"{report['input_qos']}; load average {report['load_average'][0]:.2f}",
+        f"{report['input_qos']}; DDS {report.get('dds', 'not recorded')}; "
+        f"load average {report['load_average'][0]:.2f}",
         "",
         "| frame | engine ms p50 | pre+infer+post ms p50 | publish->mask ms p50 | p99 | "
         "delivered at steady rate | "
