@@ -10,6 +10,11 @@ through vpmaddubsw. The executed graph names every kernel (rt_info 'primitiveTyp
 which one is still AVX-512, AMX or VNNI is refused. onnxruntime (MLAS picks its kernels from
 CPUID) and PyTorch (FBGEMM's int8 dispatches on its own) have no verified cap: their rows are
 skipped with that reason.
+
+The node (`--node`) runs on OpenVINO under the same cap, and its pre- and post-processing (resize,
+normalisation, the lane step) through numpy and OpenCV, which pick their own kernels at run time
+too: their AVX-512 and VNNI dispatch targets are switched off (NPY_DISABLE_CPU_FEATURES,
+OPENCV_CPU_DISABLE, named from each library's own list of targets) and checked in the child.
 """
 
 from __future__ import annotations
@@ -25,21 +30,90 @@ from lane_seg.errors import LaneSegError
 CAPS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OV_CPU_MAX_ISA": "AVX2"}}
 CAPPED_ENGINES = ("ov-fp32", "ov-int8")
 _ABOVE_AVX2 = ("avx512", "amx", "vnni")
+_LIBRARY_CAPS = ("NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE")
+# OpenCV's dispatch targets above AVX2 -> their cv::checkHardwareSupport ids (opencv cvdef.h)
+_CV_IDS = {
+    "AVX512-SKX": 256,
+    "AVX512-COMMON": 257,
+    "AVX512-KNL": 258,
+    "AVX512-KNM": 259,
+    "AVX512-CNL": 260,
+    "AVX512-CLX": 261,
+    "AVX512-ICL": 262,
+    "AVX_VNNI": 28,
+}
 _NO_CAP = {
     "torch": "PyTorch has no verified cap (FBGEMM's int8 kernels dispatch on their own)",
     "ort": "onnxruntime's MLAS picks its kernels from CPUID, with no switch to cap them",
 }
 
 
+def _above(name: str) -> bool:
+    return any(tag in name.lower().replace("x86_v4", "avx512") for tag in _ABOVE_AVX2)
+
+
+def _numpy_cpu() -> tuple[dict[str, bool], list[str]]:
+    """numpy's CPU features as it sees them (after NPY_DISABLE_CPU_FEATURES) and its dispatch
+    targets."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # numpy 2
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return umath.__cpu_features__, list(umath.__cpu_dispatch__)
+
+
+def _numpy_targets() -> list[str]:
+    """numpy's run-time dispatch targets above AVX2 on this build (X86_V4, AVX512_ICL, ...)."""
+    return [t for t in _numpy_cpu()[1] if _above(t)]
+
+
+def _opencv_targets() -> list[str]:
+    """OpenCV's dispatch targets above AVX2 ('*AVX512-SKX' in its CPU features line, with a '?'
+    after it where it is not available or switched off)."""
+    import cv2
+
+    line = cv2.getCPUFeaturesLine().split()
+    return [t[1:].rstrip("?") for t in line if t.startswith("*") and _above(t)]
+
+
+def cap_environment(isa: str) -> dict[str, str]:
+    """Every variable of the cap: the engines' (CAPS) and numpy's and OpenCV's targets (numpy's
+    only where this CPU has them: numpy refuses to switch off what it does not find)."""
+    features = _numpy_cpu()[0]
+    return {
+        **CAPS[isa],
+        "NPY_DISABLE_CPU_FEATURES": " ".join(t for t in _numpy_targets() if features.get(t)),
+        "OPENCV_CPU_DISABLE": ",".join(_opencv_targets()),
+    }
+
+
 def cap_variables() -> dict[str, str]:
     """The ISA caps set in this process's environment, whatever their value."""
-    names = {k for caps in CAPS.values() for k in caps}
+    names = {k for caps in CAPS.values() for k in caps} | set(_LIBRARY_CAPS)
     return {k: os.environ[k] for k in sorted(names) if k in os.environ}
 
 
 def capped_here(isa: str) -> bool:
     """True in the child process: every variable of the cap is set to its value."""
     return all(os.environ.get(k) == v for k, v in CAPS[isa].items())
+
+
+def check_libraries(isa: str) -> dict[str, list[str]]:
+    """In the capped child: numpy's and OpenCV's dispatch targets above the cap, each checked
+    off; refused where one is still on (a library that ignores its variable)."""
+    import cv2
+
+    features = _numpy_cpu()[0]
+    on = [f"numpy {t}" for t in _numpy_targets() if features.get(t)]
+    cv_targets = _opencv_targets()
+    # a target with no known id cannot be checked, so it counts as on (id 1, MMX: always on)
+    on += [f"OpenCV {t}" for t in cv_targets if cv2.checkHardwareSupport(_CV_IDS.get(t, 1))]
+    if on:
+        raise LaneSegError(
+            f"--isa {isa}: {', '.join(on)} still dispatched; no {isa.upper()} figure of the "
+            "pre- and post-processing can be taken here"
+        )
+    return {"numpy off": _numpy_targets(), "OpenCV off": cv_targets}
 
 
 def check_environment(isa: str | None) -> None:
@@ -51,7 +125,7 @@ def check_environment(isa: str | None) -> None:
 
 def run_capped(isa: str, argv: list[str]) -> int:
     """`lane-seg ARGV` in a child process with the cap in its environment; its exit status."""
-    env = {**os.environ, **CAPS[isa]}
+    env = {**os.environ, **cap_environment(isa)}
     return subprocess.run([sys.executable, "-m", "lane_seg.cli", *argv], env=env).returncode
 
 
@@ -75,7 +149,7 @@ def kernels(compiled: Any) -> dict[str, int]:
 
 def check_kernels(row: str, isa: str, found: dict[str, int]) -> None:
     """Refuse a capped row where a kernel above the cap ran."""
-    above = sorted(k for k in found if any(tag in k.lower() for tag in _ABOVE_AVX2))
+    above = sorted(k for k in found if _above(k))
     if above:
         raise LaneSegError(
             f"--isa {isa}: {row} still ran {', '.join(above)}; this OpenVINO does not honour "

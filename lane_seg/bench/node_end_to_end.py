@@ -251,7 +251,9 @@ def run_node_bench(
     load_s: float = 5.0,
     real_dir: Path | None = None,
     input_qos: str = "reliable",
+    hardware: str | None = None,
 ) -> dict:
+    """`hardware`: the run's hardware line (default this CPU's; an --isa run's says so)."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     seg = Segmenter(load_engine(model, engine, threads))
     engine_desc = seg.engine.describe()
@@ -318,7 +320,7 @@ def run_node_bench(
                 log, _ = proc.communicate()
             logs += log.strip().splitlines()[-5:]
     return {
-        "cpu": CpuInfo.detect().line(),
+        "cpu": hardware or CpuInfo.detect().line(),
         "model": str(model),
         "engine": engine_desc,
         "model_ms_p50_random_input": model_ms,

@@ -144,7 +144,8 @@ def run_bench(
             f"{cap['isa']} code paths on this CPU ("
             + ", ".join(f"{k}={v}" for k, v in cap["environment"].items())
             + "): every kernel in the executed graphs of the rows above is checked, none is "
-            "AVX-512, AMX or VNNI (bench.json isa_cap.kernels). An emulation of that class at "
+            "AVX-512, AMX or VNNI (bench.json isa_cap.kernels), and numpy's and OpenCV's "
+            "dispatch above AVX2 is off (isa_cap.libraries). An emulation of that class at "
             "this CPU's clock, caches and memory, not a measurement on such a CPU."
         )
     log(
@@ -208,4 +209,9 @@ def _check_cap(runners: list[Runner], isa_name: str) -> dict:
     for r in runners:
         found[r.name] = isa.kernels(r.engine.compiled)
         isa.check_kernels(r.name, isa_name, found[r.name])
-    return {"isa": isa_name.upper(), "environment": isa.cap_variables(), "kernels": found}
+    return {
+        "isa": isa_name.upper(),
+        "environment": isa.cap_variables(),
+        "kernels": found,
+        "libraries": isa.check_libraries(isa_name),
+    }

@@ -130,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
         isa=args.isa,
     )
     check_environment(args.isa)
-    if args.isa and args.node:
-        raise LaneSegError("--node is not measured with --isa: run it without --isa")
+    if args.isa and args.node and args.node_engine not in ("auto", "openvino"):
+        raise LaneSegError(
+            f"--isa {args.isa} runs the node on openvino, the engine whose kernels are capped; "
+            f"drop --node-engine {args.node_engine}"
+        )
     if args.isa and not capped_here(args.isa):
         check_inputs(cfg)  # refused here, not in the child
         # the caps are read once, when the engines first ask: a fresh process (lane_seg.bench.isa)
@@ -160,14 +163,17 @@ def _node(args: argparse.Namespace, cfg, report: dict, sizes: tuple) -> dict:  #
     from lane_seg.bench.node_end_to_end import run_node_bench
 
     model = args.node_model or next(
-        (r["file"] for r in report["rows"] if r["name"].startswith("onnxruntime int8")), None
+        (r["file"] for r in report["rows"] if " int8" in r["name"] and r["file"].endswith(".onnx")),
+        None,
     )
     if model is None:
         raise LaneSegError("--node needs an int8 ONNX row or --node-model")
     return run_node_bench(
         model,
-        engine=args.node_engine,
+        # under --isa the node inherits the cap (lane_seg.bench.isa) and runs the capped engine
+        engine="openvino" if cfg.isa else args.node_engine,
         threads=cfg.threads,
         sizes=sizes,
         real_dir=cfg.real_dir,
+        hardware=report["hardware"],
     )
