@@ -14,7 +14,8 @@ skipped with that reason.
 The node (`--node`) runs on OpenVINO under the same cap, and its pre- and post-processing (resize,
 normalisation, the lane step) through numpy and OpenCV, which pick their own kernels at run time
 too: their AVX-512 and VNNI dispatch targets are switched off (NPY_DISABLE_CPU_FEATURES,
-OPENCV_CPU_DISABLE, named from each library's own list of targets) and checked in the child.
+OPENCV_CPU_DISABLE, named from each library's own list of targets) and checked in the child;
+numpy's OpenBLAS is told it runs on Haswell (OPENBLAS_CORETYPE, not checked).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from lane_seg.errors import LaneSegError
 CAPS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OV_CPU_MAX_ISA": "AVX2"}}
 CAPPED_ENGINES = ("ov-fp32", "ov-int8")
 _ABOVE_AVX2 = ("avx512", "amx", "vnni")
-_LIBRARY_CAPS = ("NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE")
+_LIBRARY_CAPS = ("NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE", "OPENBLAS_CORETYPE")
 # OpenCV's dispatch targets above AVX2 -> their cv::checkHardwareSupport ids (opencv cvdef.h)
 _CV_IDS = {
     "AVX512-SKX": 256,
@@ -84,6 +85,7 @@ def cap_environment(isa: str) -> dict[str, str]:
         **CAPS[isa],
         "NPY_DISABLE_CPU_FEATURES": " ".join(t for t in _numpy_targets() if features.get(t)),
         "OPENCV_CPU_DISABLE": ",".join(_opencv_targets()),
+        "OPENBLAS_CORETYPE": "Haswell",  # numpy's OpenBLAS (the lane fits): its AVX2 kernels
     }
 
 
@@ -117,8 +119,11 @@ def check_libraries(isa: str) -> dict[str, list[str]]:
 
 
 def check_environment(isa: str | None) -> None:
-    """Without --isa, a cap left in the environment would label emulated rows as this CPU's."""
-    if isa is None and (found := cap_variables()):
+    """Without --isa, an engine's cap left in the environment would label emulated rows as
+    this CPU's (numpy's, OpenCV's and OpenBLAS's variables have uses of their own)."""
+    engine_caps = {k for caps in CAPS.values() for k in caps}
+    found = {k: v for k, v in cap_variables().items() if k in engine_caps}
+    if isa is None and found:
         shown = ", ".join(f"{k}={v}" for k, v in found.items())
         raise LaneSegError(f"{shown} is set: pass --isa avx2 for a capped run, or unset it")
 
