@@ -52,6 +52,23 @@ def test_unet_variants():
     assert any(isinstance(m, nn.ConvTranspose2d) for m in transpose.modules())
 
 
+def test_deeplab_finer_head_options():
+    """separable_decoder: the decoder's 3x3 convs depthwise-separable, far fewer MACs;
+    refine_channels: a stride-2 stage on the stem's features before the logits. Without them
+    the module names (and so saved checkpoints) are as before."""
+    small = SMALL["deeplabv3plus"]
+    plain = build_model("deeplabv3plus", **small)
+    assert "decoder.2.weight" in plain.state_dict()  # the logits conv, where old files have it
+    separable = build_model("deeplabv3plus", **small, separable_decoder=True)
+    assert count_macs(separable, 64, 128) < 0.8 * count_macs(plain, 64, 128)
+    refined = build_model("deeplabv3plus", **small, separable_decoder=True, refine_channels=8)
+    stride2 = []
+    refined.refine.register_forward_hook(lambda m, i, o: stride2.append(o.shape[-2:]))
+    with torch.inference_mode():
+        assert refined.eval()(torch.randn(1, 3, 64, 128)).shape == (1, 1, 64, 128)
+    assert stride2 == [(32, 64)]  # the logits come from the stride-2 grid
+
+
 def test_no_max_unpool_anywhere():
     for name in model_names():
         assert not any(isinstance(m, nn.MaxUnpool2d) for m in build_model(name).modules())
