@@ -10,7 +10,8 @@ input size. Default ASPP rates (3, 6, 9) rather than the paper's (6, 12, 18) bec
 input gives only a 16x32 feature map, where rate 18 would look mostly at padding.
 
 Lane lines are a few pixels wide, and a stride-4 decoder output places them only to within a
-quarter of the input's pixels. Two options for a cheaper, finer head (README, "The fast model"):
+quarter of the input's pixels. Two options for a cheaper, finer head (training/README.md, "The
+fast model"):
 `separable_decoder` makes the decoder's two 3x3 convs depthwise-separable (3x3 depthwise + 1x1),
 about an eighth of their MACs, which were most of the model's; `refine_channels` > 0 adds a
 stride-2 stage: the decoder's features upsampled x2, concatenated with a 1x1-reduced copy of the
@@ -65,7 +66,7 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2Backbone(nn.Module):
-    """Returns (low-level stride-4 features, high-level stride-16 features)."""
+    """Returns (stem stride-2, low-level stride-4, high-level stride-16 features)."""
 
     def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
         super().__init__()
@@ -89,9 +90,10 @@ class MobileNetV2Backbone(nn.Module):
         self.low_channels = _scaled(24, width)
         self.high_channels = cin
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        low = self.low(self.stem(x))
-        return low, self.high(low)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        stem = self.stem(x)
+        low = self.low(stem)
+        return stem, low, self.high(low)
 
 
 class ASPP(nn.Module):
@@ -149,9 +151,8 @@ class DeepLabV3Plus(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stem = self.backbone.stem(x)
-        low = self.backbone.low(stem)
-        high = self.up4(self.aspp(self.backbone.high(low)))
+        stem, low, high = self.backbone(x)
+        high = self.up4(self.aspp(high))
         y = self.decoder(torch.cat([high, self.low_proj(low)], dim=1))
         if self.refine is None:
             return self.up4(y)
