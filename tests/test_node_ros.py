@@ -435,16 +435,19 @@ def test_corrupt_model_fails_at_start_with_one_line(tmp_path):
 
 
 def test_node_without_a_model_runs_the_shipped_int8_model():
+    """No model given: `model:=auto` picks one of the shipped int8 files and runs it."""
     from lane_seg.runtime.engines import read_onnx_info
-    from lane_seg.runtime.shipped_model import default_model
+    from lane_seg.runtime.shipped_model import shipped_int8
     from lane_seg.sim.world.collect import render_frame
     from lane_seg.sim.world.scene import SimConfig
 
-    labels = read_onnx_info(default_model("int8")).labels  # truth in the model's convention
-    frame, truth = render_frame(0, 3, SimConfig(label=labels))[:2]
+    shipped = {m.path.name: m.path for m in shipped_int8()}
     with NodeHarness("", {"engine": "onnxruntime-cpu", "threads": 1}) as h:
-        assert h.node.segmenter.info == read_onnx_info(default_model("int8"))
+        picked = shipped[h.node.model_pick.chosen.name]
+        assert h.node.segmenter.info == read_onnx_info(picked)
         assert h.node.segmenter.info.precision == "int8"
+        labels = h.node.segmenter.info.labels  # truth in the model's convention
+        frame, truth = render_frame(0, 3, SimConfig(label=labels))[:2]
         h.publish(image_msg(frame))
         mask = mask_array(h.wait_masks(1, timeout=30.0)[0])
     assert mask.shape == truth.shape
