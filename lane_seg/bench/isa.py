@@ -30,6 +30,7 @@ from lane_seg.errors import LaneSegError
 
 CAPS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OV_CPU_MAX_ISA": "AVX2"}}
 CAPPED_ENGINES = ("ov-fp32", "ov-int8")
+_ENGINE_CAPS = {k for caps in CAPS.values() for k in caps}
 _ABOVE_AVX2 = ("avx512", "amx", "vnni")
 _LIBRARY_CAPS = ("NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE", "OPENBLAS_CORETYPE")
 # OpenCV's dispatch targets above AVX2 -> their cv::checkHardwareSupport ids (opencv cvdef.h)
@@ -91,7 +92,7 @@ def cap_environment(isa: str) -> dict[str, str]:
 
 def cap_variables() -> dict[str, str]:
     """The ISA caps set in this process's environment, whatever their value."""
-    names = {k for caps in CAPS.values() for k in caps} | set(_LIBRARY_CAPS)
+    names = _ENGINE_CAPS | set(_LIBRARY_CAPS)
     return {k: os.environ[k] for k in sorted(names) if k in os.environ}
 
 
@@ -121,8 +122,7 @@ def check_libraries(isa: str) -> dict[str, list[str]]:
 def check_environment(isa: str | None) -> None:
     """Without --isa, an engine's cap left in the environment would label emulated rows as
     this CPU's (numpy's, OpenCV's and OpenBLAS's variables have uses of their own)."""
-    engine_caps = {k for caps in CAPS.values() for k in caps}
-    found = {k: v for k, v in cap_variables().items() if k in engine_caps}
+    found = {k: v for k, v in cap_variables().items() if k in _ENGINE_CAPS}
     if isa is None and found:
         shown = ", ".join(f"{k}={v}" for k, v in found.items())
         raise LaneSegError(f"{shown} is set: pass --isa avx2 for a capped run, or unset it")
